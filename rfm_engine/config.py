@@ -1,0 +1,170 @@
+"""Run configuration: a TOML file whose sections feed each pipeline step.
+
+Example ``weekly.toml``::
+
+    [input]
+    path = "data/sample/transactions.csv"
+    date_format = "%Y-%m-%d %H:%M:%S"   # optional: ISO 8601 is read without it
+    on_bad_rows = "raise"               # or "drop"
+    max_drop_fraction = 0.5
+
+    [columns]                           # canonical = "Source Column"
+    customer_id = "Customer ID"
+    order_id = "Invoice"
+    order_date = "InvoiceDate"
+    quantity = "Quantity"
+    unit_price = "Price"
+
+    [features]
+    as_of = "2025-12-31"                # default: the latest transaction date
+    window_days = 730                   # optional
+
+    [scoring]
+    n_bins = 5
+    model = "models/scorer.json"        # optional frozen scorer
+    [scoring.edges]                     # optional fixed edges per dimension
+    recency_days = [30, 90, 180, 365]
+
+    [segments]
+    rules = "rf-grid"                   # a built-in name or a TOML file
+
+Relative paths are resolved against the config file's folder. Command-line options
+override the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Config", "InputConfig", "FeaturesConfig", "ScoringConfig", "SegmentsConfig",
+           "load_config"]
+
+
+@dataclass
+class InputConfig:
+    """``[input]``: where transactions come from and how they are read."""
+
+    path: str | None = None
+    table: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    date_format: str | None = None
+    on_bad_rows: str = "raise"
+    max_drop_fraction: float = 0.5
+
+
+@dataclass
+class FeaturesConfig:
+    """``[features]``: the observation window."""
+
+    as_of: str | None = None
+    window_days: int | None = None
+
+
+@dataclass
+class ScoringConfig:
+    """``[scoring]``: bins, fixed edges and the frozen model."""
+
+    n_bins: int = 5
+    edges: dict[str, list[float]] | None = None
+    model: str | None = None
+
+
+@dataclass
+class SegmentsConfig:
+    """``[segments]``: the rule set (built-in name or TOML file)."""
+
+    rules: str = "rf-grid"
+
+
+@dataclass
+class Config:
+    """A whole run configuration; every section has working defaults."""
+
+    input: InputConfig = field(default_factory=InputConfig)
+    columns: dict[str, str] = field(default_factory=dict)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain data (for manifests and tracking)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+_SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
+             "segments": SegmentsConfig}
+_PATH_KEYS = {("input", "path"), ("scoring", "model")}
+
+
+def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table.")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} in [{name}]; "
+                          f"allowed: {', '.join(sorted(allowed))}.")
+    values = dict(data)
+    for key in values:
+        if (name, key) in _PATH_KEYS and isinstance(values[key], str):
+            values[key] = str(base / values[key]) if not Path(values[key]).is_absolute() else values[key]
+    if name == "segments" and isinstance(values.get("rules"), str):
+        candidate = base / values["rules"]
+        if values["rules"].endswith(".toml") and not Path(values["rules"]).is_absolute():
+            values["rules"] = str(candidate)
+    return cls(**values)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML run configuration; ``None`` gives the defaults.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The TOML file.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, unknown sections or keys, values of the wrong type.
+
+    Examples
+    --------
+    >>> load_config(None).segments.rules
+    'rf-grid'
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+    source, base = str(path), path.resolve().parent
+    known = {"columns", *_SECTIONS}
+    unknown = sorted(set(data) - known - {"campaigns", "output", "clustering", "tracking"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(known))}.")
+    columns = data.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(f"{source}: [columns] must map canonical names to column names "
+                          "(strings).")
+    sections = {name: _section(cls, data.get(name, {}), source=source, name=name, base=base)
+                for name, cls in _SECTIONS.items()}
+    return Config(columns=dict(columns), source=source, **sections)

@@ -1,0 +1,200 @@
+"""Per-customer features computed in DuckDB: the RFM customer table and the CLV summary.
+
+Two different "recencies" live here, and their names keep them apart:
+
+* ``recency_days`` (customer table, RFM): days from the customer's **last** purchase to
+  ``as_of``. Small is good.
+* ``recency`` (CLV summary, lifetimes/pymc-marketing convention): the customer's **age at
+  their last purchase**, i.e. time from first to last purchase. Large is good.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import ConfigError, EmptyResultError
+from .loading import Transactions
+from .progress import step
+from .sources import _quote
+
+__all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
+           "clv_summary"]
+
+#: Columns of the customer table, in order (contact columns follow when mapped).
+CUSTOMER_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
+                    "first_purchase", "last_purchase", "tenure_days")
+#: Columns of the CLV summary (lifetimes / pymc-marketing names).
+CLV_SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
+#: Days per time unit of the CLV summary: lifetimes' ``freq_multiplier``,
+#: pymc-marketing's ``time_scaler``.
+TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
+#: When a group of lines (an order, or a customer's day) is a purchase: its net amount is
+#: above zero, or it is a free order (net exactly zero with no return line). CDNOW has 8
+#: customers whose only purchase cost $0.00; the published summaries count them.
+_IS_PURCHASE = "(net > 0 OR (net = 0 AND min_line >= 0))"
+
+
+def _as_of_sql(tx: Transactions) -> str:
+    return f"DATE {_quote(tx.as_of.isoformat())}"
+
+
+def customer_features(tx: Transactions) -> pd.DataFrame:
+    """Compute the RFM customer table, one row per customer, sorted by ``customer_id``.
+
+    Orders are grouped by ``order_id`` (or by customer and day without one). Every
+    order counts in ``monetary`` (net, returns included); an order counts in
+    ``frequency`` only when it is a purchase: net amount above zero, or a free order
+    (net exactly zero and no return line). Customers with no purchase are left out and
+    counted in the data-quality report.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id`` (str), ``recency_days`` (int, days from the last purchase to
+        ``as_of``; 0 for a purchase on ``as_of``), ``frequency`` (int, purchases),
+        ``monetary`` (float, net revenue), ``avg_order_value`` (monetary /
+        frequency), ``first_purchase``, ``last_purchase`` (dates), ``tenure_days`` (days
+        from the first purchase to ``as_of``), then the latest known ``email``,
+        ``first_name`` and ``country`` when mapped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                     "order_date": ["2024-01-01", "2024-01-11", "2024-01-06"],
+    ...                     "amount": [10.0, 30.0, 5.0]})
+    >>> customer_features(load_transactions(raw))[["customer_id", "recency_days",
+    ...                                           "frequency", "monetary"]]
+      customer_id  recency_days  frequency  monetary
+    0           a             0          2      40.0
+    1           b             5          1       5.0
+    """
+    contact = [c for c in ("email", "first_name", "country") if c in tx.columns]
+    per_order = "".join(
+        f", arg_max({c}, order_ts) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
+    )
+    # Latest non-empty value; ties on the timestamp broken by the value itself.
+    per_customer = "".join(
+        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
+    )
+    selected = "".join(f", {c}" for c in contact)
+    as_of = _as_of_sql(tx)
+    with step("computing customer features"):
+        tx.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE customer_orders AS
+            SELECT customer_id, order_key, min(order_date) AS order_date,
+                   max(order_ts) AS order_ts, sum(amount) AS net,
+                   min(amount) AS min_line {per_order}
+            FROM transactions GROUP BY customer_id, order_key
+        """)
+        frame = tx.con.execute(f"""
+            WITH per_customer AS (
+                SELECT customer_id,
+                       count(*) FILTER (WHERE {_IS_PURCHASE}) AS frequency,
+                       sum(net) AS monetary,
+                       min(order_date) FILTER (WHERE {_IS_PURCHASE}) AS first_purchase,
+                       max(order_date) FILTER (WHERE {_IS_PURCHASE}) AS last_purchase
+                       {per_customer}
+                FROM customer_orders GROUP BY customer_id
+            )
+            SELECT customer_id,
+                   date_diff('day', last_purchase, {as_of}) AS recency_days,
+                   frequency,
+                   CAST(monetary AS DOUBLE) AS monetary,
+                   CAST(round(monetary / frequency, 4) AS DOUBLE) AS avg_order_value,
+                   first_purchase, last_purchase,
+                   date_diff('day', first_purchase, {as_of}) AS tenure_days
+                   {selected}
+            FROM per_customer WHERE frequency > 0 ORDER BY customer_id
+        """).df()
+        stats = tx.con.execute(
+            f"SELECT count(*) FILTER (WHERE NOT {_IS_PURCHASE}), "
+            "count(DISTINCT customer_id) FROM customer_orders"
+        ).fetchone()
+    report = tx.report
+    report.non_positive_orders = stats[0]
+    report.customers = len(frame)
+    report.customers_without_purchase = stats[1] - len(frame)
+    if frame.empty:
+        raise EmptyResultError(
+            f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
+            f"on or before {tx.as_of}."
+        )
+    return _tidy(frame)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("first_purchase", "last_purchase"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column]).dt.date
+    for column in ("recency_days", "frequency", "tenure_days"):
+        if column in frame:
+            frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
+    """Summarise transactions the way BG/NBD and Gamma-Gamma models take them.
+
+    A customer's purchases on one day are merged into one purchase, as in lifetimes'
+    ``summary_data_from_transaction_data``; a day counts when it is a purchase (net
+    amount above zero, or a free order: net zero without a return line).
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`; ``as_of`` ends the calibration period.
+    time_unit : {"D", "W", "M"}, default="D"
+        Unit of ``recency`` and ``T``: days, weeks of 7 days or months of 30.4375 days.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``frequency`` (repeat purchase days: purchase days - 1),
+        ``recency`` (age at the last purchase: first to last purchase), ``T`` (age at
+        ``as_of``: first purchase to ``as_of``), ``monetary_value`` (mean net value of the
+        repeat purchase days; 0 without repeats).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "a"],
+    ...                     "order_date": ["2024-01-01", "2024-01-08", "2024-01-15"],
+    ...                     "amount": [10.0, 20.0, 40.0]})
+    >>> clv_summary(load_transactions(raw), time_unit="W")
+      customer_id  frequency  recency    T  monetary_value
+    0           a          2      2.0  2.0            30.0
+    """
+    if time_unit not in TIME_UNITS:
+        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
+                          f"Got {time_unit!r} instead.")
+    days = TIME_UNITS[time_unit]
+    as_of = _as_of_sql(tx)
+    with step("computing CLV summary"):
+        frame = tx.con.execute(f"""
+            WITH days AS (
+                SELECT customer_id, order_date, sum(amount) AS net, min(amount) AS min_line
+                FROM transactions GROUP BY customer_id, order_date
+            ), ranked AS (
+                SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
+                FROM days WHERE {_IS_PURCHASE}
+            )
+            SELECT customer_id,
+                   count(*) - 1 AS frequency,
+                   date_diff('day', min(order_date), max(order_date)) / {days} AS recency,
+                   date_diff('day', min(order_date), {as_of}) / {days} AS "T",
+                   CAST(coalesce(avg(net) FILTER (WHERE n > 1), 0) AS DOUBLE) AS monetary_value
+            FROM ranked GROUP BY customer_id ORDER BY customer_id
+        """).df()
+    if frame.empty:
+        raise EmptyResultError(f"{tx.source.name}: no customer with a purchase on or before "
+                               f"{tx.as_of}.")
+    frame["frequency"] = frame["frequency"].astype("int64")
+    return frame

@@ -1,0 +1,370 @@
+"""Load, validate and clean transactions in DuckDB, counting every cleaning rule.
+
+The source is parsed once into a DuckDB temporary table (DuckDB spills to disk when it
+outgrows memory); the cleaned rows are the view ``transactions`` with the canonical
+columns ``customer_id, order_key, order_ts, order_date, amount`` plus the optional
+columns that were mapped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .columns import ColumnMap
+from .errors import ConfigError, DataError, EmptyResultError, InputError
+from .progress import step
+from .quality import CLEANING_RULES, DataQualityReport
+from .sources import Source, _quote, open_source
+
+__all__ = ["Transactions", "load_transactions", "connect"]
+
+_TEMPORAL = ("DATE", "TIMESTAMP")
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
+            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_MAX_ABS_AMOUNT = 1e13
+_TEXT_COLUMNS = ("email", "first_name", "country", "channel", "product_id", "category")
+
+
+def connect(*, threads: int | None = None, memory_limit: str | None = None,
+            progress_bar: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB connection set up for the pipeline (UTC, no network).
+
+    Parameters
+    ----------
+    threads : int, optional
+        Worker threads (DuckDB default: every core).
+    memory_limit : str, optional
+        Such as ``"4GB"``; DuckDB spills to disk beyond it.
+    progress_bar : bool, default=False
+        Let DuckDB print its progress bar for long queries.
+    """
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET enable_progress_bar = {str(progress_bar).lower()}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+    return con
+
+
+@dataclass
+class Transactions:
+    """Cleaned transactions living in a DuckDB connection.
+
+    Attributes
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection holding the view ``transactions``.
+    source : Source
+        Where they came from.
+    columns : dict
+        Canonical name to source column, as resolved.
+    as_of : datetime.date
+        Inclusive observation end.
+    window_start : datetime.date or None
+        First day counted when ``window_days`` was given.
+    report : DataQualityReport
+        What cleaning did.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    source: Source
+    columns: dict[str, str]
+    as_of: dt.date
+    window_start: dt.date | None
+    report: DataQualityReport = field(repr=False)
+
+    @property
+    def has_order_id(self) -> bool:
+        """Whether orders come from an order id (else: one per customer per day)."""
+        return "order_id" in self.columns
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the cleaned transactions as a DataFrame (small data only)."""
+        return self.con.execute(
+            "SELECT * EXCLUDE (amount), amount::DOUBLE AS amount FROM transactions "
+            "ORDER BY customer_id, order_ts, order_key"
+        ).df()
+
+
+def _is(type_name: str, families: tuple[str, ...]) -> bool:
+    return type_name.upper().startswith(families)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(col: str) -> str:
+    return f"NULLIF(trim(CAST({_ident(col)} AS VARCHAR)), '')"
+
+
+def _customer_id_sql(col: str) -> str:
+    # Text ids: spaces stripped, Unicode NFC, spreadsheet floats 17850.0 -> 17850.
+    return (
+        f"NULLIF(regexp_replace(nfc_normalize(trim(CAST({_ident(col)} AS VARCHAR))), "
+        r"'^([0-9]+)\.0+$', '\1'), '')"
+    )
+
+
+def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
+    if _is(type_name, _TEMPORAL):
+        return f"CAST(CAST({_ident(col)} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    text = _text(col)
+    if date_format:
+        return f"CAST(CAST(try_strptime({text}, {_quote(date_format)}) AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+def _number_sql(col: str, type_name: str) -> str:
+    value = (f"CAST({_ident(col)} AS DOUBLE)" if _is(type_name, _NUMERIC)
+             else f"TRY_CAST({_text(col)} AS DOUBLE)")
+    return f"(CASE WHEN isfinite({value}) AND abs({value}) < {_MAX_ABS_AMOUNT} THEN {value} END)"
+
+
+def _expected(canonical: str, date_format: str | None) -> str:
+    if canonical == "order_date":
+        return (f"a date in the format {date_format!r}" if date_format else
+                "an ISO 8601 date or timestamp such as 2024-03-05 or 2024-03-05T14:30:00+01:00")
+    return "a finite number such as 12.50"
+
+
+def _hint(canonical: str, date_format: str | None) -> str:
+    hint = "Fix the value, or pass --on-bad-rows drop to drop and count such rows."
+    if canonical == "order_date" and not date_format:
+        hint = ("Dates that are not ISO 8601 need --date-format (e.g. '%d/%m/%Y'); day/month "
+                "order is never guessed. " + hint)
+    return hint
+
+
+def load_transactions(
+    source: str | Path | pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    as_of: str | dt.date | None = None,
+    window_days: int | None = None,
+    date_format: str | None = None,
+    on_bad_rows: str = "raise",
+    max_drop_fraction: float = 0.5,
+    table: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Transactions:
+    """Load, validate and clean transactions.
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        CSV file, Parquet file or folder, DuckDB database file (with ``table``) or a
+        DataFrame (never modified).
+    columns : Mapping[str, str], optional
+        ``{canonical: source column}``; see :data:`rfm_engine.columns.CANONICAL_COLUMNS`.
+    as_of : str or date, optional
+        Inclusive observation end; rows after it are excluded. Default: the latest
+        transaction date (never today, so results depend on the inputs alone).
+    window_days : int, optional
+        Only the ``window_days`` days ending on ``as_of`` count.
+    date_format : str, optional
+        strftime format for non-ISO dates (``%z`` offsets are converted to UTC).
+    on_bad_rows : {"raise", "drop"}, default="raise"
+        A malformed date or amount stops the load (``raise``) or is dropped and counted.
+    max_drop_fraction : float, default=0.5
+        Fail when more than this share of rows is dropped as dirt.
+    table : str, optional
+        Table inside a DuckDB database file.
+    delimiter, encoding : str, optional
+        CSV options; the delimiter is sniffed and UTF-8 (BOM or not) assumed by default.
+    con : duckdb.DuckDBPyConnection, optional
+        Connection to use; a new one from :func:`connect` by default.
+
+    Returns
+    -------
+    Transactions
+
+    Raises
+    ------
+    DataError
+        A malformed value (file, data row, column, value and what was expected).
+    MissingColumnsError
+        Required columns are missing.
+    InputError
+        Too many rows dropped, or an unreadable file.
+    EmptyResultError
+        No row left after cleaning.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({"customer_id": ["001", "001", None],
+    ...                     "order_date": ["2024-01-02", "2024-02-01", "2024-02-01"],
+    ...                     "amount": [10.0, 5.0, 3.0]})
+    >>> tx = load_transactions(raw)
+    >>> tx.report.dropped["missing_customer_id"], str(tx.as_of)
+    (1, '2024-02-01')
+    """
+    if on_bad_rows not in ("raise", "drop"):
+        raise ConfigError(
+            f"The 'on_bad_rows' parameter must be 'raise' or 'drop'. Got {on_bad_rows!r} instead."
+        )
+    if not 0 <= max_drop_fraction <= 1:
+        raise ConfigError(f"The 'max_drop_fraction' parameter must be in [0, 1]. "
+                          f"Got {max_drop_fraction!r} instead.")
+    if window_days is not None and (not isinstance(window_days, int) or window_days < 1):
+        raise ConfigError(f"The 'window_days' parameter must be a positive int. "
+                          f"Got {window_days!r} instead.")
+    as_of_date = _parse_as_of(as_of)
+    con = con or connect()
+    with step("reading and validating"):
+        src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
+        mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
+        checks = _parse(con, src, mapping, date_format)
+        report = DataQualityReport(source=src.name)
+        _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format)
+    with step("cleaning"):
+        as_of_date, window_start = _clean(con, mapping, report, as_of_date, window_days)
+    if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:
+        raise InputError(
+            f"{src.name}: {report.rows_dropped:,} of {report.rows_read:,} rows would be dropped "
+            f"({report.rows_dropped / report.rows_read:.0%} > max_drop_fraction "
+            f"{max_drop_fraction:.0%}): {_drop_summary(report)}. Check the column mapping and "
+            "the file, or raise --max-drop-fraction."
+        )
+    if report.rows_kept == 0:
+        raise EmptyResultError(f"{src.name}: no transaction left after cleaning "
+                               f"({_drop_summary(report)}).")
+    return Transactions(con, src, mapping, as_of_date, window_start, report)
+
+
+def _parse_as_of(as_of: str | dt.date | None) -> dt.date | None:
+    if as_of is None or isinstance(as_of, dt.date):
+        return as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    try:
+        return dt.date.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise ConfigError(f"--as-of: {as_of!r} is not an ISO date (YYYY-MM-DD).") from None
+
+
+def _drop_summary(report: DataQualityReport) -> str:
+    parts = [f"{k} {v:,}" for k, v in report.dropped.items() if v]
+    return ", ".join(parts) or "nothing dropped"
+
+
+def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
+           date_format: str | None) -> dict[str, str]:
+    """Create the table ``parsed``; return ``{canonical: SQL of its bad-value test}``."""
+    types = src.columns
+    select = [f"{_customer_id_sql(mapping['customer_id'])} AS customer_id"]
+    ts = _timestamp_sql(mapping["order_date"], types[mapping["order_date"]], date_format)
+    select.append(f"{ts} AS order_ts")
+    checks = {"order_date": f"({ts}) IS NULL"}
+    value_columns = ["amount"] if "amount" in mapping else ["quantity", "unit_price"]
+    numbers = {}
+    for canonical in value_columns:
+        numbers[canonical] = _number_sql(mapping[canonical], types[mapping[canonical]])
+        checks[canonical] = f"({numbers[canonical]}) IS NULL"
+    amount = " * ".join(numbers.values())
+    select.append(f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount")
+    if "order_id" in mapping:
+        select.append(f"{_text(mapping['order_id'])} AS order_id")
+        all_columns = ", ".join(_ident(c) for c in src.columns)
+        select.append(f"hash({all_columns}) AS _line_hash")
+    for canonical in _TEXT_COLUMNS:
+        if canonical in mapping:
+            select.append(f"{_text(mapping[canonical])} AS {canonical}")
+    select.append(f"({' OR '.join(checks.values())}) AS _bad")
+    for canonical, test in checks.items():
+        select.append(f"{test} AS _bad_{canonical}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT {', '.join(select)} "
+                "FROM raw_source")
+    return checks
+
+
+def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
+               checks: dict[str, str], report: DataQualityReport, on_bad_rows: str,
+               date_format: str | None) -> None:
+    counts = ", ".join(f"count(*) FILTER (_bad_{c})" for c in checks)
+    row = con.execute(f"SELECT count(*), {counts} FROM parsed").fetchone()
+    report.rows_read = row[0]
+    report.bad_values = {mapping[c]: n for c, n in zip(checks, row[1:], strict=True) if n}
+    if not report.bad_values or on_bad_rows == "drop":
+        return
+    # Error path only: locate the first malformed value with its file and data row.
+    candidates = " UNION ALL ".join(
+        f"SELECT _file, _row, {_quote(c)} AS canonical, "
+        f"CAST({_ident(mapping[c])} AS VARCHAR) AS value FROM numbered WHERE {test}"
+        for c, test in checks.items()
+    )
+    found = con.execute(
+        f"WITH numbered AS (SELECT *, {src.row_sql} AS _row, {src.file_sql} AS _file "
+        f"FROM raw_source) {candidates} ORDER BY _file, _row LIMIT 1"
+    ).fetchone()
+    file, row_number, canonical, value = found
+    raise DataError(file, int(row_number), mapping[canonical], value,
+                    _expected(canonical, date_format), _hint(canonical, date_format))
+
+
+def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], report: DataQualityReport,
+           as_of: dt.date | None, window_days: int | None) -> tuple[dt.date, dt.date | None]:
+    order_key = "order_id" if "order_id" in mapping else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
+    duplicate = (
+        "WHEN row_number() OVER (PARTITION BY _line_hash, customer_id, order_id, order_ts, "
+        "amount) > 1 THEN 'duplicate_line'" if "order_id" in mapping else ""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE staged AS SELECT * EXCLUDE (_bad), "
+        f"{order_key} AS order_key, CAST(order_ts AS DATE) AS order_date, "
+        "CASE WHEN _bad THEN 'bad_value' "
+        "WHEN customer_id IS NULL THEN 'missing_customer_id' "
+        f"{duplicate} END AS _drop FROM parsed"
+    )
+    con.execute("DROP TABLE parsed")
+    if as_of is None:
+        as_of = con.execute("SELECT max(order_date) FROM staged WHERE _drop IS NULL").fetchone()[0]
+    if as_of is None:  # every row dropped
+        as_of_sql = "NULL::DATE"
+    else:
+        as_of_sql = f"DATE {_quote(as_of.isoformat())}"
+    window_start = (as_of - dt.timedelta(days=window_days - 1)
+                    if window_days and as_of is not None else None)
+    window_sql = f"DATE {_quote(window_start.isoformat())}" if window_start else "NULL::DATE"
+    reason = (
+        "coalesce(_drop, CASE WHEN order_date > {a} THEN 'after_as_of' "
+        "WHEN order_date < {w} THEN 'before_window' END)"
+    ).format(a=as_of_sql, w=window_sql)
+    drop_cols = ", ".join(c for c in ("_drop", "_line_hash") if c == "_drop" or "order_id" in mapping)
+    bad_cols = con.execute("SELECT column_name FROM (DESCRIBE staged) "
+                           "WHERE column_name LIKE '\\_bad\\_%' ESCAPE '\\'").fetchall()
+    exclude = ", ".join([drop_cols] + [c[0] for c in bad_cols])
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW transactions AS SELECT * EXCLUDE ({exclude}) "
+        f"FROM staged WHERE {reason} IS NULL"
+    )
+    rules = list(CLEANING_RULES)
+    counts = ", ".join(f"count(*) FILTER (WHERE {reason} = {_quote(r)})" for r in rules)
+    row = con.execute(
+        f"SELECT {counts}, count(*) FILTER (WHERE {reason} IS NULL), "
+        f"count(*) FILTER (WHERE {reason} IS NULL AND amount < 0), "
+        f"min(order_date) FILTER (WHERE {reason} IS NULL), "
+        f"max(order_date) FILTER (WHERE {reason} IS NULL) FROM staged"
+    ).fetchone()
+    report.dropped = dict(zip(rules, row[: len(rules)], strict=True))
+    report.rows_kept, report.return_lines, first, last = row[len(rules):]
+    report.as_of = as_of.isoformat() if as_of else None
+    report.window_start = window_start.isoformat() if window_start else None
+    report.first_date = first.isoformat() if first else None
+    report.last_date = last.isoformat() if last else None
+    if report.dropped["after_as_of"]:
+        report.warnings.append(
+            f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
+            "were excluded."
+        )
+    return as_of, window_start

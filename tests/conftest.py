@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def read_cdnow() -> pd.DataFrame:
+    """The CDNOW sample as text columns: master id, customer id, YYYYMMDD date, CDs, dollars."""
+    return pd.read_csv(
+        DATA / "CDNOW_sample.txt", sep=r"\s+", header=None, dtype=str,
+        names=["master_id", "customer_id", "date", "cds", "amount"],
+    )
+
+
+@pytest.fixture
+def cdnow() -> pd.DataFrame:
+    return read_cdnow()
+
+
+@pytest.fixture
+def tiny() -> pd.DataFrame:
+    """Three customers, hand-written, canonical column names."""
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "c", "c"],
+        "order_date": ["2024-01-01", "2024-01-11", "2024-01-31", "2024-01-21", "2024-01-01",
+                       "2024-01-30"],
+        "amount": [10.0, 20.0, 30.0, 100.0, 5.0, -5.0],
+    })
