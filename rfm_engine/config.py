@@ -114,13 +114,11 @@ def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} in [{name}]; "
                           f"allowed: {', '.join(sorted(allowed))}.")
     values = dict(data)
-    for key in values:
-        if (name, key) in _PATH_KEYS and isinstance(values[key], str):
-            values[key] = str(base / values[key]) if not Path(values[key]).is_absolute() else values[key]
-    if name == "segments" and isinstance(values.get("rules"), str):
-        candidate = base / values["rules"]
-        if values["rules"].endswith(".toml") and not Path(values["rules"]).is_absolute():
-            values["rules"] = str(candidate)
+    for key, value in values.items():
+        is_path = (name, key) in _PATH_KEYS or (
+            (name, key) == ("segments", "rules") and str(value).endswith(".toml"))
+        if is_path and isinstance(value, str):
+            values[key] = str(base / value)  # an absolute value stays as it is
     return cls(**values)
 
 

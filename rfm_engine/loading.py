@@ -120,7 +120,8 @@ def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
         return f"CAST(CAST({_ident(col)} AS TIMESTAMPTZ) AS TIMESTAMP)"
     text = _text(col)
     if date_format:
-        return f"CAST(CAST(try_strptime({text}, {_quote(date_format)}) AS TIMESTAMPTZ) AS TIMESTAMP)"
+        parsed = f"try_strptime({text}, {_quote(date_format)})"
+        return f"CAST(CAST({parsed} AS TIMESTAMPTZ) AS TIMESTAMP)"
     return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
@@ -230,7 +231,8 @@ def load_transactions(
         report = DataQualityReport(source=src.name)
         _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format)
     with step("cleaning"):
-        as_of_date, window_start = _clean(con, mapping, report, as_of_date, window_days)
+        as_of_date, window_start = _clean(con, mapping, checks, report, as_of_date,
+                                          window_days)
     if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:
         raise InputError(
             f"{src.name}: {report.rows_dropped:,} of {report.rows_read:,} rows would be dropped "
@@ -312,8 +314,9 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
                     _expected(canonical, date_format), _hint(canonical, date_format))
 
 
-def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], report: DataQualityReport,
-           as_of: dt.date | None, window_days: int | None) -> tuple[dt.date, dt.date | None]:
+def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict[str, str],
+           report: DataQualityReport, as_of: dt.date | None,
+           window_days: int | None) -> tuple[dt.date, dt.date | None]:
     order_key = "order_id" if "order_id" in mapping else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
     duplicate = (
         "WHEN row_number() OVER (PARTITION BY _line_hash, customer_id, order_id, order_ts, "
@@ -337,13 +340,13 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], report: Data
                     if window_days and as_of is not None else None)
     window_sql = f"DATE {_quote(window_start.isoformat())}" if window_start else "NULL::DATE"
     reason = (
-        "coalesce(_drop, CASE WHEN order_date > {a} THEN 'after_as_of' "
-        "WHEN order_date < {w} THEN 'before_window' END)"
-    ).format(a=as_of_sql, w=window_sql)
-    drop_cols = ", ".join(c for c in ("_drop", "_line_hash") if c == "_drop" or "order_id" in mapping)
-    bad_cols = con.execute("SELECT column_name FROM (DESCRIBE staged) "
-                           "WHERE column_name LIKE '\\_bad\\_%' ESCAPE '\\'").fetchall()
-    exclude = ", ".join([drop_cols] + [c[0] for c in bad_cols])
+        f"coalesce(_drop, CASE WHEN order_date > {as_of_sql} THEN 'after_as_of' "
+        f"WHEN order_date < {window_sql} THEN 'before_window' END)"
+    )
+    internal = ["_drop", *(f"_bad_{c}" for c in checks)]
+    if "order_id" in mapping:
+        internal.append("_line_hash")
+    exclude = ", ".join(internal)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW transactions AS SELECT * EXCLUDE ({exclude}) "
         f"FROM staged WHERE {reason} IS NULL"

@@ -23,12 +23,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from rfm_engine.errors import ConfigError
+from rfm_engine.writers import write_text_atomic
 
 __all__ = [
     "RFMScorer",
     "BinsCollapsedWarning",
     "save_scorer",
     "load_scorer",
+    "scorer_json",
     "SCORER_FORMAT",
     "SCORER_FORMAT_VERSION",
 ]
@@ -583,12 +585,12 @@ def save_scorer(scorer: RFMScorer, path: str | os.PathLike[str]) -> Path:
     >>> loaded.transform([[1.0], [3.0]]).ravel().tolist()
     [3, 1]
     """
-    path = Path(path)
-    text = json.dumps(scorer.to_dict(), indent=2, allow_nan=False) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, scorer_json(scorer))
+
+
+def scorer_json(scorer: RFMScorer) -> str:
+    """Return the JSON text `save_scorer` writes."""
+    return json.dumps(scorer.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
 def load_scorer(path: str | os.PathLike[str]) -> RFMScorer:

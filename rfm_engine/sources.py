@@ -93,7 +93,8 @@ def open_source(
     if isinstance(source, pd.DataFrame):
         con.register("_raw_frame", source)
         con.execute("CREATE OR REPLACE TEMP VIEW raw_source AS SELECT * FROM _raw_frame")
-        return Source("DataFrame", "dataframe", _describe(con), "row_number() OVER ()", "'DataFrame'")
+        return Source("DataFrame", "dataframe", _describe(con), "row_number() OVER ()",
+                      "'DataFrame'")
 
     path = Path(source)
     if not path.exists():

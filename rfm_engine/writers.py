@@ -1,20 +1,34 @@
-"""Atomic writers: every output goes to a temporary file in its folder, then is renamed."""
+"""Atomic writers: every output goes to a temporary file in its folder, then is renamed.
+
+A command that writes several files writes them all to temporary names first and
+renames them only when every one of them is complete, so a failure leaves no partial
+output and earlier files untouched.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputExistsError
 
-__all__ = ["atomic_path", "write_table", "write_text_atomic", "TABLE_FORMATS"]
+__all__ = ["TABLE_FORMATS", "atomic_path", "table_writer", "text_writer", "write_all",
+           "write_table", "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
+Writer = Callable[[Path], object]
+
+
+def _temp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
 
 
 @contextlib.contextmanager
@@ -33,10 +47,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     'hello'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_beside(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -44,18 +55,61 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_with(path: str | Path, writer: Callable[[Path], object]) -> Path:
-    with atomic_path(path) as tmp:
-        writer(tmp)
-    return Path(path)
+def table_writer(frame: pd.DataFrame, suffix: str) -> Writer:
+    """Return a function writing ``frame`` as CSV or Parquet (by ``suffix``) to a path."""
+    suffix = suffix.lower()
+    if suffix == ".csv":
+        return lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n")
+    if suffix == ".parquet":
+        return lambda tmp: frame.to_parquet(tmp, index=False)
+    raise ConfigError(f"Unknown output suffix {suffix!r}; use one of {', '.join(TABLE_FORMATS)}.")
+
+
+def text_writer(text: str) -> Writer:
+    """Return a function writing UTF-8 ``text`` to a path."""
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
+def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> list[Path]:
+    """Write several outputs all-or-nothing.
+
+    Parameters
+    ----------
+    outputs : Mapping
+        Target path to a function that writes the content to the path it is given.
+    force : bool, default=False
+        Replace existing files; without it an existing target raises
+        :class:`~rfm_engine.errors.OutputExistsError` before anything is written.
+
+    Returns
+    -------
+    list of Path
+        The written paths.
+    """
+    targets = {Path(p): writer for p, writer in outputs.items()}
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not force:
+        raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass --force to "
+                                "replace, or choose another output.")
+    temps: dict[Path, Path] = {}
+    try:
+        for path, writer in targets.items():
+            temps[path] = _temp_beside(path)
+            writer(temps[path])
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    return list(targets)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
-    return _write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_all({path: text_writer(text)}, force=True)[0]
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, *, force: bool = True) -> Path:
     """Write a table as CSV or Parquet (picked by the suffix), atomically.
 
     Parameters
@@ -64,21 +118,13 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         The table; its index is not written.
     path : str or Path
         ``.csv`` or ``.parquet``.
+    force : bool, default=True
+        Replace an existing file.
 
     Returns
     -------
     Path
         The written path.
     """
-
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _write_with(
-            path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n")
-        )
-    if suffix == ".parquet":
-        return _write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    raise ConfigError(
-        f"Output {str(path)!r}: unknown suffix {suffix!r}; use one of {', '.join(TABLE_FORMATS)}."
-    )
+    return write_all({path: table_writer(frame, path.suffix)}, force=force)[0]

@@ -1,0 +1,34 @@
+# Everything installs into .venv from the package registry; nothing else is needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SAMPLE := data/sample/transactions.csv
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(SAMPLE): | $(STAMP)
+	$(BIN)/rfm-engine sample data/sample
+
+demo: install $(SAMPLE)
+	$(BIN)/rfm-engine segment --config examples/demo.toml -o out/demo/segments.csv --force
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf out data/sample .pytest_cache .ruff_cache

@@ -1,0 +1,339 @@
+"""The ``rfm-engine`` command line: a thin adapter over the library.
+
+Every command calls library functions; this module only parses options, prints and
+maps errors to exit codes (see :mod:`rfm_engine.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .columns import parse_column_spec
+from .config import Config, load_config
+from .errors import ConfigError, RFMEngineError
+
+__all__ = ["cli", "main"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _input_options(func: Callable) -> Callable:
+    """Options shared by every command that reads transactions."""
+    options = [
+        click.argument("input_path", metavar="INPUT", required=False,
+                       type=click.Path(path_type=Path)),
+        click.option("--config", "config_path", type=click.Path(path_type=Path),
+                     help="TOML run configuration ([input], [columns], [features], ...)."),
+        click.option("--columns", help="Column mapping: 'customer_id=Customer ID,"
+                     "order_date=InvoiceDate,...'."),
+        click.option("--as-of", help="Inclusive observation end, YYYY-MM-DD "
+                     "(default: the latest transaction date)."),
+        click.option("--window-days", type=int, help="Only count the N days ending on --as-of."),
+        click.option("--date-format", help="strftime format for non-ISO dates, e.g. '%d/%m/%Y'."),
+        click.option("--on-bad-rows", type=click.Choice(["raise", "drop"]),
+                     help="Malformed values stop the run (raise, default) or are dropped "
+                     "and counted."),
+        click.option("--max-drop-fraction", type=float,
+                     help="Fail when more than this share of rows is dropped (default 0.5)."),
+        click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
+        click.option("--encoding", help="CSV encoding (default: UTF-8, BOM or not)."),
+        click.option("--table", help="Table name when INPUT is a DuckDB database."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _output_options(func: Callable) -> Callable:
+    func = click.option("--force", is_flag=True, help="Replace existing output files.")(func)
+    return click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+                        help="Output file; the suffix (.csv or .parquet) picks the format.")(func)
+
+
+def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
+    """Build the config from the file and the options, and load the transactions."""
+    from .loading import connect, load_transactions
+
+    config = load_config(ctx_options.pop("config_path"))
+    overrides = {
+        "path": ctx_options.pop("input_path"), "date_format": ctx_options.pop("date_format"),
+        "on_bad_rows": ctx_options.pop("on_bad_rows"), "delimiter": ctx_options.pop("delimiter"),
+        "encoding": ctx_options.pop("encoding"), "table": ctx_options.pop("table"),
+        "max_drop_fraction": ctx_options.pop("max_drop_fraction"),
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config.input, key, str(value) if key == "path" else value)
+    if ctx_options.get("columns"):
+        config.columns.update(parse_column_spec(ctx_options.pop("columns")))
+    ctx_options.pop("columns", None)
+    for key in ("as_of", "window_days"):
+        value = ctx_options.pop(key)
+        if value is not None:
+            setattr(config.features, key, value)
+    if not config.input.path:
+        raise ConfigError("No input: give INPUT or [input] path in the config.")
+    inp = config.input
+    tx = load_transactions(
+        inp.path, columns=config.columns, as_of=config.features.as_of,
+        window_days=config.features.window_days, date_format=inp.date_format,
+        on_bad_rows=inp.on_bad_rows, max_drop_fraction=inp.max_drop_fraction, table=inp.table,
+        delimiter=inp.delimiter, encoding=inp.encoding,
+        con=connect(progress_bar=sys.stderr.isatty()),
+    )
+    return config, tx
+
+
+def _beside(output: Path, tag: str) -> Path:
+    """``out/segments.csv`` -> ``out/segments.<tag>``."""
+    return output.with_name(f"{output.name.removesuffix(output.suffix)}.{tag}")
+
+
+def _check_output(output: Path, force: bool) -> None:
+    """Fail fast, before any work, on a bad suffix or an existing output."""
+    from .errors import OutputExistsError
+    from .writers import TABLE_FORMATS
+
+    if output.suffix.lower() not in TABLE_FORMATS:
+        raise ConfigError(f"--output {str(output)!r}: the suffix must be one of "
+                          f"{', '.join(TABLE_FORMATS)}.")
+    if output.exists() and not force:
+        raise OutputExistsError(f"{output} already exists; pass --force to replace it.")
+
+
+def _echo(message: str = "") -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="rfm-engine")
+@click.option("-q", "--quiet", is_flag=True, help="Only print errors.")
+def cli(quiet: bool) -> None:
+    """Turn raw transactions into RFM scores, segments and campaign lists.
+
+    \b
+    Example:
+      rfm-engine segment data/sample/transactions.csv --config examples/demo.toml \\
+          -o out/segments.csv
+    """
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_options
+@_output_options
+def features(output: Path, force: bool, **options: Any) -> None:
+    """Compute the RFM customer table (one row per customer).
+
+    Writes OUTPUT and OUTPUT's data-quality report beside it (<name>.quality.json).
+
+    \b
+    Example:
+      rfm-engine features tx.csv --columns "customer_id=Customer ID,order_id=Invoice,\\
+    order_date=InvoiceDate,quantity=Quantity,unit_price=Price" -o out/customers.parquet
+    """
+    from .features import customer_features
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    _, tx = _load(options)
+    table = customer_features(tx)
+    _echo(str(tx.report))
+    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               output: table_writer(table, output.suffix)}, force=force)
+    _echo(f"wrote {len(table):,} customers to {output}")
+
+
+@cli.command("clv-summary", context_settings=CONTEXT)
+@_input_options
+@_output_options
+@click.option("--time-unit", type=click.Choice(["D", "W", "M"]), default="D", show_default=True,
+              help="Unit of recency and T: days, weeks (7 days), months (30.4375 days).")
+def clv_summary_command(output: Path, force: bool, time_unit: str, **options: Any) -> None:
+    """Write the summary BG/NBD and Gamma-Gamma models take (lifetimes' names).
+
+    Columns: customer_id, frequency (repeat purchase days), recency (age at the last
+    purchase: first to last purchase; NOT the RFM recency_days), T (age at --as-of),
+    monetary_value (mean value of the repeat purchases).
+
+    \b
+    Example (CDNOW, calibration to 1997-09-30, weeks):
+      rfm-engine clv-summary cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 \\
+          --time-unit W -o out/cdnow_summary.csv
+    """
+    from .features import clv_summary
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    _, tx = _load(options)
+    table = clv_summary(tx, time_unit=time_unit)
+    _echo(str(tx.report))
+    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               output: table_writer(table, output.suffix)}, force=force)
+    _echo(f"wrote {len(table):,} customers to {output}")
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_options
+@_output_options
+@click.option("--segments", "rules", help="Rule set: a built-in name (rf-grid, seed, classic, "
+              "pymc) or a TOML file (default: rf-grid).")
+@click.option("--bins", "n_bins", type=int, help="Score levels per dimension (default 5).")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="Frozen scorer (JSON) to apply instead of fitting a new one.")
+@click.option("--save-model", type=click.Path(path_type=Path),
+              help="Save the fitted scorer (JSON) for later weeks.")
+def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
+            model: Path | None, save_model: Path | None, **options: Any) -> None:
+    """Score customers and assign segments; print the segment table.
+
+    Writes OUTPUT (customers with features, scores and segment), <name>.summary.csv
+    (the segment table) and <name>.quality.json beside it.
+
+    \b
+    Example:
+      rfm-engine segment tx.csv --segments classic --bins 5 -o out/segments.csv
+      rfm-engine segment next_week.csv --model models/scorer.json -o out/week2.csv
+    """
+    from .features import customer_features
+    from .pipeline import segment_customers
+    from .scoring import load_scorer, scorer_json
+    from .segments import load_rules
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    config = load_config(options.get("config_path"))
+    rules = rules or config.segments.rules
+    n_bins = n_bins or config.scoring.n_bins
+    model = model or (Path(config.scoring.model) if config.scoring.model else None)
+    rule_set = load_rules(rules)
+    scorer = load_scorer(model) if model else None
+    _, tx = _load(options)
+    customers = customer_features(tx)
+    result = segment_customers(customers, rules=rule_set, n_bins=n_bins,
+                               edges=config.scoring.edges, scorer=scorer)
+    _echo(str(tx.report))
+    for message in result.warnings:
+        _echo(f"warning: {message}")
+    summary = result.summary
+    click.echo(format_summary(summary))
+    outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               _beside(output, "summary.csv"): table_writer(summary, ".csv"),
+               output: table_writer(result.customers, output.suffix)}
+    if save_model:
+        outputs[save_model] = text_writer(scorer_json(result.scorer))
+    write_all(outputs, force=force)
+    _echo(f"wrote {len(result.customers):,} customers to {output}")
+
+
+def format_summary(summary: Any) -> str:
+    """Render the segment table for the terminal."""
+    shown = summary.assign(
+        share=(summary["share"] * 100).map("{:.1f}%".format),
+        revenue_share=(summary["revenue_share"] * 100).map("{:.1f}%".format),
+        revenue=summary["revenue"].map("{:,.0f}".format),
+        mean_recency_days=summary["mean_recency_days"].map("{:.0f}".format),
+        mean_frequency=summary["mean_frequency"].map("{:.2f}".format),
+        mean_monetary=summary["mean_monetary"].map("{:,.2f}".format),
+    ).rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
+                      "mean_frequency": "mean_F", "mean_monetary": "mean_M"})
+    return shown.to_string(index=False, na_rep="-")
+
+
+@cli.group(context_settings=CONTEXT)
+def segments() -> None:
+    """Inspect segment rule sets."""
+
+
+@segments.command("lint", context_settings=CONTEXT)
+@click.argument("rules", metavar="NAME|FILE")
+@click.option("--bins", "n_bins", type=int, help="Score levels to check (default: the set's).")
+def segments_lint(rules: str, n_bins: int | None) -> None:
+    """Check a rule set over every score cell.
+
+    Lists uncovered cells, segments that can never fire, rules shadowed by earlier
+    ones, and the cell -> segment table. Exits 2 when a segment can never fire.
+
+    \b
+    Example:
+      rfm-engine segments lint classic
+      rfm-engine segments lint my_rules.toml --bins 4
+    """
+    from .segments import lint_rules
+
+    report = lint_rules(rules, n_bins=n_bins)
+    click.echo(str(report))
+    if report.unreachable_segments:
+        sys.exit(2)
+
+
+@segments.command("list", context_settings=CONTEXT)
+def segments_list() -> None:
+    """List the built-in rule sets.
+
+    \b
+    Example:
+      rfm-engine segments list
+    """
+    from .segments import builtin_rule_sets, load_rules
+
+    for name in builtin_rule_sets():
+        rule_set = load_rules(name)
+        first_line = (rule_set.description or "").strip().splitlines()[0:1]
+        click.echo(f"{name:<10} {' '.join(first_line)}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("data/sample"))
+@click.option("--customers", "n_customers", type=int, default=5000, show_default=True,
+              help="Number of customers to simulate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+def sample(directory: Path, n_customers: int, seed: int) -> None:
+    """Generate the sample retail data set (transactions.csv, suppression.csv).
+
+    Deterministic: the same --customers and --seed give byte-identical files.
+
+    \b
+    Example:
+      rfm-engine sample data/sample --customers 5000 --seed 0
+    """
+    from .sample_data import write_sample
+
+    paths = write_sample(directory, n_customers=n_customers, seed=seed)
+    for path in paths.values():
+        _echo(f"wrote {path}")
+
+
+def _warning_line(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    _echo(f"warning: {message}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors become a one-line message and the documented exit code."""
+    warnings.showwarning = _warning_line
+    try:
+        cli.main(args=argv, prog_name="rfm-engine", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        _echo("aborted")
+        sys.exit(1)
+    except RFMEngineError as exc:
+        _echo(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _echo("interrupted")
+        sys.exit(130)
+    sys.exit(0)
+
