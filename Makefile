@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/run.py

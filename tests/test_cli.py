@@ -1,0 +1,153 @@
+"""The CLI through its real entry point: a subprocess running the installed command."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
+RETAIL = ("customer_id=Customer ID,order_id=Invoice,order_date=InvoiceDate,quantity=Quantity,"
+          "unit_price=Price,country=Country")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*RFM, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.fixture
+def cdnow_csv(tmp_path, cdnow):
+    path = tmp_path / "cdnow.csv"
+    cdnow.to_csv(path, index=False)
+    return path
+
+
+def test_segment_writes_table_summary_and_quality_report(tmp_path, data_dir):
+    out = tmp_path / "out" / "segments.csv"
+    result = run("segment", data_dir / "online_retail_ii_small.csv", "--columns", RETAIL,
+                 "--bins", "2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, dtype={"customer_id": str})
+    assert table.customer_id.tolist() == ["12346", "13078", "13085", "16321"]
+    assert {"r_score", "f_score", "m_score", "rfm_cell", "fm_score", "segment"} <= set(table)
+    quality = json.loads(out.with_name("segments.quality.json").read_text())
+    assert quality["dropped"]["duplicate_line"] == 1
+    summary = pd.read_csv(out.with_name("segments.summary.csv"))
+    assert summary.customers.sum() == 4
+    assert "missing_customer_id" in result.stderr
+
+
+def test_python_dash_m_works(tmp_path, data_dir):
+    out = tmp_path / "c.parquet"
+    result = subprocess.run(
+        [sys.executable, "-m", "rfm_engine", "features", data_dir / "online_retail_ii_small.csv",
+         "--columns", RETAIL, "-o", out], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_parquet(out)) == 4
+
+
+def test_existing_output_is_refused_then_forced(tmp_path, cdnow_csv):
+    out = tmp_path / "f.csv"
+    out.write_text("earlier run\n")
+    args = ("features", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
+            "-o", out)
+    result = run(*args)
+    assert result.returncode == 5
+    assert "already exists" in result.stderr
+    assert out.read_text() == "earlier run\n"
+    assert run(*args, "--force").returncode == 0
+    assert len(pd.read_csv(out)) == 2357
+
+
+def test_malformed_value_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,order_date,amount\n1,2024-01-01,3\n2,2024-13-45,3\n")
+    out = tmp_path / "o" / "x.csv"
+    result = run("segment", bad, "-o", out)
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [
+        f"error: {bad}, row 2, column 'order_date': got '2024-13-45', expected an ISO 8601 "
+        "date or timestamp such as 2024-03-05 or 2024-03-05T14:30:00+01:00. Dates that are "
+        "not ISO 8601 need --date-format (e.g. '%d/%m/%Y'); day/month order is never guessed. "
+        "Fix the value, or pass --on-bad-rows drop to drop and count such rows."
+    ]
+    assert "Traceback" not in result.stderr
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_missing_columns_and_empty_result_exit_codes(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    result = run("features", path, "-o", tmp_path / "o.csv")
+    assert result.returncode == 2
+    assert "available: 'a', 'b'" in result.stderr
+    only_returns = tmp_path / "r.csv"
+    only_returns.write_text("customer_id,order_date,amount\n1,2024-01-01,-3\n")
+    result = run("features", only_returns, "-o", tmp_path / "o.csv")
+    assert result.returncode == 3
+    assert "no customer with a purchase" in result.stderr
+
+
+def test_frozen_model_reused_next_week(tmp_path, cdnow_csv):
+    model = tmp_path / "models" / "scorer.json"
+    common = ("--columns", "order_date=date", "--date-format", "%Y%m%d")
+    first = run("segment", cdnow_csv, *common, "--as-of", "1997-09-30", "--save-model", model,
+                "-o", tmp_path / "w1.csv")
+    assert first.returncode == 0, first.stderr
+    second = run("segment", cdnow_csv, *common, "--model", model, "-o", tmp_path / "w2.csv")
+    assert second.returncode == 0, second.stderr
+    saved = json.loads(model.read_text())
+    assert saved["format"] == "rfm-engine/RFMScorer"
+    week2 = pd.read_csv(tmp_path / "w2.csv")
+    assert week2.r_score.between(1, 5).all()
+
+
+def test_clv_summary_command_matches_published(tmp_path, cdnow_csv, data_dir):
+    out = tmp_path / "summary.csv"
+    result = run("clv-summary", cdnow_csv, "--columns", "order_date=date", "--date-format",
+                 "%Y%m%d", "--as-of", "1997-09-30", "--time-unit", "W", "-o", out)
+    assert result.returncode == 0, result.stderr
+    got = pd.read_csv(out)
+    published = pd.read_csv(data_dir / "cdnow_customers_summary_with_transactions.csv")
+    assert len(got) == len(published)
+    assert got.frequency.sum() == published.x.sum()
+
+
+def test_config_file_with_relative_paths(tmp_path, data_dir):
+    shutil.copy(data_dir / "online_retail_ii_small.csv", tmp_path / "tx.csv")
+    (tmp_path / "weekly.toml").write_text(
+        '[input]\npath = "tx.csv"\n[columns]\ncustomer_id = "Customer ID"\norder_id = "Invoice"\n'
+        'order_date = "InvoiceDate"\nquantity = "Quantity"\nunit_price = "Price"\n'
+        '[segments]\nrules = "seed"\n[scoring]\nn_bins = 3\n')
+    result = run("segment", "--config", tmp_path / "weekly.toml", "-o", tmp_path / "s.csv",
+                 cwd=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert set(pd.read_csv(tmp_path / "s.csv").segment) <= {"VIP", "Loyal", "Potential", "Other"}
+
+
+def test_bad_config_key_is_named(tmp_path):
+    (tmp_path / "c.toml").write_text("[scoring]\nbins = 5\n")
+    result = run("segment", "x.csv", "--config", tmp_path / "c.toml", "-o", tmp_path / "s.csv")
+    assert result.returncode == 2
+    assert "unknown key(s) bins in [scoring]" in result.stderr
+
+
+def test_lint_exit_codes(tmp_path):
+    assert run("segments", "lint", "rf-grid").returncode == 0
+    rules = tmp_path / "r.toml"
+    rules.write_text('name = "x"\n[[rules]]\nsegment = "a"\nr = [1, 5]\n'
+                     '[[rules]]\nsegment = "never"\nr = 5\n')
+    result = run("segments", "lint", rules)
+    assert result.returncode == 2
+    assert "never" in result.stdout
+
+
+def test_usage_error_exits_2():
+    result = run("segment", "--bins", "x")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
