@@ -108,7 +108,16 @@ def _check_output(output: Path, force: bool) -> None:
         raise OutputExistsError(f"{output} already exists; pass --force to replace it.")
 
 
+_state = {"quiet": False}
+
+
 def _echo(message: str = "") -> None:
+    """Information for the user, on stderr; silent with --quiet."""
+    if not _state["quiet"]:
+        click.echo(message, err=True)
+
+
+def _error(message: str) -> None:
     click.echo(message, err=True)
 
 
@@ -123,6 +132,7 @@ def cli(quiet: bool) -> None:
       rfm-engine segment data/sample/transactions.csv --config examples/demo.toml \\
           -o out/segments.csv
     """
+    _state["quiet"] = quiet
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
 
@@ -224,7 +234,8 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
     for message in result.warnings:
         _echo(f"warning: {message}")
     summary = result.summary
-    click.echo(format_summary(summary))
+    if not _state["quiet"]:
+        click.echo(format_summary(summary))
     outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
                _beside(output, "summary.csv"): table_writer(summary, ".csv"),
                output: table_writer(result.customers, output.suffix)}
@@ -327,13 +338,13 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(2)
     except click.exceptions.Abort:
-        _echo("aborted")
+        _error("aborted")
         sys.exit(1)
     except RFMEngineError as exc:
-        _echo(f"error: {exc}")
+        _error(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _echo("interrupted")
+        _error("interrupted")
         sys.exit(130)
     sys.exit(0)
 

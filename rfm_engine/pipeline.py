@@ -122,6 +122,11 @@ def segment_customers(
             warnings.simplefilter("always")
             scorer = RFMScorer(n_bins, edges=edges).fit(customers[RFM_FEATURES])
         messages += [str(w.message) for w in caught]
+    top = int(max(scorer.max_score_))
+    if top != rule_set.n_bins:
+        messages.append(f"rule set {rule_set.name!r} was written for scores 1..{rule_set.n_bins} "
+                        f"but the scorer gives 1..{top}; check it with "
+                        f"'rfm-engine segments lint {rule_set.name} --bins {top}'.")
     scored = score_customers(customers, scorer)
     scored["segment"] = rule_set.assign(scored)
     unmatched = int((scored["segment"] == rule_set.default).sum())
