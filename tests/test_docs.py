@@ -1,0 +1,40 @@
+"""Docs stay in step with the code: every command has an example and is in the README."""
+
+from pathlib import Path
+
+import click
+import pytest
+
+from rfm_engine.cli import cli
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name, command in group.commands.items():
+        full = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            yield from _commands(command, full + " ")
+        else:
+            yield full, command
+
+
+COMMANDS = dict(_commands(cli))
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_has_help_with_an_example(name):
+    help_text = COMMANDS[name].help or ""
+    assert help_text.strip(), f"{name} has no help"
+    assert "Example" in help_text, f"{name} --help has no example"
+    assert f"rfm-engine {name}" in help_text
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_is_documented_in_readme(name):
+    assert f"rfm-engine {name}" in README
+
+
+def test_readme_starts_with_the_two_commands():
+    first_block = README.split("```")[1]
+    assert "make demo" in first_block and "make test" in first_block
