@@ -37,6 +37,8 @@ def _input_options(func: Callable) -> Callable:
                      "(default: the latest transaction date)."),
         click.option("--window-days", type=int, help="Only count the N days ending on --as-of."),
         click.option("--date-format", help="strftime format for non-ISO dates, e.g. '%d/%m/%Y'."),
+        click.option("--decimal", type=click.Choice([".", ","]),
+                     help="Decimal separator of numbers in text files (default '.')."),
         click.option("--on-bad-rows", type=click.Choice(["raise", "drop"]),
                      help="Malformed values stop the run (raise, default) or are dropped "
                      "and counted."),
@@ -64,6 +66,7 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
     config = load_config(ctx_options.pop("config_path"))
     overrides = {
         "path": ctx_options.pop("input_path"), "date_format": ctx_options.pop("date_format"),
+        "decimal": ctx_options.pop("decimal"),
         "on_bad_rows": ctx_options.pop("on_bad_rows"), "delimiter": ctx_options.pop("delimiter"),
         "encoding": ctx_options.pop("encoding"), "table": ctx_options.pop("table"),
         "max_drop_fraction": ctx_options.pop("max_drop_fraction"),
@@ -84,6 +87,7 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
     tx = load_transactions(
         inp.path, columns=config.columns, as_of=config.features.as_of,
         window_days=config.features.window_days, date_format=inp.date_format,
+        decimal=inp.decimal,
         on_bad_rows=inp.on_bad_rows, max_drop_fraction=inp.max_drop_fraction, table=inp.table,
         delimiter=inp.delimiter, encoding=inp.encoding,
         con=connect(progress_bar=sys.stderr.isatty()),

@@ -54,6 +54,7 @@ class InputConfig:
     delimiter: str | None = None
     encoding: str | None = None
     date_format: str | None = None
+    decimal: str = "."
     on_bad_rows: str = "raise"
     max_drop_fraction: float = 0.5
 

@@ -125,24 +125,30 @@ def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
     return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
-def _number_sql(col: str, type_name: str) -> str:
+def _number_sql(col: str, type_name: str, decimal: str) -> str:
+    text = _text(col)
+    if decimal == ",":  # strict: a '.' in such a file is an error, never a guess
+        text = f"CASE WHEN contains({text}, '.') THEN NULL ELSE replace({text}, ',', '.') END"
     value = (f"CAST({_ident(col)} AS DOUBLE)" if _is(type_name, _NUMERIC)
-             else f"TRY_CAST({_text(col)} AS DOUBLE)")
+             else f"TRY_CAST({text} AS DOUBLE)")
     return f"(CASE WHEN isfinite({value}) AND abs({value}) < {_MAX_ABS_AMOUNT} THEN {value} END)"
 
 
-def _expected(canonical: str, date_format: str | None) -> str:
+def _expected(canonical: str, date_format: str | None, decimal: str) -> str:
     if canonical == "order_date":
         return (f"a date in the format {date_format!r}" if date_format else
                 "an ISO 8601 date or timestamp such as 2024-03-05 or 2024-03-05T14:30:00+01:00")
-    return "a finite number such as 12.50"
+    example = "12,50 (decimal comma, no thousands separator)" if decimal == "," else "12.50"
+    return f"a finite number such as {example}"
 
 
-def _hint(canonical: str, date_format: str | None) -> str:
+def _hint(canonical: str, date_format: str | None, decimal: str) -> str:
     hint = "Fix the value, or pass --on-bad-rows drop to drop and count such rows."
     if canonical == "order_date" and not date_format:
         hint = ("Dates that are not ISO 8601 need --date-format (e.g. '%d/%m/%Y'); day/month "
                 "order is never guessed. " + hint)
+    elif canonical != "order_date" and decimal == ".":
+        hint = "Numbers with a decimal comma need --decimal ','. " + hint
     return hint
 
 
@@ -153,6 +159,7 @@ def load_transactions(
     as_of: str | dt.date | None = None,
     window_days: int | None = None,
     date_format: str | None = None,
+    decimal: str = ".",
     on_bad_rows: str = "raise",
     max_drop_fraction: float = 0.5,
     table: str | None = None,
@@ -176,6 +183,9 @@ def load_transactions(
         Only the ``window_days`` days ending on ``as_of`` count.
     date_format : str, optional
         strftime format for non-ISO dates (``%z`` offsets are converted to UTC).
+    decimal : {".", ","}, default="."
+        Decimal separator of numbers stored as text. With ``","`` a value holding a
+        ``.`` is malformed (thousands separators are not guessed).
     on_bad_rows : {"raise", "drop"}, default="raise"
         A malformed date or amount stops the load (``raise``) or is dropped and counted.
     max_drop_fraction : float, default=0.5
@@ -216,6 +226,8 @@ def load_transactions(
         raise ConfigError(
             f"The 'on_bad_rows' parameter must be 'raise' or 'drop'. Got {on_bad_rows!r} instead."
         )
+    if decimal not in (".", ","):
+        raise ConfigError(f"The 'decimal' parameter must be '.' or ','. Got {decimal!r} instead.")
     if not 0 <= max_drop_fraction <= 1:
         raise ConfigError(f"The 'max_drop_fraction' parameter must be in [0, 1]. "
                           f"Got {max_drop_fraction!r} instead.")
@@ -227,9 +239,9 @@ def load_transactions(
     with step("reading and validating"):
         src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
         mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
-        checks = _parse(con, src, mapping, date_format)
+        checks = _parse(con, src, mapping, date_format, decimal)
         report = DataQualityReport(source=src.name)
-        _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format)
+        _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format, decimal)
     with step("cleaning"):
         as_of_date, window_start = _clean(con, mapping, checks, report, as_of_date,
                                           window_days)
@@ -261,7 +273,7 @@ def _drop_summary(report: DataQualityReport) -> str:
 
 
 def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
-           date_format: str | None) -> dict[str, str]:
+           date_format: str | None, decimal: str) -> dict[str, str]:
     """Create the table ``parsed``; return ``{canonical: SQL of its bad-value test}``."""
     types = src.columns
     select = [f"{_customer_id_sql(mapping['customer_id'])} AS customer_id"]
@@ -271,7 +283,7 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
     value_columns = ["amount"] if "amount" in mapping else ["quantity", "unit_price"]
     numbers = {}
     for canonical in value_columns:
-        numbers[canonical] = _number_sql(mapping[canonical], types[mapping[canonical]])
+        numbers[canonical] = _number_sql(mapping[canonical], types[mapping[canonical]], decimal)
         checks[canonical] = f"({numbers[canonical]}) IS NULL"
     amount = " * ".join(numbers.values())
     select.append(f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount")
@@ -292,7 +304,7 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
 
 def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
                checks: dict[str, str], report: DataQualityReport, on_bad_rows: str,
-               date_format: str | None) -> None:
+               date_format: str | None, decimal: str) -> None:
     counts = ", ".join(f"count(*) FILTER (_bad_{c})" for c in checks)
     row = con.execute(f"SELECT count(*), {counts} FROM parsed").fetchone()
     report.rows_read = row[0]
@@ -301,17 +313,18 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
         return
     # Error path only: locate the first malformed value with its file and data row.
     candidates = " UNION ALL ".join(
-        f"SELECT _file, _row, {_quote(c)} AS canonical, "
+        f"SELECT _file, _row, {k} AS _k, {_quote(c)} AS canonical, "
         f"CAST({_ident(mapping[c])} AS VARCHAR) AS value FROM numbered WHERE {test}"
-        for c, test in checks.items()
+        for k, (c, test) in enumerate(checks.items())
     )
     found = con.execute(
         f"WITH numbered AS (SELECT *, {src.row_sql} AS _row, {src.file_sql} AS _file "
-        f"FROM raw_source) {candidates} ORDER BY _file, _row LIMIT 1"
+        f"FROM raw_source) {candidates} ORDER BY _file, _row, _k LIMIT 1"
     ).fetchone()
-    file, row_number, canonical, value = found
+    file, row_number, _, canonical, value = found
     raise DataError(file, int(row_number), mapping[canonical], value,
-                    _expected(canonical, date_format), _hint(canonical, date_format))
+                    _expected(canonical, date_format, decimal),
+                    _hint(canonical, date_format, decimal))
 
 
 def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict[str, str],

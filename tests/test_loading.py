@@ -209,3 +209,20 @@ def test_duckdb_table(tmp_path):
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match=r"nope\.csv: no such file"):
         load_transactions(tmp_path / "nope.csv")
+
+
+def test_decimal_comma_is_strict(tmp_path):
+    path = write(tmp_path / "tx.csv", "customer_id;order_date;amount\n1;2024-01-01;12,50\n"
+                 "2;2024-01-02;3\n")
+    with pytest.raises(DataError, match=r"got '12,50'.*--decimal ','"):
+        load_transactions(path)
+    assert load_transactions(path, decimal=",").to_frame().amount.tolist() == [12.5, 3.0]
+    mixed = write(tmp_path / "mixed.csv", "customer_id;order_date;amount\n1;2024-01-01;1.250,00\n")
+    with pytest.raises(DataError, match=r"got '1.250,00'.*decimal comma, no thousands"):
+        load_transactions(mixed, decimal=",")
+
+
+def test_first_bad_column_in_a_row_is_the_date(tmp_path):
+    path = write(tmp_path / "tx.csv", "customer_id,order_date,amount\n1,2024-01-01,1\n1,x,y\n")
+    with pytest.raises(DataError, match=r"row 2, column 'order_date'"):
+        load_transactions(path)
