@@ -1,0 +1,312 @@
+"""Benchmark rfm-engine against bare DuckDB, polars and pandas aggregations.
+
+``make bench`` runs this script; see ``benchmarks/README.md`` for what is measured.
+
+Examples
+--------
+    .venv/bin/python benchmarks/run.py                  # 1M and 10M rows -> RESULTS.md
+    .venv/bin/python benchmarks/run.py --quick          # 100k rows, 1 run, < 1 minute
+    .venv/bin/python benchmarks/run.py --sizes 1M --repeat 5 --contenders library,duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from datagen import transactions_file
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+BIN = Path(sys.executable).parent
+
+#: Contender key -> label, in run order.
+CONTENDERS = {
+    "cli": "rfm-engine segment (CLI, end to end)",
+    "library": "library pipeline (in-process)",
+    "duckdb": "bare DuckDB SQL -> pandas",
+    "polars": "bare polars (lazy)",
+    "pandas": "bare pandas",
+}
+BARE = ("duckdb", "polars", "pandas")
+_START = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """Progress line on stderr, with the time since start."""
+    print(f"[{time.perf_counter() - _START:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Measurement:
+    size: int
+    contender: str
+    walls: list[float] = field(default_factory=list)
+    peaks_mib: list[float] = field(default_factory=list)
+    rss_before_mib: float | None = None
+    checksum: tuple[int, int, float] | None = None
+
+    @property
+    def best(self) -> float:
+        return min(self.walls)
+
+    @property
+    def peak(self) -> float:
+        return max(self.peaks_mib)
+
+
+def _run_child(cmd: list[str], tag: str) -> tuple[float, float, str]:
+    """Run ``cmd`` in a fresh process; return (wall s, peak RSS MiB, stdout).
+
+    The command is forked from the small ``launch.py``, which reports the wall time and the
+    command's own ``ru_maxrss`` (see there why not straight from this process).
+    """
+    work = DATA / "work"
+    out_path, err_path, report = (work / f"{tag}.{ext}" for ext in ("out", "err", "rusage"))
+    launcher = [sys.executable, "-S", str(HERE / "launch.py"), str(report)]
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        code = subprocess.run([*launcher, *cmd], stdout=out, stderr=err, cwd=work).returncode
+    if code != 0:
+        tail = err_path.read_text(errors="replace").strip().splitlines()[-15:]
+        raise RuntimeError(f"{' '.join(cmd)} exited with {code}:\n" + "\n".join(tail))
+    wall, maxrss_kib, _ = report.read_text().split()
+    return float(wall), int(maxrss_kib) / 1024, out_path.read_text()
+
+
+def measure_once(contender: str, path: Path, m: Measurement) -> None:
+    tag = f"{m.size}_{contender}"
+    if contender == "cli":
+        output = DATA / "work" / f"segments_{m.size}.parquet"
+        cmd = [str(BIN / "rfm-engine"), "-q", "segment", str(path), "-o", str(output), "--force"]
+        wall, peak, _ = _run_child(cmd, tag)
+        customers = pq.read_metadata(output).num_rows
+        m.checksum = (customers, -1, float("nan"))
+    else:
+        cmd = [sys.executable, str(HERE / "contenders.py"), contender, str(path)]
+        _, peak, stdout = _run_child(cmd, tag)
+        result = json.loads(stdout.strip().splitlines()[-1])
+        wall = result["wall_s"]
+        m.rss_before_mib = result["rss_before_mib"]
+        m.checksum = (result["customers"], result["orders"], result["revenue"])
+    m.walls.append(wall)
+    m.peaks_mib.append(peak)
+
+
+def _warm(path: Path) -> None:
+    """Read the file once so every contender starts from the same warm page cache."""
+    with path.open("rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def _check(ms: list[Measurement]) -> list[str]:
+    """Warn when contenders disagree on customers, orders or revenue."""
+    problems = []
+    ref = next((m for m in ms if m.contender == "duckdb"), None) or ms[0]
+    for m in ms:
+        if m is ref or m.checksum is None or ref.checksum is None:
+            continue
+        customers, orders, revenue = m.checksum
+        if customers != ref.checksum[0]:
+            problems.append(f"{m.contender}: {customers:,} customers, {ref.contender} "
+                            f"{ref.checksum[0]:,}")
+        if orders >= 0 and ref.checksum[1] >= 0 and orders != ref.checksum[1]:
+            problems.append(f"{m.contender}: {orders:,} orders, {ref.contender} "
+                            f"{ref.checksum[1]:,}")
+        if revenue == revenue and abs(revenue - ref.checksum[2]) > 1e-6 * abs(ref.checksum[2]):
+            problems.append(f"{m.contender}: revenue {revenue:,.2f}, {ref.contender} "
+                            f"{ref.checksum[2]:,.2f}")
+    return problems
+
+
+def machine_info() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    mem_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    cpu = next((line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        commit += " with uncommitted changes" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "?"
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu}, {len(os.sched_getaffinity(0))} cores usable ({os.cpu_count()} total)",
+        "memory": f"{mem_gib:.1f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": ", ".join(f"{p} {version(p)}" for p in
+                              ("rfm-engine", "duckdb", "polars", "pandas", "numpy", "pyarrow")),
+        "commit": commit,
+    }
+
+
+def _size_label(rows: int) -> str:
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if rows >= div and rows % div == 0:
+            return f"{rows // div}{unit}"
+    return f"{rows:,}"
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().replace("_", "").lower()
+    mult = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    value = int(float(text[:-1] if mult > 1 else text) * mult)
+    if value < 1000:
+        raise argparse.ArgumentTypeError(f"size {text!r} is below 1000 rows")
+    return value
+
+
+def _table_rows(ms: list[Measurement]) -> list[list[str]]:
+    rows = []
+    for size in dict.fromkeys(m.size for m in ms):
+        group = [m for m in ms if m.size == size]
+        bare = [m for m in group if m.contender in BARE]
+        fastest = min((m.best for m in bare), default=None)
+        for m in group:
+            ratio = f"{m.best / fastest:.1f}x" if fastest else "-"
+            before = f"{m.rss_before_mib:,.0f}" if m.rss_before_mib is not None else "-"
+            rows.append([_size_label(size), CONTENDERS[m.contender], f"{m.best:.2f}",
+                         f"{m.peak:,.0f}", before, f"{m.checksum[0]:,}", ratio,
+                         str(len(m.walls))])
+    return rows
+
+
+HEADER = ["rows", "contender", "best wall s", "peak MiB", "MiB after imports", "customers",
+          "vs fastest bare", "runs"]
+
+
+def markdown_table(ms: list[Measurement]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |",
+             "|" + "|".join("---:" if i not in (1,) else "---" for i in range(len(HEADER))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _table_rows(ms)]
+    return "\n".join(lines)
+
+
+def text_table(ms: list[Measurement]) -> str:
+    rows = [HEADER, *_table_rows(ms)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.ljust(w) if i == 1 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                     for r in rows)
+
+
+def target_lines(ms: list[Measurement]) -> list[str]:
+    lines = []
+    for size in dict.fromkeys(m.size for m in ms):
+        group = {m.contender: m for m in ms if m.size == size}
+        bare = [group[c] for c in BARE if c in group]
+        if "library" not in group or not bare:
+            continue
+        fastest = min(bare, key=lambda m: m.best)
+        lib = group["library"]
+        lines.append(f"- {_size_label(size)} rows: library pipeline {lib.best:.2f} s vs fastest "
+                     f"bare aggregation ({fastest.contender}) {fastest.best:.2f} s: "
+                     f"**{lib.best / fastest.best:.1f}x**; peak memory "
+                     f"{lib.peak:,.0f} vs {fastest.peak:,.0f} MiB.")
+    return lines
+
+
+def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
+                  problems: list[str], argv: list[str]) -> None:
+    command = " ".join(["python benchmarks/run.py", *argv])
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Written by `{command}` on {info['date']}; see `README.md` for what is measured. "
+        "Wall: best of the runs; for the CLI the whole process (interpreter start, imports, "
+        "writing the outputs), for the others the work only. Peak MiB: the largest peak "
+        "resident memory (`ru_maxrss`) of the contender's own process over its runs, "
+        "imports included; \"MiB after imports\" is its resident memory before the work "
+        "started.",
+        "",
+        markdown_table(ms),
+        "",
+        "## Target",
+        "",
+        "The library pipeline (load + validate + clean in DuckDB, features, scoring, segments) "
+        "against the fastest bare R/F/M aggregation:",
+        "",
+        *target_lines(ms),
+        "",
+    ]
+    if problems:
+        parts += ["## Checksum mismatches", "", *(f"- {p}" for p in problems), ""]
+    parts += ["## Machine", "", *(f"- {k}: {v}" for k, v in info.items()), ""]
+    path.write_text("\n".join(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000000,10000000",
+                        help="Comma-separated row counts; 1M and 100k style allowed "
+                        "(default: %(default)s).")
+    parser.add_argument("--repeat", type=int,
+                        help="Runs per contender, each in a fresh process (default: 3; 1 with "
+                        "--quick).")
+    parser.add_argument("--quick", action="store_true",
+                        help="Smoke test: 100k rows, 1 run, results to data/RESULTS-quick.md.")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="Comma-separated subset of: %(default)s.")
+    parser.add_argument("--seed", type=int, default=0, help="Data seed (default: 0).")
+    parser.add_argument("--output", type=Path,
+                        help="Markdown results (default: benchmarks/RESULTS.md; with --quick "
+                        "benchmarks/data/RESULTS-quick.md).")
+    args = parser.parse_args(argv)
+    sizes = [100_000] if args.quick else [_parse_size(s) for s in args.sizes.split(",")]
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = [c for c in contenders if c not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contender(s) {', '.join(unknown)}; "
+                     f"choose from {', '.join(CONTENDERS)}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error(f"--repeat must be >= 1, got {args.repeat}")
+    output = args.output or (DATA / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
+    (DATA / "work").mkdir(parents=True, exist_ok=True)
+
+    files = {size: transactions_file(size, DATA, seed=args.seed, log=log) for size in sizes}
+    measurements: list[Measurement] = []
+    for size, path in files.items():
+        repeat = args.repeat or (1 if args.quick else 3)
+        _warm(path)
+        log(f"--- {_size_label(size)} rows ({path.name}), {repeat} run(s) per contender")
+        for contender in contenders:
+            m = Measurement(size, contender)
+            for i in range(repeat):
+                measure_once(contender, path, m)
+                log(f"{contender:8s} run {i + 1}/{repeat}: {m.walls[-1]:7.2f} s, "
+                    f"peak {m.peaks_mib[-1]:7,.0f} MiB")
+            measurements.append(m)
+
+    problems = []
+    for size in sizes:
+        problems += _check([m for m in measurements if m.size == size])
+    for p in problems:
+        log(f"WARNING checksum mismatch: {p}")
+    info = machine_info()
+    print(text_table(measurements))
+    for line in target_lines(measurements):
+        print(line.removeprefix("- ").replace("**", ""))
+    write_results(output, measurements, info, problems, argv)
+    log(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
