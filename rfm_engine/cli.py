@@ -24,11 +24,14 @@ __all__ = ["cli", "main"]
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _input_argument(func: Callable) -> Callable:
+    return click.argument("input_path", metavar="INPUT", required=False,
+                          type=click.Path(path_type=Path))(func)
+
+
 def _input_options(func: Callable) -> Callable:
     """Options shared by every command that reads transactions."""
     options = [
-        click.argument("input_path", metavar="INPUT", required=False,
-                       type=click.Path(path_type=Path)),
         click.option("--config", "config_path", type=click.Path(path_type=Path),
                      help="TOML run configuration ([input], [columns], [features], ...)."),
         click.option("--columns", help="Column mapping: 'customer_id=Customer ID,"
@@ -59,10 +62,8 @@ def _output_options(func: Callable) -> Callable:
                         help="Output file; the suffix (.csv or .parquet) picks the format.")(func)
 
 
-def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
-    """Build the config from the file and the options, and load the transactions."""
-    from .loading import connect, load_transactions
-
+def _config(ctx_options: dict[str, Any]) -> Config:
+    """Read the config file and lay the command-line options over it."""
     config = load_config(ctx_options.pop("config_path"))
     overrides = {
         "path": ctx_options.pop("input_path"), "date_format": ctx_options.pop("date_format"),
@@ -81,6 +82,14 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
         value = ctx_options.pop(key)
         if value is not None:
             setattr(config.features, key, value)
+    return config
+
+
+def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
+    """Build the config from the file and the options, and load the transactions."""
+    from .loading import connect, load_transactions
+
+    config = _config(ctx_options)
     if not config.input.path:
         raise ConfigError("No input: give INPUT or [input] path in the config.")
     inp = config.input
@@ -142,6 +151,7 @@ def cli(quiet: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@_input_argument
 @_input_options
 @_output_options
 def features(output: Path, force: bool, **options: Any) -> None:
@@ -167,6 +177,7 @@ def features(output: Path, force: bool, **options: Any) -> None:
 
 
 @cli.command("clv-summary", context_settings=CONTEXT)
+@_input_argument
 @_input_options
 @_output_options
 @click.option("--time-unit", type=click.Choice(["D", "W", "M"]), default="D", show_default=True,
@@ -196,6 +207,7 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
 
 
 @cli.command(context_settings=CONTEXT)
+@_input_argument
 @_input_options
 @_output_options
 @click.option("--segments", "rules", help="Rule set: a built-in name (rf-grid, seed, classic, "
@@ -261,6 +273,49 @@ def format_summary(summary: Any) -> str:
     ).rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
                       "mean_frequency": "mean_F", "mean_monetary": "mean_M"})
     return shown.to_string(index=False, na_rep="-")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="Transactions (default: [input] path of the config).")
+@_input_options
+@click.option("--output-dir", type=click.Path(path_type=Path),
+              help="Runs go to DIR/<as_of>/ (default: [output] dir, or out).")
+@click.option("--suppression", "suppression", multiple=True, type=click.Path(path_type=Path),
+              help="Suppression file (emails and/or customer ids); repeatable.")
+@click.option("--no-suppression", is_flag=True, default=None,
+              help="Run email campaigns without a suppression source, on purpose.")
+@click.option("--format", "layout",
+              type=click.Choice(["generic", "mailchimp", "klaviyo", "hubspot", "braze"]),
+              help="Import layout of the email lists (default: [output] format, or generic).")
+@click.option("--force", is_flag=True, help="Replace an existing run for the same as-of date.")
+def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: bool | None,
+        layout: str | None, force: bool, **options: Any) -> None:
+    """Run the weekly job: segments, campaign target lists, manifest, migration, summary.
+
+    Runs load -> features -> scores (the frozen model when [scoring] model names one, else
+    fitted and saved with the run) -> segments -> campaigns (suppression, holdout) ->
+    exports, into DIR/<as_of>/. Without [[campaigns]] in the config it uses the default
+    plan. Email campaigns refuse to run without a suppression source (exit 4).
+
+    \b
+    Example:
+      rfm-engine run --config weekly.toml --as-of 2025-12-29 \\
+          --suppression unsubscribed.csv --format mailchimp
+    """
+    from .weekly import run_weekly
+
+    config = _config(options)
+    result = run_weekly(config, output_dir=output_dir,
+                        suppression=list(suppression) or None,
+                        no_suppression=no_suppression, layout=layout, force=force)
+    for message in result.warnings:
+        _echo(f"warning: {message}")
+    if not _state["quiet"]:
+        click.echo(format_summary(result.segments))
+        click.echo()
+        click.echo(result.campaigns.to_string(index=False))
+    _echo(f"wrote {result.run_dir}/ (summary.html, campaigns/, manifest.json)")
 
 
 @cli.group(context_settings=CONTEXT)

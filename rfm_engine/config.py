@@ -28,12 +28,32 @@ Example ``weekly.toml``::
     [segments]
     rules = "rf-grid"                   # a built-in name or a TOML file
 
+    [output]                            # the weekly run (rfm-engine run)
+    dir = "out"                         # runs go to out/<as_of>/
+    format = "generic"                  # or mailchimp, klaviyo, hubspot, braze
+    suppression = ["suppression.csv"]   # unsubscribed, bounced, complained, erased
+
+    [migration.triggers]                # list name = segment entered this week
+    entered_at_risk = "at_risk"
+    became_champion = "champions"
+
+    [[campaigns]]                       # replaces the default plan when given
+    name = "winback"
+    type = "resurrection"
+    segments = ["at_risk", "cant_lose"]
+    channel = "email"
+    priority = 10
+    holdout_fraction = 0.1
+    max_size = 5000
+    min_days_between_contacts = 14
+
 Relative paths are resolved against the config file's folder. Command-line options
 override the file.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -41,8 +61,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "InputConfig", "FeaturesConfig", "ScoringConfig", "SegmentsConfig",
-           "load_config"]
+__all__ = ["Config", "FeaturesConfig", "InputConfig", "MigrationConfig", "OutputConfig",
+           "ScoringConfig", "SegmentsConfig", "load_config"]
 
 
 @dataclass
@@ -84,6 +104,24 @@ class SegmentsConfig:
 
 
 @dataclass
+class OutputConfig:
+    """``[output]``: where the weekly run writes, and for which email tool."""
+
+    dir: str = "out"
+    format: str = "generic"
+    suppression: list[str] = field(default_factory=list)
+    no_suppression: bool = False
+
+
+@dataclass
+class MigrationConfig:
+    """``[migration]``: trigger lists, ``{list name: segment entered}``."""
+
+    triggers: dict[str, str] = field(default_factory=lambda: {
+        "entered_at_risk": "at_risk", "became_champion": "champions"})
+
+
+@dataclass
 class Config:
     """A whole run configuration; every section has working defaults."""
 
@@ -92,6 +130,9 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    migration: MigrationConfig = field(default_factory=MigrationConfig)
+    campaigns: list[dict[str, Any]] | None = None
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,8 +143,8 @@ class Config:
 
 
 _SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
-             "segments": SegmentsConfig}
-_PATH_KEYS = {("input", "path"), ("scoring", "model")}
+             "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig}
+_PATH_KEYS = {("input", "path"), ("scoring", "model"), ("output", "dir")}
 
 
 def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any:
@@ -119,7 +160,9 @@ def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any
         is_path = (name, key) in _PATH_KEYS or (
             (name, key) == ("segments", "rules") and str(value).endswith(".toml"))
         if is_path and isinstance(value, str):
-            values[key] = str(base / value)  # an absolute value stays as it is
+            values[key] = os.path.normpath(base / value)  # an absolute value stays as it is
+    if name == "output" and isinstance(values.get("suppression"), list):
+        values["suppression"] = [os.path.normpath(base / p) for p in values["suppression"]]
     return cls(**values)
 
 
@@ -155,8 +198,8 @@ def load_config(path: str | Path | None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     source, base = str(path), path.resolve().parent
-    known = {"columns", *_SECTIONS}
-    unknown = sorted(set(data) - known - {"campaigns", "output", "clustering", "tracking"})
+    known = {"columns", "campaigns", *_SECTIONS}
+    unknown = sorted(set(data) - known - {"clustering", "tracking"})
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; "
                           f"allowed: {', '.join(sorted(known))}.")
@@ -166,4 +209,8 @@ def load_config(path: str | Path | None) -> Config:
                           "(strings).")
     sections = {name: _section(cls, data.get(name, {}), source=source, name=name, base=base)
                 for name, cls in _SECTIONS.items()}
-    return Config(columns=dict(columns), source=source, **sections)
+    campaigns = data.get("campaigns")
+    if campaigns is not None and not (
+            isinstance(campaigns, list) and all(isinstance(c, dict) for c in campaigns)):
+        raise ConfigError(f"{source}: campaigns must be [[campaigns]] tables.")
+    return Config(columns=dict(columns), source=source, campaigns=campaigns, **sections)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -17,8 +18,8 @@ import pandas as pd
 
 from .errors import ConfigError, OutputExistsError
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "table_writer", "text_writer", "write_all",
-           "write_table", "write_text_atomic"]
+__all__ = ["TABLE_FORMATS", "atomic_path", "publish_folder", "staging_folder", "table_writer",
+           "text_writer", "write_all", "write_table", "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 Writer = Callable[[Path], object]
@@ -128,3 +129,40 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, force: bool = True) ->
     """
     path = Path(path)
     return write_all({path: table_writer(frame, path.suffix)}, force=force)[0]
+
+
+@contextlib.contextmanager
+def staging_folder(target: str | Path) -> Iterator[Path]:
+    """Yield an empty hidden folder beside ``target``; it is removed afterwards.
+
+    Build a whole run in it, then :func:`publish_folder` it. Whatever happens, the
+    staging folder does not outlive the block, so a crash leaves no partial run.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging",
+                                    dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish_folder(staging: Path, target: str | Path, *, force: bool = False) -> Path:
+    """Rename a complete staging folder to ``target`` (atomic on one file system).
+
+    An existing ``target`` is refused unless ``force``; then it is moved aside first and
+    removed only once the new folder is in place.
+    """
+    target = Path(target)
+    if target.exists():
+        if not force:
+            raise OutputExistsError(f"{target} already exists; pass --force to replace it.")
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                      dir=target.parent))
+        os.replace(target, aside / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+    return target

@@ -1,0 +1,335 @@
+"""The weekly run: transactions to segments to campaign target lists, written safely.
+
+``run_weekly`` is what ``rfm-engine run`` calls every Monday::
+
+    load -> features -> scores (frozen model or fitted) -> segments -> migration
+         -> suppression, holdout, campaigns -> exports -> verification -> publish
+
+Everything is built in a hidden staging folder beside ``DIR/<as_of>``; the lists are
+re-read and proven free of suppressed addresses there; only then is the folder renamed
+into place. A failure at any point leaves ``DIR`` as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .campaigns import (
+    DEFAULT_PLAN,
+    Campaign,
+    assign_campaigns,
+    campaign_counts,
+    check_plan,
+    load_campaigns,
+    suggest_products,
+    suggest_upsell,
+)
+from .config import Config
+from .errors import ComplianceError, ConfigError, OutputExistsError
+from .exports import LAYOUTS, export_writers, formula_cells
+from .features import customer_features
+from .loading import Transactions, connect, load_transactions
+from .manifest import file_entry, sha256_file, table_rows, versions
+from .migration import find_previous_run, migrate, trigger_lists
+from .pipeline import segment_customers
+from .progress import logger, step
+from .scoring import load_scorer, scorer_json
+from .segments import load_rules
+from .summary_report import RunSummary, write_heatmap_png
+from .suppression import SuppressionList, is_valid_email, load_suppression, normalize_email
+from .writers import publish_folder, staging_folder, table_writer, text_writer, write_all
+
+__all__ = ["RunResult", "run_weekly", "campaign_plan"]
+
+_CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
+_SUGGESTION_COLUMNS = ("cross_sell", "upsell")
+
+
+@dataclass
+class RunResult:
+    """What a weekly run produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+        ``DIR/<as_of>``.
+    as_of : datetime.date
+        Inclusive observation end of the run.
+    customers : DataFrame
+        Every customer with features, scores, segment, migration and campaign columns.
+    segments : DataFrame
+        The segment summary table.
+    campaigns : DataFrame
+        Counts per campaign (candidates, suppressed, excluded by reason, holdout, targets).
+    manifest : dict
+        The manifest written last.
+    warnings : list of str
+        Things worth a look that did not stop the run.
+    """
+
+    run_dir: Path
+    as_of: dt.date
+    customers: pd.DataFrame
+    segments: pd.DataFrame
+    campaigns: pd.DataFrame
+    manifest: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def campaign_plan(config: Config) -> tuple[Campaign, ...]:
+    """Return the campaigns of ``config`` (``[[campaigns]]``), or the default plan."""
+    if config.campaigns is None:
+        return DEFAULT_PLAN
+    return load_campaigns(config.campaigns, source=config.source or "<config>")
+
+
+def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
+                              no_suppression: bool) -> None:
+    email = [c.name for c in plan if c.channel == "email"]
+    if email and not paths and not no_suppression:
+        raise ComplianceError(
+            f"Email campaign(s) {', '.join(email)} need a suppression source (unsubscribed, "
+            "bounced, complained, erased): pass --suppression FILE or [output] suppression, or "
+            "--no-suppression to waive it on purpose. Nothing was written."
+        )
+
+
+def _earlier_runs(output_dir: Path, as_of: dt.date) -> list[tuple[dt.date, Path]]:
+    runs = []
+    for folder in output_dir.glob("*") if output_dir.is_dir() else []:
+        try:
+            day = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if day < as_of and (folder / "manifest.json").is_file():
+            runs.append((day, folder))
+    return sorted(runs)
+
+
+def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
+    """Earlier runs' target rows: customer_id, campaign, as_of."""
+    frames = []
+    for day, folder in _earlier_runs(output_dir, as_of):
+        path = folder / "customers.parquet"
+        if path.is_file():
+            previous = pd.read_parquet(path, columns=["customer_id", "campaign", "group"])
+            targets = previous[previous["group"] == "target"]
+            frames.append(targets[["customer_id", "campaign"]].assign(as_of=day))
+    if not frames:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=str),
+                             "campaign": pd.Series(dtype=str), "as_of": pd.Series(dtype=object)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _suggestions(tx: Transactions, customers: pd.DataFrame) -> pd.DataFrame:
+    """Cross-sell and up-sell columns, from what customers of the same segment bought."""
+    mapped = [c for c in ("category", "product_id") if c in tx.columns]
+    out = pd.DataFrame(index=customers["customer_id"])
+    if not mapped:
+        return out
+    lines = tx.con.execute(
+        f"SELECT customer_id, {', '.join(mapped)}, CAST(amount AS DOUBLE) AS amount "
+        "FROM transactions"
+    ).df()
+    out["cross_sell"] = suggest_products(lines, customers, by=mapped[0])
+    if len(mapped) == 2:
+        out["upsell"] = suggest_upsell(lines, customers)
+    return out
+
+
+def run_weekly(
+    config: Config,
+    *,
+    output_dir: str | Path | None = None,
+    suppression: list[str | Path] | None = None,
+    no_suppression: bool | None = None,
+    layout: str | None = None,
+    force: bool = False,
+) -> RunResult:
+    """Run the weekly job and write ``DIR/<as_of>/``.
+
+    Parameters
+    ----------
+    config : Config
+        The run configuration (:func:`rfm_engine.load_config`); ``[input] path`` names
+        the transactions.
+    output_dir : str or Path, optional
+        ``DIR`` (default: ``[output] dir``, ``out``).
+    suppression : list of paths, optional
+        Suppression files (default: ``[output] suppression``).
+    no_suppression : bool, optional
+        Run email campaigns without a suppression source, on purpose.
+    layout : {"generic", "mailchimp", "klaviyo", "hubspot", "braze"}, optional
+        The email tool's import layout (default: ``[output] format``).
+    force : bool, default=False
+        Replace an existing ``DIR/<as_of>``.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ComplianceError
+        An email campaign without a suppression source, or a suppressed address found
+        in a written list (nothing is published).
+    OutputExistsError
+        ``DIR/<as_of>`` exists and ``force`` is false.
+    """
+    out = config.output
+    output_dir = Path(output_dir or out.dir)
+    paths = [str(p) for p in (suppression if suppression is not None else out.suppression)]
+    waive = out.no_suppression if no_suppression is None else no_suppression
+    layout = layout or out.format
+    if layout not in LAYOUTS:
+        raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
+                          f"Got {layout!r} instead.")
+    plan = campaign_plan(config)
+    _check_suppression_source(plan, paths, waive)
+    if config.features.as_of:  # fail fast, before reading anything
+        _refuse_existing(output_dir / str(config.features.as_of), force)
+    if not config.input.path:
+        raise ConfigError("No input: give --input PATH or [input] path in the config.")
+    rule_set = load_rules(config.segments.rules)
+    scorer = load_scorer(config.scoring.model) if config.scoring.model else None
+    suppressions = load_suppression(paths) if paths else SuppressionList.empty()
+
+    inp = config.input
+    tx = load_transactions(
+        inp.path, columns=config.columns, as_of=config.features.as_of,
+        window_days=config.features.window_days, date_format=inp.date_format,
+        decimal=inp.decimal, on_bad_rows=inp.on_bad_rows,
+        max_drop_fraction=inp.max_drop_fraction, table=inp.table, delimiter=inp.delimiter,
+        encoding=inp.encoding, con=connect(),
+    )
+    run_dir = output_dir / tx.as_of.isoformat()
+    _refuse_existing(run_dir, force)
+    customers = customer_features(tx)
+    seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
+                            edges=config.scoring.edges, scorer=scorer)
+    warnings = list(tx.report.warnings) + seg.warnings + check_plan(plan, rule_set.segments)
+
+    with step("migration against the previous run"):
+        previous_dir = find_previous_run(output_dir, tx.as_of)
+        previous = (pd.read_parquet(previous_dir / "customers.parquet")
+                    if previous_dir is not None else None)
+        previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
+        migration = migrate(seg.customers, previous, tx.as_of, order=rule_set.segments,
+                            previous_as_of=previous_as_of)
+        table = migration.customers
+
+    with step("campaigns: suppression, holdout, caps"):
+        if "email" not in table:
+            table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
+        table["email"] = normalize_email(table["email"])
+        table["email_valid"] = is_valid_email(table["email"])
+        contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
+        assignment = assign_campaigns(
+            table, plan, as_of=tx.as_of,
+            suppressed=suppressions.mask(table),
+            contact_history=_contact_history(output_dir, tx.as_of),
+            quarantined=formula_cells(contact).to_numpy(),
+        )
+        table = pd.concat([table, assignment], axis=1)
+        resurrection = [c.name for c in plan if c.type == "resurrection"]
+        for column, values in _suggestions(tx, table).items():
+            table[column] = table["customer_id"].map(values).where(
+                table["campaign"].isin(resurrection))
+        counts = campaign_counts(table, plan).reset_index()
+
+    with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
+        manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
+                              suppressions, layout, previous_dir, warnings, scorer is None)
+        publish_folder(staging, run_dir, force=force)
+    logger.info("published %s", run_dir)
+    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, warnings)
+
+
+def _refuse_existing(run_dir: Path, force: bool) -> None:
+    if run_dir.exists() and not force:
+        raise OutputExistsError(f"{run_dir} already exists (a run for this as-of date); pass "
+                                "--force to replace it. Nothing was written.")
+
+
+def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migration: Any,
+               counts: pd.DataFrame, plan: tuple[Campaign, ...], tx: Transactions,
+               config: Config, suppressions: SuppressionList, layout: str,
+               previous_dir: Path | None, warnings: list[str],
+               fitted_here: bool) -> dict[str, Any]:
+    customers_out = table.drop(columns=["email_valid"])
+    lists: dict[Path, Any] = {}
+    for campaign in plan:
+        targets = customers_out[(customers_out["campaign"] == campaign.name)
+                                & (customers_out["group"] == "target")]
+        if campaign.channel != "email":
+            targets = targets.drop(columns=["email"])
+        extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
+                  "resurrection"]
+        writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
+                                 else "generic", staging / "campaigns", extra_columns=extras)
+        lists.update(writers)
+    outputs: dict[Path, Any] = {
+        staging / "customers.parquet": table_writer(customers_out, ".parquet"),
+        staging / "segments.csv": table_writer(seg.summary, ".csv"),
+        staging / "campaigns.csv": table_writer(counts, ".csv"),
+        staging / "quality.json": text_writer(tx.report.to_json()),
+        staging / "migration" / "transition_matrix.csv": table_writer(
+            migration.matrix.reset_index(), ".csv"),
+        **lists,
+    }
+    if migration.has_previous:  # on a first run everyone is "new": no trigger lists
+        for name, frame in trigger_lists(migration, config.migration.triggers).items():
+            outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
+    if fitted_here:
+        outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
+    summary = RunSummary(seg.summary, counts, migration, tx.report, as_of=tx.as_of,
+                         input_name=Path(tx.source.name).name,
+                         counts={"customers": len(table), "layout": layout})
+    outputs[staging / "summary.html"] = text_writer(summary.to_html())
+    write_all(outputs, force=True)
+    write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
+
+    with step("verifying the lists against the suppression list"):
+        from .suppression import verify_no_suppressed
+
+        verify_no_suppressed(sorted(lists), suppressions)
+
+    model_path = config.scoring.model
+    manifest = {
+        "rfm_engine_manifest": 1,
+        "as_of": tx.as_of.isoformat(),
+        "run_dir": run_dir.name,
+        "inputs": {
+            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
+                             "files": [file_entry(p) for p in tx.source.paths]},
+            "suppression": suppressions.sources,
+            "previous_run": previous_dir.name if previous_dir else None,
+        },
+        "config": config.to_dict(),
+        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
+                  "fitted_in_this_run": fitted_here,
+                  "effective_scores": seg.effective_bins()},
+        "layout": layout,
+        "counts": {
+            "cleaning": tx.report.to_dict(),
+            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
+                                 strict=True)),
+            "campaigns": json.loads(counts.to_json(orient="records")),
+            "suppression_entries": len(suppressions),
+        },
+        "outputs": [file_entry(p, root=staging, rows=table_rows(p))
+                    for p in sorted(staging.rglob("*")) if p.is_file()],
+        "warnings": warnings,
+        "versions": versions(),
+    }
+    write_all({staging / "manifest.json": text_writer(json.dumps(manifest, indent=2,
+                                                                 default=str) + "\n")},
+              force=True)
+    return manifest
+

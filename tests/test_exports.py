@@ -1,0 +1,208 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from rfm_engine import exports
+from rfm_engine.errors import ConfigError, InputError
+from rfm_engine.exports import (
+    LAYOUT_COLUMNS,
+    LAYOUTS,
+    export_frame,
+    export_writers,
+    formula_cells,
+    split_for_layout,
+)
+from rfm_engine.writers import write_all
+
+
+@pytest.fixture
+def targets() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": ["c2", "c1", "c3"],
+        "email": ["Bea@Example.com", " al@example.com", "cy@example.org"],
+        "first_name": ["Bea", "Al", None],
+        "segment": ["Champions", "Champions", "Can't Lose Them"],
+        "campaign": ["retention_champions"] * 3,
+        "campaign_type": ["retention"] * 3,
+        "channel": ["email"] * 3,
+        "group": ["treatment"] * 3,
+        "recency": [3, 10, 200],
+        "suggestions": ["socks, hats", "mugs", None],
+    })
+
+
+EXPECTED_HEADERS = {
+    "generic": "customer_id,email,first_name,segment,campaign,suggestions",
+    "mailchimp": "Email Address,First Name,Tags,suggestions",
+    "klaviyo": "Email Address,First Name,customer_id,rfm_segment,campaign,suggestions",
+    "hubspot": "Email,First Name,customer_id,rfm_segment,campaign,suggestions",
+    "braze": "external_id,email,first_name,rfm_segment,campaign,suggestions",
+}
+
+
+def test_layouts_are_the_documented_five():
+    assert LAYOUTS == ("generic", "mailchimp", "klaviyo", "hubspot", "braze")
+    assert set(LAYOUT_COLUMNS) == set(LAYOUTS)
+    for layout, header in EXPECTED_HEADERS.items():
+        assert header.startswith(",".join(LAYOUT_COLUMNS[layout]))
+        assert f"``{LAYOUT_COLUMNS[layout][0]}``" in exports.__doc__
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_written_header_per_layout(tmp_path, targets, layout):
+    (path,) = write_all(export_writers("retention_champions", targets, layout, tmp_path))
+    assert path == tmp_path / "retention_champions.csv"
+    assert path.read_text().split("\n")[0] == EXPECTED_HEADERS[layout]
+
+
+def test_generic_file_spelled_out(tmp_path, targets):
+    (path,) = write_all(export_writers("retention_champions", targets, "generic", tmp_path))
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and b"\r" not in raw
+    assert raw.decode() == (
+        "customer_id,email,first_name,segment,campaign,suggestions\n"
+        'c1,al@example.com,Al,Champions,retention_champions,mugs\n'
+        'c2,bea@example.com,Bea,Champions,retention_champions,"socks, hats"\n'
+        "c3,cy@example.org,,Can't Lose Them,retention_champions,\n"
+    )
+
+
+def test_mailchimp_tags_in_one_quoted_cell(tmp_path, targets):
+    (path,) = write_all(export_writers("retention_champions", targets, "mailchimp", tmp_path))
+    assert path.read_text().split("\n")[1:3] == [
+        'al@example.com,Al,"rfm:champions,campaign:retention_champions",mugs',
+        'bea@example.com,Bea,"rfm:champions,campaign:retention_champions","socks, hats"',
+    ]
+    frame = export_frame(targets, "mailchimp")
+    assert frame["Tags"].tolist()[2] == "rfm:cant_lose_them,campaign:retention_champions"
+
+
+def test_mailchimp_tag_over_100_characters(targets):
+    long = targets.assign(campaign="x" * 92)
+    with pytest.raises(ConfigError, match=r"has 101 characters; Mailchimp allows 100"):
+        export_frame(long, "mailchimp")
+    assert len(export_frame(targets.assign(campaign="x" * 91), "mailchimp")) == 3
+
+
+def test_rows_sorted_and_output_deterministic(tmp_path, targets):
+    shuffled = targets.sample(frac=1, random_state=0).set_index(pd.Index([7, 3, 5]))
+    (a,) = write_all(export_writers("x", targets, "braze", tmp_path / "a"))
+    (b,) = write_all(export_writers("x", shuffled, "braze", tmp_path / "b"))
+    assert a.read_bytes() == b.read_bytes()
+    assert [line.split(",")[0] for line in a.read_text().splitlines()[1:]] == ["c1", "c2", "c3"]
+
+
+def test_export_frame_keeps_index_and_does_not_mutate(targets):
+    before = targets.copy()
+    frame = export_frame(targets.set_index(pd.Index([10, 11, 12])), "klaviyo")
+    assert frame.index.tolist() == [10, 11, 12]
+    assert frame["Email Address"].tolist() == ["bea@example.com", "al@example.com",
+                                               "cy@example.org"]
+    pd.testing.assert_frame_equal(targets, before)
+
+
+def test_extras_default_explicit_missing_and_clash(targets):
+    assert list(export_frame(targets.drop(columns="suggestions"), "generic").columns) == [
+        "customer_id", "email", "first_name", "segment", "campaign"]
+    frame = export_frame(targets, "hubspot", extra_columns=["recency", "channel"])
+    assert frame.columns.tolist()[-2:] == ["recency", "channel"]
+    assert frame["recency"].tolist() == ["3", "10", "200"]  # plain string properties
+    assert export_frame(targets, "generic", extra_columns=["recency"])["recency"].tolist() == [
+        3, 10, 200]
+    with pytest.raises(InputError, match=r"extra column\(s\) 'nope' not found"):
+        export_frame(targets, "generic", extra_columns=["nope"])
+    with pytest.raises(ConfigError, match=r"'campaign' clash with the braze layout"):
+        export_frame(targets, "braze", extra_columns=["campaign"])
+
+
+def test_braze_has_no_arrays(targets):
+    listy = targets.assign(suggestions=[["socks", "hats"], np.array(["mugs"]), None])
+    frame = export_frame(listy, "braze")
+    assert frame["suggestions"].iloc[:2].tolist() == ["socks; hats", "mugs"]
+    assert pd.isna(frame["suggestions"].iloc[2])
+
+
+@pytest.mark.parametrize("layout", ["mailchimp", "klaviyo", "hubspot"])
+def test_email_keyed_layouts_refuse_rows_without_email(targets, layout):
+    no_mail = targets.assign(email=["a@x.org", "  ", None])
+    with pytest.raises(InputError, match=rf"2 row\(s\) without an email \(first: customer_id "
+                                         rf"'c1'\); the {layout} layout is keyed by email"):
+        export_frame(no_mail, layout)
+
+
+@pytest.mark.parametrize("layout", ["generic", "braze"])
+def test_id_keyed_layouts_accept_rows_without_email(targets, layout):
+    frame = export_frame(targets.drop(columns="email"), layout)
+    assert frame["email"].isna().all()
+
+
+def test_bad_parameters(targets):
+    with pytest.raises(ConfigError, match=r"The 'layout' parameter must be one of generic, "
+                                          r"mailchimp, klaviyo, hubspot, braze\. Got 'csv'"):
+        export_frame(targets, "csv")
+    with pytest.raises(InputError, match=r"missing column\(s\) 'segment'; available: "):
+        export_frame(targets.drop(columns="segment"), "generic")
+    with pytest.raises(InputError, match=r"row 2: missing customer_id"):
+        export_frame(targets.assign(customer_id=["a", " ", "c"]), "generic")
+    with pytest.raises(ConfigError, match=r"Campaign name '\.\./x' cannot be a file name"):
+        export_writers("../x", targets, "generic", "out")
+
+
+# --- formula guard -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["=1+1", " +A1", "@SUM(A1:A2)", "\t=", "-2+3", "\r=1", "\nx",
+                                  "  =HYPERLINK(\"x\")", "\uff1d1+1"])
+def test_formula_cells_caught(cell):
+    frame = pd.DataFrame({"first_name": ["Ann", cell], "n": [1, 2]})
+    assert formula_cells(frame).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("cell", ["Jo-Ann", "ann@example.com", "rfm:a,campaign:b", "", None,
+                                  "O'Neil", "1+1"])
+def test_formula_cells_ignores_safe_text(cell):
+    assert formula_cells(pd.DataFrame({"first_name": [cell]})).tolist() == [False]
+
+
+def test_formula_cells_only_text_cells():
+    frame = pd.DataFrame({"score": [-5, 2], "ratio": [-0.5, 1.0],
+                          "mixed": [-3, "ok"], "cat": pd.Categorical(["@x", "y"])})
+    assert formula_cells(frame).tolist() == [True, False]
+
+
+def test_quarantine_flow_and_refusal(tmp_path, targets):
+    dirty = targets.assign(first_name=["Bea", "=cmd|' /C calc'!A0", None])
+    with pytest.raises(InputError, match=r"1 row\(s\) have a cell a spreadsheet would run as "
+                                         r"a formula \(first: customer_id 'c1', column "
+                                         r"'First Name'\)"):
+        export_writers("x", dirty, "hubspot", tmp_path)
+    bad = formula_cells(export_frame(dirty, "hubspot"))
+    assert bad.tolist() == [False, True, False]
+    (path,) = write_all(export_writers("x", dirty[~bad], "hubspot", tmp_path))
+    assert "cmd" not in path.read_text()
+
+
+# --- HubSpot row limit ---------------------------------------------------------------------
+
+def test_hubspot_limit_is_250k():
+    assert exports.HUBSPOT_MAX_ROWS == 250_000
+
+
+def test_hubspot_split_with_small_limit(tmp_path, targets, monkeypatch):
+    monkeypatch.setattr(exports, "HUBSPOT_MAX_ROWS", 3)
+    five = pd.concat([targets, targets.assign(customer_id=["c5", "c4", "c0"])])
+    five = five.iloc[:5]
+    parts = split_for_layout(export_frame(five, "hubspot"), "hubspot")
+    assert [len(p) for p in parts] == [2, 2, 1]
+    assert [len(p) for p in split_for_layout(export_frame(five, "braze"), "braze")] == [5]
+    assert [len(p) for p in split_for_layout(export_frame(five.iloc[:2], "hubspot"),
+                                             "hubspot")] == [2]
+    paths = write_all(export_writers("winback", five, "hubspot", tmp_path))
+    assert [p.name for p in paths] == ["winback.part1.csv", "winback.part2.csv",
+                                       "winback.part3.csv"]
+    ids = []
+    for path in paths:
+        lines = path.read_text().splitlines()
+        assert lines[0] == "Email,First Name,customer_id,rfm_segment,campaign,suggestions"
+        assert len(lines) - 1 < 3
+        ids += [line.split(",")[2] for line in lines[1:]]
+    assert ids == ["c1", "c2", "c3", "c4", "c5"]
