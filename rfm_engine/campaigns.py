@@ -101,7 +101,8 @@ GROUPS: tuple[str, ...] = ("target", "holdout", "suppressed", "excluded", "none"
 #: Values of the ``exclusion_reason`` column of :func:`assign_campaigns` (besides NA), in the
 #: order the rules apply.
 EXCLUSION_REASONS: tuple[str, ...] = (
-    "suppressed", "no_email", "invalid_email", "quarantined", "contacted_recently", "over_cap",
+    "suppressed", "no_email", "invalid_email", "quarantined", "contacted_recently",
+    "duplicate_email", "over_cap",
 )
 #: Columns of :func:`campaign_counts`, in order.
 COUNT_COLUMNS: tuple[str, ...] = ("candidates", *EXCLUSION_REASONS, "holdout", "targets")
@@ -448,6 +449,10 @@ def assign_campaigns(
        ``min_days_between_contacts`` days before ``as_of`` (per ``contact_history``) ->
        ``"contacted_recently"``. History rows dated ``as_of`` or later are ignored, so a rerun
        of a run already recorded gives the same result.
+       **One row per address**: in an email campaign, customers sharing an email (as given:
+       pass normalized emails) are reduced to the one with the highest ``monetary`` (ties:
+       ``customer_id``); the others -> ``"duplicate_email"``, since the email tool keys
+       contacts by address and would merge them.
     6. **Holdout**: eligible customers whose :func:`holdout_draw` is below
        ``holdout_fraction`` -> ``"holdout"``, the others -> ``"target"``.
     7. **Cap**: with ``max_size``, the eligible customers (targets and holdout) are ordered by
@@ -570,6 +575,9 @@ def assign_campaigns(
     if contact_history is not None:
         recent = _recently_contacted(ids, camp, open_, plan, contact_history, day)
         exclude(recent, "contacted_recently")
+    # 5b. one row per address in an email list: the highest value keeps it
+    if is_email.any():
+        exclude(_duplicate_emails(customers, ids, camp, open_ & is_email), "duplicate_email")
 
     # 6. holdout
     group = np.full(n, "none", dtype=object)
@@ -607,6 +615,21 @@ def assign_campaigns(
         },
         index=index,
     )
+
+
+def _duplicate_emails(customers: pd.DataFrame, ids: np.ndarray, camp: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:
+    """Flag all but the most valuable customer sharing an email within one campaign."""
+    positions = np.flatnonzero(rows)
+    value = (_numeric_column(customers["monetary"], "monetary", "customers")[positions]
+             if "monetary" in customers else np.zeros(len(positions)))
+    frame = pd.DataFrame({
+        "pos": positions, "camp": camp[positions], "value": -value, "id": ids[positions],
+        "email": customers["email"].to_numpy(dtype=object)[positions],
+    }).sort_values(["camp", "email", "value", "id"], kind="stable")
+    flags = np.zeros(len(ids), dtype=bool)
+    flags[frame.loc[frame.duplicated(["camp", "email"]), "pos"].to_numpy()] = True
+    return flags
 
 
 def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> pd.DataFrame:

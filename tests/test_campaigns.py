@@ -268,10 +268,12 @@ def test_campaign_counts_of_the_spelled_out_cases():
     assert list(counts.columns) == list(COUNT_COLUMNS)
     assert counts.to_dict("index") == {
         "reward": {"candidates": 12, "suppressed": 2, "no_email": 2, "invalid_email": 2,
-                   "quarantined": 1, "contacted_recently": 1, "over_cap": 0, "holdout": 0,
+                   "quarantined": 1, "contacted_recently": 1, "duplicate_email": 0,
+                   "over_cap": 0, "holdout": 0,
                    "targets": 4},
         "winback": {"candidates": 3, "suppressed": 1, "no_email": 0, "invalid_email": 0,
-                    "quarantined": 1, "contacted_recently": 0, "over_cap": 0, "holdout": 0,
+                    "quarantined": 1, "contacted_recently": 0, "duplicate_email": 0,
+                    "over_cap": 0, "holdout": 0,
                     "targets": 1},
     }
     with pytest.raises(InputError, match=r"campaign\(s\) 'reward' that are not in the plan"):
@@ -320,7 +322,7 @@ def test_max_size_walks_down_by_monetary_and_keeps_holdout_in_range():
     customers = pd.DataFrame({
         "customer_id": ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"],
         "segment": "champions",
-        "email": "x@x.org",
+        "email": [f"m{i}@x.org" for i in range(1, 9)],
         "monetary": [90.0, 60.0, 100.0, 80.0, 70.0, 50.0, 70.0, 95.0],
     })
     plan = (Campaign("capped", "retention", ("champions",), holdout_fraction=0.2,
@@ -338,7 +340,7 @@ def test_max_size_walks_down_by_monetary_and_keeps_holdout_in_range():
 
 def test_contact_history_spacing_and_errors():
     customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": "champions",
-                              "email": "x@x.org"})
+                              "email": ["a@x.org", "b@x.org", "c@x.org", "d@x.org"]})
     plan = (Campaign("reward", "retention", ("champions",), holdout_fraction=0,
                      min_days_between_contacts=14),)
     history = pd.DataFrame({
@@ -614,3 +616,17 @@ def test_suggest_products_matches_a_naive_loop(rows, segments, k):
     got = suggest_products(tx, customers, k=k)
     assert {c: (None if pd.isna(v) else v) for c, v in got.items()} == naive_cross_sell(
         tx, customers, k)
+
+
+def test_shared_email_keeps_the_most_valuable_customer():
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "segment": ["champions"] * 4,
+        "email": ["same@x.org", "same@x.org", "other@x.org", "same@x.org"],
+        "monetary": [10.0, 50.0, 5.0, 50.0],
+    })
+    plan = (Campaign("reward", "retention", ("champions",), holdout_fraction=0.0),)
+    out = assign_campaigns(customers, plan, as_of="2024-03-01")
+    assert out["group"].tolist() == ["excluded", "target", "target", "excluded"]
+    assert out["exclusion_reason"].tolist()[0] == "duplicate_email"
+    assert out["exclusion_reason"].tolist()[3] == "duplicate_email"
