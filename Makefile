@@ -19,7 +19,7 @@ $(SAMPLE): | $(STAMP)
 	$(BIN)/rfm-engine sample data/sample
 
 demo: install $(SAMPLE)
-	$(BIN)/rfm-engine segment --config examples/demo.toml -o out/demo/segments.csv --force
+	$(BIN)/rfm-engine run --config examples/demo.toml --force
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .campaigns import (
     DEFAULT_PLAN,
+    EXCLUSION_REASONS,
     Campaign,
     assign_campaigns,
     campaign_counts,
@@ -288,7 +289,9 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
             outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
     if fitted_here:
         outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
-    summary = RunSummary(seg.summary, counts, migration, tx.report, as_of=tx.as_of,
+    reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
+    summary = RunSummary(seg.summary, counts.assign(excluded=counts[reasons].sum(axis=1)),
+                         migration, tx.report, as_of=tx.as_of,
                          input_name=Path(tx.source.name).name,
                          counts={"customers": len(table), "layout": layout})
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
