@@ -30,7 +30,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -417,7 +417,8 @@ def _export_column(columns: list[str], candidates: tuple[str, ...]) -> str | Non
 
 
 def verify_no_suppressed(paths: Iterable[str | os.PathLike],
-                         suppression: SuppressionList) -> None:
+                         suppression: SuppressionList, *,
+                         email_ids: Mapping[str, Iterable[str]] | None = None) -> None:
     r"""Re-read written export files and prove none of them holds a suppressed person.
 
     Each file is read back from disk (any layout of :mod:`rfm_engine.exports`): the
@@ -431,6 +432,10 @@ def verify_no_suppressed(paths: Iterable[str | os.PathLike],
         The written CSV files.
     suppression : SuppressionList
         The list the exports were filtered with.
+    email_ids : Mapping, optional
+        Normalized email to the customer ids that carry it. Layouts without an id
+        column (Mailchimp) are then also checked against suppressed ids: a person
+        suppressed by id only is found through their address.
 
     Raises
     ------
@@ -473,6 +478,10 @@ def verify_no_suppressed(paths: Iterable[str | os.PathLike],
                             encoding="utf-8-sig")
         frame = frame.rename(columns={email_col: "email", id_col: "customer_id"})
         n = int(suppression.mask(frame).sum())
+        if not n and id_col is None and email_ids is not None:
+            ids = [i for e in normalize_email(frame["email"]).dropna()
+                   for i in email_ids.get(e, ())]
+            n = int(suppression.mask(pd.DataFrame({"customer_id": ids})).sum())
         if n:
             problems.append(f"{path}: {n} suppressed row(s)")
     if problems:

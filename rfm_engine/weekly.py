@@ -301,7 +301,9 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
     with step("verifying the lists against the suppression list"):
         from .suppression import verify_no_suppressed
 
-        verify_no_suppressed(sorted(lists), suppressions)
+        with_email = table.dropna(subset=["email"])
+        email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
+        verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
 
     model_path = config.scoring.model
     manifest = {

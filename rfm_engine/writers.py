@@ -139,6 +139,7 @@ def staging_folder(target: str | Path) -> Iterator[Path]:
     staging folder does not outlive the block, so a crash leaves no partial run.
     """
     target = Path(target)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging",
                                     dir=target.parent))
@@ -146,6 +147,9 @@ def staging_folder(target: str | Path) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # innermost first: undo what this call created, if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def publish_folder(staging: Path, target: str | Path, *, force: bool = False) -> Path:
@@ -161,8 +165,13 @@ def publish_folder(staging: Path, target: str | Path, *, force: bool = False) ->
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
                                       dir=target.parent))
         os.replace(target, aside / target.name)
-        os.replace(staging, target)
-        shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            os.replace(aside / target.name, target)
+            raise
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
     else:
         os.replace(staging, target)
     return target
