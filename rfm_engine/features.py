@@ -86,17 +86,16 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     selected = "".join(f", {c}" for c in contact)
     as_of = _as_of_sql(tx)
     with step("computing customer features"):
-        tx.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE customer_orders AS
-            SELECT customer_id, order_key, min(order_date) AS order_date,
-                   max(order_ts) AS order_ts, sum(amount) AS net,
-                   min(amount) AS min_line {per_order}
-            FROM transactions GROUP BY customer_id, order_key
-        """)
         frame = tx.con.execute(f"""
-            WITH per_customer AS (
+            WITH customer_orders AS (
+                SELECT customer_id, order_key, min(order_date) AS order_date,
+                       max(order_ts) AS order_ts, sum(amount) AS net,
+                       min(amount) AS min_line {per_order}
+                FROM transactions GROUP BY customer_id, order_key
+            ), per_customer AS (
                 SELECT customer_id,
                        count(*) FILTER (WHERE {_IS_PURCHASE}) AS frequency,
+                       count(*) FILTER (WHERE NOT {_IS_PURCHASE}) AS _other_orders,
                        sum(net) AS monetary,
                        min(order_date) FILTER (WHERE {_IS_PURCHASE}) AS first_purchase,
                        max(order_date) FILTER (WHERE {_IS_PURCHASE}) AS last_purchase
@@ -107,20 +106,18 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                    date_diff('day', last_purchase, {as_of}) AS recency_days,
                    frequency,
                    CAST(monetary AS DOUBLE) AS monetary,
-                   CAST(round(monetary / frequency, 4) AS DOUBLE) AS avg_order_value,
+                   CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE) AS avg_order_value,
                    first_purchase, last_purchase,
                    date_diff('day', first_purchase, {as_of}) AS tenure_days
-                   {selected}
-            FROM per_customer WHERE frequency > 0 ORDER BY customer_id
+                   {selected}, _other_orders
+            FROM per_customer ORDER BY customer_id
         """).df()
-        stats = tx.con.execute(
-            f"SELECT count(*) FILTER (WHERE NOT {_IS_PURCHASE}), "
-            "count(DISTINCT customer_id) FROM customer_orders"
-        ).fetchone()
     report = tx.report
-    report.non_positive_orders = stats[0]
+    report.non_positive_orders = int(frame.pop("_other_orders").sum())
+    buyers = frame["frequency"].to_numpy() > 0
+    report.customers_without_purchase = int((~buyers).sum())
+    frame = frame[buyers].reset_index(drop=True)
     report.customers = len(frame)
-    report.customers_without_purchase = stats[1] - len(frame)
     if frame.empty:
         raise EmptyResultError(
             f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "

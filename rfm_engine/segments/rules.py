@@ -432,8 +432,11 @@ class RuleSet:
         """
         arrays = _customer_arrays(customers, self.columns)
         conditions = [rule.mask(arrays) for rule in self.rules]
-        values = np.select(conditions, [rule.segment for rule in self.rules], default=self.default)
-        return pd.Series(values, index=customers.index, name="segment")
+        # Select integer codes, then build the strings once per segment, not per customer.
+        names = np.array([*(rule.segment for rule in self.rules), self.default], dtype=object)
+        codes = np.select(conditions, np.arange(len(self.rules)), default=len(self.rules))
+        return pd.Series(pd.array(names[codes], dtype="str"), index=customers.index,
+                         name="segment")
 
 
 def builtin_rule_sets() -> list[str]:
