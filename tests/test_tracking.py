@@ -1,0 +1,191 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from rfm_engine import tracking
+from rfm_engine.errors import ComplianceError, ConfigError
+from rfm_engine.model import SegmentationModel
+from rfm_engine.model_store import load_model, read_manifest
+
+CUSTOMERS = pd.DataFrame({
+    "customer_id": list("abcdefgh"),
+    "recency_days": [1, 10, 100, 200, 300, 5, 50, 70],
+    "frequency": [9, 5, 3, 2, 1, 4, 2, 1],
+    "monetary": [900.0, 300.0, 50.0, 20.0, 10.0, 80.0, 40.0, 30.0],
+})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One SQLite store with two logged and registered runs, shared by the module."""
+    pytest.importorskip("mlflow")
+    root = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    summary = root / "segments.csv"
+    summary.write_text("segment,customers\nchampions,2\nhibernating,2\n")
+    manifest = root / "manifest.json"
+    manifest.write_text(json.dumps({"outputs": [{"path": "segments.csv"}]}))
+    first = SegmentationModel().fit(CUSTOMERS)
+    second = SegmentationModel(
+        n_bins=4, rules="pymc",
+        clusterer=make_pipeline(StandardScaler(), KMeans(2, random_state=0, n_init=1)),
+    ).fit(CUSTOMERS)
+    runs = []
+    for model in (first, second):
+        runs.append(tracking.track_run(
+            "weekly",
+            params={"scoring": {"n_bins": model.n_bins, "edges": None}, "rules": model.rules,
+                    "long": "x" * 7000},
+            metrics={"segment_size": {"champions": 2, "can't lose": 1},
+                     "revenue_share": {"champions": 0.8}, "dropped_rows": 3},
+            artifacts=[summary, manifest],
+            model=model,
+            tracking_uri=uri,
+            tags={"as_of": "2024-06-03"},
+        ))
+    return {"uri": uri, "root": root, "runs": runs, "models": (first, second)}
+
+
+def _client(uri):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def test_track_run_logs_params_metrics_artifacts(store):
+    run = _client(store["uri"]).get_run(store["runs"][0]["run_id"])
+    params = run.data.params
+    assert params["scoring.n_bins"] == "5"
+    assert params["scoring.edges"] == "null"
+    assert params["rules"] == "rf-grid"
+    assert len(params["long"]) == 6000 and params["long"].endswith("...")
+    assert run.data.metrics == {
+        "segment_size.champions": 2.0,
+        "segment_size.can_t lose": 1.0,
+        "revenue_share.champions": 0.8,
+        "dropped_rows": 3.0,
+    }
+    assert run.data.tags["rfm_engine.kind"] == "weekly"
+    assert run.data.tags["as_of"] == "2024-06-03"
+    assert run.info.run_name == "weekly"
+    names = {a.path for a in _client(store["uri"]).list_artifacts(run.info.run_id)}
+    assert names == {"segments.csv", "manifest.json"}
+    assert (store["root"] / "mlruns").is_dir()  # artifacts beside the database
+
+
+def test_track_run_registers_new_versions(store):
+    assert [r["model_version"] for r in store["runs"]] == [1, 2]
+    assert all(r["model_uri"].startswith("models:/") for r in store["runs"])
+
+
+def test_list_models_shows_both(store):
+    table = tracking.list_models(tracking_uri=store["uri"])
+    assert list(table.columns) == ["version", "run_id", "created", "aliases", "stage",
+                                   "status", "source"]
+    assert table["version"].tolist() == [1, 2]
+    assert table["run_id"].tolist() == [r["run_id"] for r in store["runs"]]
+    assert table["status"].tolist() == ["READY", "READY"]
+    assert str(table["created"].dt.tz) == "UTC"
+    assert tracking.list_models("no-such-model", tracking_uri=store["uri"]).empty
+
+
+def test_promote_freezes_version_into_models(store, tmp_path):
+    folder = tmp_path / "models"
+    path = tracking.promote(1, folder=folder, tracking_uri=store["uri"])
+    assert path == folder / "model.skops"
+    entry = read_manifest(folder)["models"]["model"]
+    assert entry["source"] == "models:/rfm-segmentation/1"
+    loaded = load_model("model", folder)
+    first = store["models"][0]
+    pd.testing.assert_frame_equal(loaded.segment(CUSTOMERS), first.segment(CUSTOMERS))
+    table = tracking.list_models(tracking_uri=store["uri"])
+    assert table["aliases"].tolist() == ["production", ""]
+
+    tracking.promote(2, folder=folder, tracking_uri=store["uri"])
+    loaded = load_model("model", folder)
+    second = store["models"][1]
+    pd.testing.assert_frame_equal(loaded.segment(CUSTOMERS), second.segment(CUSTOMERS))
+    assert "cluster" in loaded.segment(CUSTOMERS)
+    assert tracking.list_models(tracking_uri=store["uri"])["aliases"].tolist() == [
+        "", "production"]
+
+
+def test_promote_unknown_version(store, tmp_path):
+    with pytest.raises(ConfigError, match="No version '9' of registered model "
+                                          "'rfm-segmentation'"):
+        tracking.promote("9", folder=tmp_path, tracking_uri=store["uri"])
+
+
+@pytest.mark.parametrize(("name", "text", "match"), [
+    ("targets.csv", "customer_id,Email\nc1,x\n", "column\\(s\\) 'Email' look like e-mail"),
+    ("counts.csv", "customer_id,contact\nc1,ann@example.com\n", "line 2: holds an e-mail"),
+    ("report.json", '{"owner": "ann@example.co.uk"}', "line 1: holds an e-mail"),
+    ("report.html", "<p>mailto:bob@shop.example.org</p>", "holds an e-mail"),
+])
+def test_email_bearing_artifact_is_refused(store, tmp_path, name, text, match):
+    path = tmp_path / name
+    path.write_text(text)
+    client = _client(store["uri"])
+    experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    before = len(client.search_runs([experiment.experiment_id]))
+    with pytest.raises(ComplianceError, match=match):
+        tracking.track_run("weekly", params={}, metrics={}, artifacts={name: path},
+                           tracking_uri=store["uri"])
+    assert len(client.search_runs([experiment.experiment_id])) == before  # nothing logged
+
+
+def test_email_column_in_parquet_is_refused(store, tmp_path):
+    path = tmp_path / "list.parquet"
+    pd.DataFrame({"customer_id": ["c1"], "e_mail": ["-"]}).to_parquet(path)
+    with pytest.raises(ComplianceError, match="'e_mail' look like e-mail"):
+        tracking.track_run("weekly", params={}, metrics={}, artifacts=[path],
+                           tracking_uri=store["uri"])
+
+
+def test_bad_metric_and_artifact(store, tmp_path):
+    with pytest.raises(ConfigError, match="Metric 'silhouette' must be a number"):
+        tracking.track_run("weekly", params={}, metrics={"silhouette": "high"},
+                           artifacts=[], tracking_uri=store["uri"])
+    with pytest.raises(ConfigError, match="Artifact .*missing.csv.* not found"):
+        tracking.track_run("weekly", params={}, metrics={}, artifacts=[tmp_path / "missing.csv"],
+                           tracking_uri=store["uri"])
+    with pytest.raises(ConfigError, match="must be a relative path without '..'"):
+        tracking.track_run("weekly", params={}, metrics={},
+                           artifacts={"../x.csv": tmp_path}, tracking_uri=store["uri"])
+
+
+def test_telemetry_disabled(store):
+    from mlflow.telemetry.utils import is_telemetry_disabled
+
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert is_telemetry_disabled()
+
+
+def test_tracking_uri_precedence(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    assert tracking.tracking_uri() == "sqlite:///mlflow.db"
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    assert tracking.tracking_uri() == "sqlite:///env.db"
+    assert tracking.tracking_uri("sqlite:///arg.db") == "sqlite:///arg.db"
+
+
+def test_import_is_cheap_and_core_does_not_import_tracking():
+    code = (
+        "import sys, rfm_engine.tracking, rfm_engine.model_store, rfm_engine.pipeline\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
+        "del sys.modules['rfm_engine.tracking']\n"
+        "import rfm_engine.weekly, rfm_engine.cli, rfm_engine.model\n"
+        "assert 'rfm_engine.tracking' not in sys.modules, 'core imports tracking'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
