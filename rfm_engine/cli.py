@@ -7,6 +7,7 @@ maps errors to exit codes (see :mod:`rfm_engine.errors`).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -54,6 +55,34 @@ def _input_options(func: Callable) -> Callable:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _tracking_options(func: Callable) -> Callable:
+    """--tracking-uri / --no-tracking: every segment, cluster and run is an MLflow run."""
+    func = click.option("--no-tracking", is_flag=True,
+                        help="Do not log an MLflow run (also: RFM_ENGINE_NO_TRACKING=1).")(func)
+    return click.option("--tracking-uri",
+                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else "
+                        "sqlite:///mlflow.db in the working folder).")(func)
+
+
+def _track(enabled: bool, uri: str | None, kind: str, **kwargs: Any) -> None:
+    """Log an MLflow run; a tracking failure is reported, not fatal (outputs are written)."""
+    if not enabled or os.environ.get("RFM_ENGINE_NO_TRACKING", "") not in ("", "0"):
+        return
+    from .tracking import track_run
+
+    try:
+        info = track_run(kind, tracking_uri=uri, **kwargs)
+    except RFMEngineError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tracking must not lose a finished run
+        _error(f"warning: MLflow tracking failed ({type(exc).__name__}: {exc}); "
+               "outputs are written, the run is not logged.")
+        return
+    version = info.get("model_version")
+    _echo(f"logged MLflow run {info['run_id']}" +
+          (f", model version {version}" if version else ""))
 
 
 def _output_options(func: Callable) -> Callable:
@@ -214,11 +243,14 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
               "pymc) or a TOML file (default: rf-grid).")
 @click.option("--bins", "n_bins", type=int, help="Score levels per dimension (default 5).")
 @click.option("--model", type=click.Path(path_type=Path),
-              help="Frozen scorer (JSON) to apply instead of fitting a new one.")
+              help="Frozen model to apply instead of fitting one: a scorer .json, or a "
+              ".skops/.joblib model from the models folder (sha256-checked).")
 @click.option("--save-model", type=click.Path(path_type=Path),
               help="Save the fitted scorer (JSON) for later weeks.")
+@_tracking_options
 def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
-            model: Path | None, save_model: Path | None, **options: Any) -> None:
+            model: Path | None, save_model: Path | None, tracking_uri: str | None,
+            no_tracking: bool, **options: Any) -> None:
     """Score customers and assign segments; print the segment table.
 
     Writes OUTPUT (customers with features, scores and segment), <name>.summary.csv
@@ -230,22 +262,25 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
       rfm-engine segment next_week.csv --model models/scorer.json -o out/week2.csv
     """
     from .features import customer_features
+    from .model_store import load_frozen
     from .pipeline import segment_customers
-    from .scoring import load_scorer, scorer_json
+    from .scoring import scorer_json
     from .segments import load_rules
     from .writers import table_writer, text_writer, write_all
 
     _check_output(output, force)
     config = load_config(options.get("config_path"))
-    rules = rules or config.segments.rules
+    rules = str(rules or config.segments.rules)
     n_bins = n_bins or config.scoring.n_bins
     model = model or (Path(config.scoring.model) if config.scoring.model else None)
-    rule_set = load_rules(rules)
-    scorer = load_scorer(model) if model else None
+    frozen = (load_frozen(model, folder=config.scoring.models_dir, rules=rules)
+              if model else None)
+    rule_set = frozen.rule_set_ if frozen is not None else load_rules(rules)
     _, tx = _load(options)
     customers = customer_features(tx)
     result = segment_customers(customers, rules=rule_set, n_bins=n_bins,
-                               edges=config.scoring.edges, scorer=scorer)
+                               edges=config.scoring.edges,
+                               scorer=frozen.scorer_ if frozen is not None else None)
     _echo(str(tx.report))
     for message in result.warnings:
         _echo(f"warning: {message}")
@@ -259,6 +294,16 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
         outputs[save_model] = text_writer(scorer_json(result.scorer))
     write_all(outputs, force=force)
     _echo(f"wrote {len(result.customers):,} customers to {output}")
+    if not no_tracking:
+        from .model import SegmentationModel
+        from .tracking import segmentation_metrics
+
+        _track(True, tracking_uri, "segment",
+               params={**config.to_dict(), "rules": rules, "n_bins": n_bins},
+               metrics=segmentation_metrics(summary, tx.report.to_dict()),
+               artifacts={"segments.csv": _beside(output, "summary.csv"),
+                          "quality.json": _beside(output, "quality.json")},
+               model=SegmentationModel.from_scorer(result.scorer, rules=rules))
 
 
 def format_summary(summary: Any) -> str:
@@ -289,8 +334,10 @@ def format_summary(summary: Any) -> str:
               type=click.Choice(["generic", "mailchimp", "klaviyo", "hubspot", "braze"]),
               help="Import layout of the email lists (default: [output] format, or generic).")
 @click.option("--force", is_flag=True, help="Replace an existing run for the same as-of date.")
+@_tracking_options
 def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: bool | None,
-        layout: str | None, force: bool, **options: Any) -> None:
+        layout: str | None, force: bool, tracking_uri: str | None, no_tracking: bool,
+        **options: Any) -> None:
     """Run the weekly job: segments, campaign target lists, manifest, migration, summary.
 
     Runs load -> features -> scores (the frozen model when [scoring] model names one, else
@@ -316,6 +363,59 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
         click.echo()
         click.echo(result.campaigns.to_string(index=False))
     _echo(f"wrote {result.run_dir}/ (summary.html, campaigns/, manifest.json)")
+    if not no_tracking:
+        from .tracking import run_artifacts, run_metrics
+
+        _track(True, tracking_uri, "weekly", params=result.manifest["config"],
+               metrics=run_metrics(result), artifacts=run_artifacts(result.run_dir),
+               model=result.model, tags={"as_of": result.as_of.isoformat()})
+
+
+@cli.group(context_settings=CONTEXT)
+def models() -> None:
+    """Manage registered segmentation models (MLflow) and the frozen weekly-run model."""
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--name", default="rfm-segmentation", show_default=True,
+              help="Registered model name.")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, "
+              "else sqlite:///mlflow.db).")
+def models_list(name: str, tracking_uri: str | None) -> None:
+    """List the registered versions of a segmentation model.
+
+    \b
+    Example:
+      rfm-engine models list
+    """
+    from .tracking import list_models
+
+    table = list_models(name, tracking_uri=tracking_uri)
+    click.echo(table.to_string(index=False) if len(table) else f"no versions of {name!r}")
+
+
+@models.command("promote", context_settings=CONTEXT)
+@click.argument("version", type=int)
+@click.option("--name", default="rfm-segmentation", show_default=True,
+              help="Registered model name.")
+@click.option("--folder", type=click.Path(path_type=Path), default=Path("models"),
+              show_default=True, help="The models folder the weekly run loads from.")
+@click.option("--tracking-uri", help="MLflow tracking URI.")
+def models_promote(version: int, name: str, folder: Path, tracking_uri: str | None) -> None:
+    """Make a registered version the frozen model of the weekly run.
+
+    Writes FOLDER/model.skops and its sha256 in FOLDER/manifest.json, and sets the
+    alias "production" on the version. Point the run config at it with
+    [scoring] model = "models/model.skops".
+
+    \b
+    Example:
+      rfm-engine models promote 3
+    """
+    from .tracking import promote
+
+    path = promote(version, name, folder=folder, tracking_uri=tracking_uri)
+    _echo(f"version {version} of {name!r} is now the frozen model: {path}")
 
 
 @cli.group(context_settings=CONTEXT)

@@ -21,7 +21,8 @@ Example ``weekly.toml``::
 
     [scoring]
     n_bins = 5
-    model = "models/scorer.json"        # optional frozen scorer
+    model = "models/model.skops"        # optional frozen model (or a scorer .json)
+    models_dir = "models"               # .skops/.joblib models load only from here
     [scoring.edges]                     # optional fixed edges per dimension
     recency_days = [30, 90, 180, 365]
 
@@ -94,6 +95,7 @@ class ScoringConfig:
     n_bins: int = 5
     edges: dict[str, list[float]] | None = None
     model: str | None = None
+    models_dir: str = "models"
 
 
 @dataclass
@@ -144,7 +146,8 @@ class Config:
 
 _SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
              "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig}
-_PATH_KEYS = {("input", "path"), ("scoring", "model"), ("output", "dir")}
+_PATH_KEYS = {("input", "path"), ("scoring", "model"), ("scoring", "models_dir"),
+              ("output", "dir")}
 
 
 def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any:

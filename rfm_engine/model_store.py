@@ -470,3 +470,32 @@ def _entry(file: str, sha256: str, fmt: str, source: str | None) -> dict[str, An
 
 def _manifest_text(manifest: dict[str, Any]) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def load_frozen(path: str | os.PathLike[str], *, folder: str | os.PathLike[str] = "models",
+                rules: str | os.PathLike[str] = "rf-grid") -> SegmentationModel:
+    """Load the frozen model a run names: a JSON scorer from anywhere, a model from ``folder``.
+
+    A ``.json`` scorer (:func:`rfm_engine.save_scorer`) is plain data, parsed without
+    running code, so it loads from any path and gets ``rules``. ``.skops`` and
+    ``.joblib`` models go through :func:`load_model`: only from ``folder``, and only
+    after their sha256 matches the manifest.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model or scorer file.
+    folder : str or path-like, default="models"
+        The configured models folder.
+    rules : str or path-like, default="rf-grid"
+        Rule set for a bare scorer.
+
+    Returns
+    -------
+    SegmentationModel
+    """
+    if str(path).endswith(".json"):
+        from .scoring import load_scorer
+
+        return SegmentationModel.from_scorer(load_scorer(path), rules=rules)
+    return load_model(path, folder=folder, rules=rules)

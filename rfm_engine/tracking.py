@@ -64,15 +64,23 @@ DEFAULT_REGISTERED_MODEL = "rfm-segmentation"
 _MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value
 _MAX_KEY = 250  # MLflow's limit on a param/metric key
 _EMAIL = re.compile(rb"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_EMAIL_COLUMN = re.compile(r"e[-_ ]?mail|mail[-_ ]?address", re.IGNORECASE)
+# A header that names an address column ("Email", "e-mail", "Email Address"), not a count
+# such as "no_email"; text files are also scanned for addresses themselves.
+_EMAIL_COLUMN = re.compile(r"\s*(e[-_ ]?mail|e[-_ ]?mail[-_ ]?address(es)?|mail[-_ ]?address)\s*",
+                           re.IGNORECASE)
 _TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".html", ".htm", ".md", ".xml",
                   ".yaml", ".yml", ".toml", ".svg", ".log"}
 _TABLE_SUFFIXES = {".csv", ".tsv"}
 
 
 def _quiet_environment() -> None:
-    """Keep MLflow off the network; must run before the first ``import mlflow``."""
+    """Keep MLflow off the network; must run before the first ``import mlflow``.
+
+    Its INFO chatter ("Created version 3 ...") is also turned down: the CLI reports the
+    run id and model version itself.
+    """
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -485,7 +493,7 @@ def _check_no_emails(path: Path) -> None:
         import pyarrow.parquet as pq
 
         columns = pq.read_schema(path).names
-        bad = [c for c in columns if _EMAIL_COLUMN.search(str(c))]
+        bad = [c for c in columns if _EMAIL_COLUMN.fullmatch(str(c))]
         if bad:
             raise ComplianceError(f"{path}: column(s) {', '.join(map(repr, bad))} look like "
                                   f"e-mail addresses. {hint}")
@@ -493,7 +501,7 @@ def _check_no_emails(path: Path) -> None:
     if suffix in _TABLE_SUFFIXES:
         with open(path, newline="", encoding="utf-8", errors="replace") as handle:
             header = next(csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ","), [])
-        bad = [c for c in header if _EMAIL_COLUMN.search(c)]
+        bad = [c for c in header if _EMAIL_COLUMN.fullmatch(c)]
         if bad:
             raise ComplianceError(f"{path}: column(s) {', '.join(map(repr, bad))} look like "
                                   f"e-mail addresses. {hint}")
@@ -503,3 +511,74 @@ def _check_no_emails(path: Path) -> None:
                 if _EMAIL.search(line):
                     raise ComplianceError(f"{path}, line {number}: holds an e-mail address. "
                                           f"{hint}")
+
+
+def segmentation_metrics(summary: Any, quality: Mapping[str, Any] | None = None) -> dict:
+    """Metrics of a segmentation: sizes, shares and revenue shares per segment, drops.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The segment table (:func:`rfm_engine.segment_summary`).
+    quality : mapping, optional
+        ``DataQualityReport.to_dict()``.
+
+    Returns
+    -------
+    dict
+        Nested metrics for :func:`track_run`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"segment": ["a"], "customers": [3], "share": [1.0],
+    ...                       "revenue_share": [1.0]})
+    >>> segmentation_metrics(table)["segment_size"]
+    {'a': 3}
+    """
+    metrics: dict[str, Any] = {
+        "customers": int(summary["customers"].sum()),
+        "segment_size": dict(zip(summary["segment"], summary["customers"].astype(int),
+                                 strict=True)),
+        "segment_share": dict(zip(summary["segment"], summary["share"], strict=True)),
+        "revenue_share": dict(zip(summary["segment"], summary["revenue_share"].fillna(0.0),
+                                  strict=True)),
+    }
+    if quality:
+        metrics["dropped"] = dict(quality.get("dropped", {}))
+        metrics["rows_read"] = quality.get("rows_read", 0)
+        metrics["rows_kept"] = quality.get("rows_kept", 0)
+    return metrics
+
+
+def run_metrics(result: Any) -> dict:
+    """Metrics of a weekly run: the segmentation's, plus per-campaign list counts.
+
+    Parameters
+    ----------
+    result : RunResult
+        From :func:`rfm_engine.run_weekly`.
+
+    Returns
+    -------
+    dict
+        Nested metrics for :func:`track_run`.
+    """
+    metrics = segmentation_metrics(result.segments, result.manifest["counts"]["cleaning"])
+    for row in result.campaigns.to_dict("records"):
+        name = row.pop("campaign")
+        metrics[f"campaign.{name}"] = {k: v for k, v in row.items()
+                                       if isinstance(v, int | float)}
+    return metrics
+
+
+#: Files of a run folder that are safe to log: no list, no customer table, no email.
+RUN_ARTIFACTS = ("manifest.json", "segments.csv", "campaigns.csv", "quality.json",
+                 "summary.html", "migration/transition_matrix.csv",
+                 "migration/transition_matrix.png")
+
+
+def run_artifacts(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Return the loggable artifacts of a run folder, ``{artifact name: path}``."""
+    folder = Path(run_dir)
+    return {name: folder / name for name in RUN_ARTIFACTS if (folder / name).is_file()}

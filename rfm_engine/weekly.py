@@ -38,9 +38,11 @@ from .features import customer_features
 from .loading import Transactions, connect, load_transactions
 from .manifest import file_entry, sha256_file, table_rows, versions
 from .migration import find_previous_run, migrate, trigger_lists
+from .model import SegmentationModel
+from .model_store import load_frozen
 from .pipeline import segment_customers
 from .progress import logger, step
-from .scoring import load_scorer, scorer_json
+from .scoring import scorer_json
 from .segments import load_rules
 from .summary_report import RunSummary, write_heatmap_png
 from .suppression import SuppressionList, is_valid_email, load_suppression, normalize_email
@@ -70,6 +72,8 @@ class RunResult:
         Counts per campaign (candidates, suppressed, excluded by reason, holdout, targets).
     manifest : dict
         The manifest written last.
+    model : SegmentationModel
+        The model that scored the run (frozen, or fitted in this run).
     warnings : list of str
         Things worth a look that did not stop the run.
     """
@@ -80,6 +84,7 @@ class RunResult:
     segments: pd.DataFrame
     campaigns: pd.DataFrame
     manifest: dict[str, Any]
+    model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
 
 
@@ -197,8 +202,9 @@ def run_weekly(
         _refuse_existing(output_dir / str(config.features.as_of), force)
     if not config.input.path:
         raise ConfigError("No input: give --input PATH or [input] path in the config.")
-    rule_set = load_rules(config.segments.rules)
-    scorer = load_scorer(config.scoring.model) if config.scoring.model else None
+    frozen = _frozen_model(config)
+    rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
+    scorer = frozen.scorer_ if frozen is not None else None
     suppressions = load_suppression(paths) if paths else SuppressionList.empty()
 
     inp = config.input
@@ -249,7 +255,16 @@ def run_weekly(
                               suppressions, layout, previous_dir, warnings, scorer is None)
         publish_folder(staging, run_dir, force=force)
     logger.info("published %s", run_dir)
-    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, warnings)
+    model = frozen or SegmentationModel.from_scorer(seg.scorer, rules=config.segments.rules)
+    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings)
+
+
+def _frozen_model(config: Config) -> SegmentationModel | None:
+    """Load the frozen model of ``[scoring] model``, or return None to fit one in this run."""
+    if not config.scoring.model:
+        return None
+    return load_frozen(config.scoring.model, folder=config.scoring.models_dir,
+                       rules=config.segments.rules)
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:

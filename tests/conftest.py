@@ -33,3 +33,11 @@ def tiny() -> pd.DataFrame:
                        "2024-01-30"],
         "amount": [10.0, 20.0, 30.0, 100.0, 5.0, -5.0],
     })
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking_by_default(monkeypatch, tmp_path):
+    """CLI runs in tests log no MLflow run unless a test asks for one (tests/test_tracking.py)
+    and never write mlflow.db into the working folder."""
+    monkeypatch.setenv("RFM_ENGINE_NO_TRACKING", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -151,3 +151,32 @@ def test_usage_error_exits_2():
     result = run("segment", "--bins", "x")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_tracking_registry_and_promotion_end_to_end(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("RFM_ENGINE_NO_TRACKING")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    source = data_dir / "online_retail_ii_small.csv"
+    first = run("segment", source, "--columns", RETAIL, "--bins", "2", "-o", tmp_path / "a.csv",
+                "--tracking-uri", uri, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "model version 1" in first.stderr
+    listed = run("models", "list", "--tracking-uri", uri, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[0] == "1"
+    promoted = run("models", "promote", "1", "--tracking-uri", uri, cwd=tmp_path)
+    assert promoted.returncode == 0, promoted.stderr
+    assert (tmp_path / "models" / "model.skops").is_file()
+    frozen = run("segment", source, "--columns", RETAIL, "--model", "models/model.skops",
+                 "--no-tracking", "-o", tmp_path / "b.csv", cwd=tmp_path)
+    assert frozen.returncode == 0, frozen.stderr
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(a, b)
+    with open(tmp_path / "models" / "model.skops", "ab") as handle:
+        handle.write(b"tampered")
+    tampered = run("segment", source, "--columns", RETAIL, "--model", "models/model.skops",
+                   "--no-tracking", "-o", tmp_path / "c.csv", cwd=tmp_path)
+    assert tampered.returncode == 6
+    assert "does not match" in tampered.stderr
+    assert not (tmp_path / "c.csv").exists()
+    assert not (Path.cwd() / "mlflow.db").exists() or Path.cwd() == tmp_path
