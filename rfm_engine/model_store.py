@@ -75,6 +75,7 @@ __all__ = [
 TRUSTED_TYPES: tuple[str, ...] = (
     "rfm_engine.model.SegmentationModel",
     "rfm_engine.scoring.RFMScorer",
+    "rfm_engine.clustering.RFMClusterer",
     "rfm_engine.clustering.signed_log1p",
     "rfm_engine.clustering.signed_expm1",
 )

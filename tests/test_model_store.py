@@ -328,3 +328,23 @@ def test_unsupported_suffix(folder):
 
 def _never(*args, **kwargs):
     raise AssertionError("deserialization reached before the integrity check")
+
+
+def test_bundle_with_rfm_clusterer_round_trips(tmp_path):
+    import numpy as np
+
+    from rfm_engine.clustering import RFMClusterer
+    from rfm_engine.model import SegmentationModel
+    from rfm_engine.model_store import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    customers = pd.DataFrame({"customer_id": [str(i) for i in range(300)],
+                              "recency_days": rng.integers(0, 300, 300),
+                              "frequency": rng.integers(1, 10, 300),
+                              "monetary": rng.lognormal(3, 1, 300)})
+    model = SegmentationModel(clusterer=RFMClusterer(n_clusters=3)).fit(customers)
+    save_model(model, tmp_path)
+    loaded = load_model("model", tmp_path)
+    np.testing.assert_array_equal(loaded.transform(customers), model.transform(customers))
+    pd.testing.assert_frame_equal(loaded.clusterer_.cluster_centers_,
+                                  model.clusterer_.cluster_centers_)
