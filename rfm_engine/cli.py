@@ -306,6 +306,94 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
                model=SegmentationModel.from_scorer(result.scorer, rules=rules))
 
 
+def _k_range(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    low, sep, high = value.partition("..")
+    try:
+        return int(low), int(high)
+    except ValueError:
+        raise ConfigError(f"--k-range: {value!r} is not of the form LOW..HIGH, e.g. 2..10.") \
+            from None
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_argument
+@_input_options
+@_output_options
+@click.option("--k", "n_clusters", type=int, help="Number of clusters (default: chosen by "
+              "silhouette within --k-range).")
+@click.option("--k-range", help="Range of k to try, LOW..HIGH (default 2..10).")
+@click.option("--sample-size", type=int, help="Customers sampled to fit and to score k "
+              "(default 20000).")
+@click.option("--segments", "rules", help="Rule set the clusters are compared with "
+              "(default: rf-grid).")
+@click.option("--bins", "n_bins", type=int, help="Score levels per dimension (default 5).")
+@_tracking_options
+def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | None,
+            sample_size: int | None, rules: str | None, n_bins: int | None,
+            tracking_uri: str | None, no_tracking: bool, **options: Any) -> None:
+    """Cluster customers with k-means on R, F, M and compare with the rule segments.
+
+    Writes OUTPUT (customers with segment, cluster, cluster_name) and beside it
+    <name>.clusters.csv (per cluster), <name>.crosstab.csv (clusters x segments),
+    <name>.k_scores.csv (inertia, silhouette per k), <name>.elbow.png,
+    <name>.silhouette.png and <name>.quality.json. Prints the adjusted Rand index.
+
+    \b
+    Example:
+      rfm-engine cluster tx.csv --k-range 2..8 -o out/clusters.csv
+      rfm-engine cluster tx.csv --k 5 --config weekly.toml -o out/clusters.parquet
+    """
+    from .clustering import cluster_customers
+    from .features import customer_features
+    from .pipeline import segment_customers
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    config = load_config(options.get("config_path"))
+    rules = str(rules or config.segments.rules)
+    n_bins = n_bins or config.scoring.n_bins
+    settings = config.clustering
+    kwargs = {"n_clusters": n_clusters or settings.n_clusters,
+              "k_range": _k_range(k_range) or tuple(settings.k_range),
+              "sample_size": sample_size or settings.sample_size,
+              "random_state": settings.random_state}
+    _, tx = _load(options)
+    seg = segment_customers(customer_features(tx), rules=rules, n_bins=n_bins,
+                            edges=config.scoring.edges)
+    clustering = cluster_customers(seg.customers, **kwargs)
+    _echo(str(tx.report))
+    if not _state["quiet"]:
+        click.echo(clustering.summary.to_string(index=False))
+        click.echo(f"\nk = {clustering.clusterer.n_clusters_}; adjusted Rand index vs "
+                   f"{rules}: {clustering.adjusted_rand_index:.3f}")
+    plots = {_beside(output, p.name): w for p, w in clustering.plot_writers(output.parent).items()}
+    outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               _beside(output, "clusters.csv"): table_writer(clustering.summary, ".csv"),
+               _beside(output, "crosstab.csv"): table_writer(
+                   clustering.crosstab.reset_index(), ".csv"),
+               _beside(output, "k_scores.csv"): table_writer(clustering.k_scores, ".csv"),
+               **plots,
+               output: table_writer(clustering.customers, output.suffix)}
+    write_all(outputs, force=force)
+    _echo(f"wrote {len(clustering.customers):,} customers to {output}")
+    if not no_tracking:
+        from .model import SegmentationModel
+        from .tracking import segmentation_metrics
+
+        artifacts = {p.name.removeprefix(output.stem + "."): p for p in outputs
+                     if p != output and p.suffix in (".csv", ".png", ".json")}
+        _track(True, tracking_uri, "cluster",
+               params={**config.to_dict(), "rules": rules, "n_bins": n_bins,
+                       "clustering": kwargs},
+               metrics={**segmentation_metrics(seg.summary, tx.report.to_dict()),
+                        **{k: v for k, v in clustering.metrics().items() if v is not None}},
+               artifacts=artifacts,
+               model=SegmentationModel.from_scorer(seg.scorer, rules=rules,
+                                                   clusterer=clustering.clusterer))
+
+
 def format_summary(summary: Any) -> str:
     """Render the segment table for the terminal."""
     shown = summary.assign(

@@ -69,7 +69,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from rfm_engine.errors import ConfigError, InputError, MissingColumnsError
-from rfm_engine.writers import atomic_path
+from rfm_engine.writers import write_all
 
 if TYPE_CHECKING:
     import os
@@ -80,6 +80,7 @@ __all__ = [
     "RFMClusterer",
     "Clustering",
     "make_pipeline",
+    "apply_clusterer",
     "cluster_customers",
     "name_clusters",
     "plot_elbow",
@@ -916,17 +917,18 @@ class Clustering:
         list of Path
             The two files written.
         """
+        return write_all(self.plot_writers(folder), force=True)
+
+    def plot_writers(self, folder: str | os.PathLike[str]) -> dict[Path, Any]:
+        """Return ``{path: writer}`` for the two plots, for :func:`rfm_engine.writers.write_all`."""
         folder = Path(folder)
-        written = []
-        for name, plot in (
-            ("elbow.png", self.plot_elbow),
-            ("silhouette.png", self.plot_silhouette),
-        ):
-            figure = plot().figure
-            with atomic_path(folder / name) as tmp:
-                figure.savefig(tmp, format="png", dpi=_PNG_DPI, metadata={"Software": None})
-            written.append(folder / name)
-        return written
+
+        def writer(plot: Any) -> Any:
+            return lambda tmp: plot().figure.savefig(tmp, format="png", dpi=_PNG_DPI,
+                                                     metadata={"Software": None})
+
+        return {folder / "elbow.png": writer(self.plot_elbow),
+                folder / "silhouette.png": writer(self.plot_silhouette)}
 
 
 def cluster_customers(
@@ -997,7 +999,29 @@ def cluster_customers(
         random_state=random_state,
         n_jobs=n_jobs,
     ).fit(customers[list(_RFM_FEATURES)])
-    labels = clusterer.labels_
+    return apply_clusterer(customers, clusterer, labels=clusterer.labels_)
+
+
+def apply_clusterer(customers: pd.DataFrame, clusterer: RFMClusterer, *,
+                    labels: np.ndarray | None = None) -> Clustering:
+    """Label customers with a fitted (e.g. frozen) clusterer and name its clusters.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        ``recency_days``, ``frequency``, ``monetary`` (and ``segment`` for the crosstab).
+    clusterer : RFMClusterer
+        Fitted.
+    labels : ndarray, optional
+        Labels already computed for ``customers`` (skips the prediction).
+
+    Returns
+    -------
+    Clustering
+    """
+    _require(customers, _RFM_FEATURES, "customers")
+    if labels is None:
+        labels = clusterer.predict(customers[list(_RFM_FEATURES)])
     names = name_clusters(clusterer.cluster_centers_, customers, labels)
     out = customers.copy()
     out["cluster"] = labels

@@ -38,6 +38,10 @@ Example ``weekly.toml``::
     entered_at_risk = "at_risk"
     became_champion = "champions"
 
+    [clustering]                        # optional k-means beside the rule segments
+    enabled = true
+    k_range = [2, 8]                    # or n_clusters = 5
+
     [[campaigns]]                       # replaces the default plan when given
     name = "winback"
     type = "resurrection"
@@ -62,7 +66,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "FeaturesConfig", "InputConfig", "MigrationConfig", "OutputConfig",
+__all__ = ["ClusteringConfig", "Config", "FeaturesConfig", "InputConfig", "MigrationConfig",
+           "OutputConfig",
            "ScoringConfig", "SegmentsConfig", "load_config"]
 
 
@@ -124,6 +129,17 @@ class MigrationConfig:
 
 
 @dataclass
+class ClusteringConfig:
+    """``[clustering]``: optional k-means beside the rule segments."""
+
+    enabled: bool = False
+    n_clusters: int | None = None
+    k_range: list[int] = field(default_factory=lambda: [2, 10])
+    sample_size: int = 20_000
+    random_state: int = 0
+
+
+@dataclass
 class Config:
     """A whole run configuration; every section has working defaults."""
 
@@ -134,6 +150,7 @@ class Config:
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     migration: MigrationConfig = field(default_factory=MigrationConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     campaigns: list[dict[str, Any]] | None = None
     source: str | None = None
 
@@ -145,7 +162,8 @@ class Config:
 
 
 _SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
-             "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig}
+             "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig,
+             "clustering": ClusteringConfig}
 _PATH_KEYS = {("input", "path"), ("scoring", "model"), ("scoring", "models_dir"),
               ("output", "dir")}
 
@@ -202,7 +220,7 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
     source, base = str(path), path.resolve().parent
     known = {"columns", "campaigns", *_SECTIONS}
-    unknown = sorted(set(data) - known - {"clustering", "tracking"})
+    unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; "
                           f"allowed: {', '.join(sorted(known))}.")

@@ -157,7 +157,8 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_scorer(
-        cls, scorer: RFMScorer, *, rules: str | os.PathLike[str] = "rf-grid"
+        cls, scorer: RFMScorer, *, rules: str | os.PathLike[str] = "rf-grid",
+        clusterer: Any = None,
     ) -> SegmentationModel:
         """Wrap a fitted scorer (e.g. a frozen JSON scorer) in a fitted model, without data.
 
@@ -167,6 +168,9 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
             A fitted scorer over ``recency_days``, ``frequency``, ``monetary``.
         rules : str or path-like, default="rf-grid"
             As for the ``rules`` parameter.
+        clusterer : estimator, optional
+            A fitted clusterer over the same three columns (e.g. from
+            :func:`rfm_engine.clustering.cluster_customers`).
 
         Returns
         -------
@@ -182,10 +186,12 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
         """
         if not isinstance(scorer, RFMScorer) or not hasattr(scorer, "bin_edges_"):
             raise ConfigError(f"from_scorer needs a fitted RFMScorer. Got {scorer!r} instead.")
-        model = cls(scorer, n_bins=int(max(scorer.max_score_)), rules=rules)
+        if clusterer is not None:
+            check_is_fitted(clusterer)
+        model = cls(scorer, n_bins=int(max(scorer.max_score_)), rules=rules, clusterer=clusterer)
         rules_toml = _rules_text(rules)
         _parse_rules(rules_toml, _rules_source(rules))
-        model._set_fitted(copy.deepcopy(scorer), rules_toml, None)
+        model._set_fitted(copy.deepcopy(scorer), rules_toml, copy.deepcopy(clusterer))
         return model
 
     def _set_fitted(self, scorer_: RFMScorer, rules_toml: str, clusterer_: Any) -> None:

@@ -25,8 +25,11 @@ this package's own :data:`~rfm_engine.model_store.TRUSTED_TYPES` instead.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import logging
 import math
 import numbers
 import os
@@ -196,7 +199,8 @@ def track_run(
     import mlflow
     import mlflow.sklearn
 
-    from .model_store import TRUSTED_TYPES
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # the CLI reports run and version
+
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -220,14 +224,10 @@ def track_run(
                     shutil.copyfile(path, target)
                 mlflow.log_artifacts(staging)
         if model is not None:
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                skops_trusted_types=list(TRUSTED_TYPES),
-                registered_model_name=register_as,
-                pip_requirements=_pip_requirements(),  # skips the slow inference subprocess
-            )
+            # MLflow prints "Registered model ... / Created version N" straight to stderr;
+            # the caller reports the version from the return value instead.
+            with contextlib.redirect_stderr(io.StringIO()):
+                info = _log_model(mlflow, model, register_as)
             result["model_uri"] = info.model_uri
             if register_as is not None and info.registered_model_version is not None:
                 result["model_version"] = int(info.registered_model_version)
@@ -364,6 +364,19 @@ def promote(
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _log_model(mlflow: Any, model: Any, register_as: str | None) -> Any:
+    from .model_store import TRUSTED_TYPES
+
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=list(TRUSTED_TYPES),
+        registered_model_name=register_as,
+        pip_requirements=_pip_requirements(),  # skips the slow inference subprocess
+    )
 
 
 def _client(uri: str | None) -> Any:

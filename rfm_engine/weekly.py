@@ -31,6 +31,7 @@ from .campaigns import (
     suggest_products,
     suggest_upsell,
 )
+from .clustering import Clustering, apply_clusterer, cluster_customers
 from .config import Config
 from .errors import ComplianceError, ConfigError, OutputExistsError
 from .exports import LAYOUTS, export_writers, formula_cells
@@ -221,13 +222,15 @@ def run_weekly(
     seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
                             edges=config.scoring.edges, scorer=scorer)
     warnings = list(tx.report.warnings) + seg.warnings + check_plan(plan, rule_set.segments)
+    clustering = _clustering(config, frozen, seg.customers)
+    scored = clustering.customers if clustering is not None else seg.customers
 
     with step("migration against the previous run"):
         previous_dir = find_previous_run(output_dir, tx.as_of)
         previous = (pd.read_parquet(previous_dir / "customers.parquet")
                     if previous_dir is not None else None)
         previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
-        migration = migrate(seg.customers, previous, tx.as_of, order=rule_set.segments,
+        migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
                             previous_as_of=previous_as_of)
         table = migration.customers
 
@@ -252,10 +255,13 @@ def run_weekly(
 
     with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
         manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
-                              suppressions, layout, previous_dir, warnings, scorer is None)
+                              suppressions, layout, previous_dir, warnings, scorer is None,
+                              clustering)
         publish_folder(staging, run_dir, force=force)
     logger.info("published %s", run_dir)
-    model = frozen or SegmentationModel.from_scorer(seg.scorer, rules=config.segments.rules)
+    model = frozen or SegmentationModel.from_scorer(
+        seg.scorer, rules=config.segments.rules,
+        clusterer=clustering.clusterer if clustering is not None else None)
     return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings)
 
 
@@ -265,6 +271,21 @@ def _frozen_model(config: Config) -> SegmentationModel | None:
         return None
     return load_frozen(config.scoring.model, folder=config.scoring.models_dir,
                        rules=config.segments.rules)
+
+
+def _clustering(config: Config, frozen: SegmentationModel | None,
+                customers: pd.DataFrame) -> Clustering | None:
+    """k-means beside the rule segments: the frozen model's clusterer, else ``[clustering]``."""
+    if frozen is not None and frozen.clusterer_ is not None:
+        return apply_clusterer(customers, frozen.clusterer_)
+    settings = config.clustering
+    if not settings.enabled:
+        return None
+    with step("k-means clustering"):
+        return cluster_customers(customers, n_clusters=settings.n_clusters,
+                                 k_range=tuple(settings.k_range),
+                                 sample_size=settings.sample_size,
+                                 random_state=settings.random_state)
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
@@ -277,7 +298,7 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                counts: pd.DataFrame, plan: tuple[Campaign, ...], tx: Transactions,
                config: Config, suppressions: SuppressionList, layout: str,
                previous_dir: Path | None, warnings: list[str],
-               fitted_here: bool) -> dict[str, Any]:
+               fitted_here: bool, clustering: Clustering | None) -> dict[str, Any]:
     customers_out = table.drop(columns=["email_valid"])
     lists: dict[Path, Any] = {}
     for campaign in plan:
@@ -304,6 +325,12 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
             outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
     if fitted_here:
         outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
+    if clustering is not None:
+        outputs[staging / "clustering" / "clusters.csv"] = table_writer(clustering.summary, ".csv")
+        if clustering.crosstab is not None:
+            outputs[staging / "clustering" / "crosstab.csv"] = table_writer(
+                clustering.crosstab.reset_index(), ".csv")
+        outputs.update(clustering.plot_writers(staging / "clustering"))
     reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
     summary = RunSummary(seg.summary, counts.assign(excluded=counts[reasons].sum(axis=1)),
                          migration, tx.report, as_of=tx.as_of,

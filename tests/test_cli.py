@@ -180,3 +180,25 @@ def test_tracking_registry_and_promotion_end_to_end(tmp_path, data_dir, monkeypa
     assert "does not match" in tampered.stderr
     assert not (tmp_path / "c.csv").exists()
     assert not (Path.cwd() / "mlflow.db").exists() or Path.cwd() == tmp_path
+
+
+def test_cluster_command_writes_clusters_crosstab_and_plots(tmp_path, cdnow_csv):
+    out = tmp_path / "c.csv"
+    result = run("cluster", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
+                 "--k-range", "2..4", "-o", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert {"segment", "cluster", "cluster_name"} <= set(table)
+    assert len(table) == 2357
+    crosstab = pd.read_csv(tmp_path / "c.crosstab.csv")
+    assert crosstab.drop(columns="cluster_name").to_numpy().sum() == 2357
+    k_scores = pd.read_csv(tmp_path / "c.k_scores.csv")
+    assert k_scores.k.tolist() == [2, 3, 4]
+    assert table.cluster.nunique() == k_scores.loc[k_scores.silhouette.idxmax(), "k"]
+    for plot in ("c.elbow.png", "c.silhouette.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "adjusted Rand index" in result.stdout
+    bad = run("cluster", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
+              "--k-range", "2-4", "-o", tmp_path / "d.csv")
+    assert bad.returncode == 2
+    assert "LOW..HIGH" in bad.stderr

@@ -749,3 +749,17 @@ def test_suggestion_columns_follow_the_mapping(sample, tmp_path, unmapped, expec
     for path in list_paths(result.run_dir):
         extras = header(path)[len(LAYOUT_COLUMNS["generic"]):]
         assert extras == (expected if path.stem in RESURRECTION else []), path.name
+
+
+def test_clustering_section_adds_clusters_and_the_model_carries_the_clusterer(sample, tmp_path):
+    config = write_config(tmp_path / "c.toml", sample["transactions"],
+                          extra="[clustering]\nenabled = true\nn_clusters = 3\n")
+    result = run(sample, tmp_path / "out", config=config)
+    table = customers_of(result.run_dir)
+    assert table["cluster"].nunique() == 3
+    assert table.groupby("cluster")["cluster_name"].nunique().eq(1).all()
+    assert {"clustering/clusters.csv", "clustering/crosstab.csv", "clustering/elbow.png",
+            "clustering/silhouette.png"} <= run_files(result.run_dir)
+    assert result.model.clusterer_.n_clusters_ == 3
+    listed = {entry["path"] for entry in result.manifest["outputs"]}
+    assert "clustering/crosstab.csv" in listed
