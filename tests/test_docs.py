@@ -38,3 +38,13 @@ def test_command_is_documented_in_readme(name):
 def test_readme_starts_with_the_two_commands():
     first_block = README.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
+
+
+def test_the_engine_never_imports_mlflow_unless_tracking():
+    import subprocess
+    import sys
+
+    code = ("import sys, rfm_engine.cli, rfm_engine.weekly, rfm_engine.pipeline, "
+            "rfm_engine.tracking; print('mlflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
