@@ -47,7 +47,8 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET enable_progress_bar = {str(progress_bar).lower()}")
+    if progress_bar:  # off by default; DuckDB refuses to even set it inside Jupyter kernels
+        con.execute("SET enable_progress_bar = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
