@@ -179,7 +179,7 @@ def test_tracking_registry_and_promotion_end_to_end(tmp_path, data_dir, monkeypa
     assert tampered.returncode == 6
     assert "does not match" in tampered.stderr
     assert not (tmp_path / "c.csv").exists()
-    assert not (Path.cwd() / "mlflow.db").exists() or Path.cwd() == tmp_path
+    assert (tmp_path / "mlflow.db").is_file()
 
 
 def test_cluster_command_writes_clusters_crosstab_and_plots(tmp_path, cdnow_csv):
