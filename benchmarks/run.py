@@ -88,7 +88,8 @@ def measure_once(contender: str, path: Path, m: Measurement) -> None:
     tag = f"{m.size}_{contender}"
     if contender == "cli":
         output = DATA / "work" / f"segments_{m.size}.parquet"
-        cmd = [str(BIN / "rfm-engine"), "-q", "segment", str(path), "-o", str(output), "--force"]
+        cmd = [str(BIN / "rfm-engine"), "-q", "segment", str(path), "-o", str(output), "--force",
+               "--no-tracking"]
         wall, peak, _ = _run_child(cmd, tag)
         customers = pq.read_metadata(output).num_rows
         m.checksum = (customers, -1, float("nan"))
