@@ -763,3 +763,16 @@ def test_clustering_section_adds_clusters_and_the_model_carries_the_clusterer(sa
     assert result.model.clusterer_.n_clusters_ == 3
     listed = {entry["path"] for entry in result.manifest["outputs"]}
     assert "clustering/crosstab.csv" in listed
+
+
+def test_lift_command_reads_a_published_run(first, sample, tmp_path):
+    out = tmp_path / "lift.csv"
+    result = cli("lift", first.run_dir, "--transactions", sample["transactions"], "--days", "30",
+                 "-o", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    campaigns = set(pd.read_csv(Path(first.run_dir) / "campaigns.csv")["campaign"])
+    assert set(table["campaign"]) == campaigns | {"(total)"}
+    assert (out.with_suffix(".png")).read_bytes()[:4] == b"\x89PNG"
+    # the sample ends on the run's as-of date: no outcome data, and the report says so
+    assert "after" in result.stderr
