@@ -6,6 +6,7 @@ maps errors to exit codes (see :mod:`rfm_engine.errors`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -433,11 +434,70 @@ def lift(run_dir: Path, source: Path, days: int, columns: str | None, date_forma
         _echo(f"warning: {message}")
     click.echo(str(report))
     if output is not None:
-        figure = report.plot().figure
         write_all({output: table_writer(report.to_frame(), output.suffix),
-                   _beside(output, "png"): lambda tmp: figure.savefig(
-                       tmp, format="png", metadata={"Software": None})}, force=force)
+                   _beside(output, "png"): _png_writer(report.plot())}, force=force)
         _echo(f"wrote {output}")
+
+
+def _png_writer(axes: Any) -> Any:
+    """Return a writer saving the figure of ``axes`` as a PNG without varying metadata."""
+    return lambda tmp: axes.figure.savefig(tmp, format="png", dpi=100,
+                                           metadata={"Software": None})
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_argument
+@_input_options
+@_output_options
+@click.option("--time-unit", type=click.Choice(["D", "W", "M"]), default="W",
+              show_default=True, help="Time unit of the models (days, weeks, months).")
+@click.option("--horizon", type=float, default=52, show_default=True,
+              help="Forecast horizon, in time units.")
+@click.option("--discount-rate", type=float, default=0.0, show_default=True,
+              help="Discount rate per time unit.")
+@click.option("--params-out", type=click.Path(path_type=Path),
+              help="Write the fitted parameters as JSON "
+              '({"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}).')
+def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate: float,
+        params_out: Path | None, **options: Any) -> None:
+    """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value.
+
+    Writes OUTPUT (customer_id, p_alive, expected_purchases over the horizon,
+    expected_average_value, clv) and beside it <name>.frequency_recency.png,
+    <name>.p_alive.png and <name>.quality.json.
+
+    \b
+    Example (CDNOW, calibration to 1997-09-30, weeks):
+      rfm-engine clv cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 --time-unit W \\
+          --horizon 39 -o out/clv.csv --params-out out/params.json
+    """
+    from .clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+    from .features import clv_summary
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    _, tx = _load(options)
+    summary = clv_summary(tx, time_unit=time_unit)
+    result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
+    _echo(str(tx.report))
+    params = result.params
+    if not _state["quiet"]:
+        click.echo("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in params["bgnbd"].items())
+                   + "; Gamma-Gamma "
+                   + ", ".join(f"{k}={v:.4g}" for k, v in params["gamma_gamma"].items()))
+        click.echo(f"total CLV over {horizon:g} {time_unit}: "
+                   f"{result.customers['clv'].sum():,.2f} for {len(summary):,} customers")
+    outputs = {
+        _beside(output, "quality.json"): text_writer(tx.report.to_json()),
+        _beside(output, "frequency_recency.png"): _png_writer(
+            plot_frequency_recency(result.bgnbd)),
+        _beside(output, "p_alive.png"): _png_writer(plot_probability_alive_matrix(result.bgnbd)),
+        output: table_writer(result.customers, output.suffix),
+    }
+    if params_out is not None:
+        outputs[params_out] = text_writer(json.dumps(params, indent=2) + "\n")
+    write_all(outputs, force=force)
+    _echo(f"wrote {len(result.customers):,} customers to {output}")
 
 
 def format_summary(summary: Any) -> str:

@@ -202,3 +202,24 @@ def test_cluster_command_writes_clusters_crosstab_and_plots(tmp_path, cdnow_csv)
               "--k-range", "2-4", "-o", tmp_path / "d.csv")
     assert bad.returncode == 2
     assert "LOW..HIGH" in bad.stderr
+
+
+def test_clv_command_reproduces_the_published_cdnow_parameters(tmp_path, cdnow_csv):
+    out, params = tmp_path / "clv.csv", tmp_path / "params.json"
+    result = run("clv", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
+                 "--as-of", "1997-09-30", "--time-unit", "W", "--horizon", "39", "-o", out,
+                 "--params-out", params)
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(params.read_text())
+    assert set(fitted) == {"bgnbd", "gamma_gamma"}
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for name, value in published.items():
+        assert fitted["bgnbd"][name] == pytest.approx(value, abs=0.002 if name != "alpha" else 0.02)
+    assert fitted["gamma_gamma"]["p"] == pytest.approx(6.25, abs=0.02)
+    table = pd.read_csv(out, dtype={"customer_id": str})
+    assert len(table) == 2357
+    assert table.p_alive.between(0, 1).all()
+    # Hardie's spreadsheet: E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226 (customer 0001)
+    assert table.set_index("customer_id").loc["0001", "expected_purchases"] == pytest.approx(
+        1.226, abs=0.002)
+    assert (tmp_path / "clv.p_alive.png").read_bytes()[:4] == b"\x89PNG"
