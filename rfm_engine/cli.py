@@ -176,8 +176,9 @@ def cli(quiet: bool) -> None:
           -o out/segments.csv
     """
     _state["quiet"] = quiet
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+    # Progress of our own steps only: other libraries' INFO chatter stays out.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("rfm_engine").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -437,6 +438,87 @@ def lift(run_dir: Path, source: Path, days: int, columns: str | None, date_forma
         write_all({output: table_writer(report.to_frame(), output.suffix),
                    _beside(output, "png"): _png_writer(report.plot())}, force=force)
         _echo(f"wrote {output}")
+
+
+_INPUT_KINDS = ("costs", "surveys", "tickets", "leads", "subscriptions", "email_events")
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_argument
+@_input_options
+@_output_options
+@click.option("--period", type=click.Choice(["month", "quarter"]), default="month",
+              show_default=True, help="KPI period.")
+@click.option("--by", type=click.Choice(["segment"]), help="Also per segment (the customer's "
+              "current segment from --segments / the config's rule set).")
+@click.option("--segments", "rules", help="Rule set for --by segment (default: rf-grid).")
+@click.option("--churn-days", type=int, default=90, show_default=True,
+              help="A customer is lost after this many days without a purchase (0: not "
+              "active in the next period).")
+@click.option("--no-clv", is_flag=True, help="Skip the predictive CLV of the report.")
+@click.option("--costs", type=click.Path(path_type=Path), help="Marketing and sales costs "
+              "per period: CAC and CLV/CAC.")
+@click.option("--surveys", type=click.Path(path_type=Path), help="Survey responses: NPS, "
+              "CSAT, CES.")
+@click.option("--tickets", type=click.Path(path_type=Path),
+              help="Support tickets: first-contact resolution.")
+@click.option("--leads", type=click.Path(path_type=Path),
+              help="Leads and deals: conversion rate, sales cycle.")
+@click.option("--subscriptions", type=click.Path(path_type=Path),
+              help="Subscriptions: renewal rate.")
+@click.option("--email-events", type=click.Path(path_type=Path),
+              help="Email events: delivery, open, click, bounce, spam, unsubscribe rates.")
+def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | None,
+         churn_days: int, no_clv: bool, **options: Any) -> None:
+    """Compute CRM KPIs per period: retention, churn, repeat rate, AOV, CLV, cohorts.
+
+    Writes OUTPUT (one row per period, or per period and segment with --by segment),
+    <name>.cohorts.csv (first-purchase cohort x periods since), <name>.html (the KPI
+    report with plots), <name>.json (headline numbers and the KPIs of the optional
+    inputs) and <name>.quality.json; prints the table.
+
+    \b
+    Example:
+      rfm-engine kpis tx.csv --config weekly.toml --period month --by segment \\
+          --costs costs.csv --surveys surveys.csv -o out/kpis.csv
+    """
+    from .crm_inputs import read_input
+    from .features import customer_features
+    from .kpi_report import build_kpi_report, costs_per_period, input_kpis
+    from .pipeline import segment_customers
+    from .writers import table_writer, text_writer, write_all
+
+    _check_output(output, force)
+    inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
+    config = load_config(options.get("config_path"))
+    tables = {kind: read_input(kind, path) for kind, path in inputs.items() if path}
+    _, tx = _load(options)
+    segments = None
+    if by == "segment":
+        seg = segment_customers(customer_features(tx), rules=str(rules or config.segments.rules),
+                                n_bins=config.scoring.n_bins, edges=config.scoring.edges)
+        segments = seg.customers[["customer_id", "segment"]]
+    notes: list[str] = []
+    extras = input_kpis(tables, period=period, notes=notes)
+    costs = costs_per_period(tables["costs"]) if "costs" in tables else None
+    report = build_kpi_report(tx, period=period, segments=segments,
+                              churn_days=churn_days or None, costs=costs, clv=not no_clv,
+                              extras=extras)
+    report.warnings += notes
+    _echo(str(tx.report))
+    if not _state["quiet"]:
+        click.echo(str(report.by_segment if report.by_segment is not None else report.kpis))
+        for title, table in extras.items():
+            click.echo(f"\n{title}\n{table.to_string(index=False)}")
+    for message in report.warnings:
+        _echo(f"warning: {message}")
+    table = (report.by_segment if report.by_segment is not None else report.kpis).to_frame()
+    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               _beside(output, "cohorts.csv"): table_writer(report.cohorts.reset_index(), ".csv"),
+               _beside(output, "html"): text_writer(report.to_html()),
+               _beside(output, "json"): text_writer(report.to_json()),
+               output: table_writer(table, output.suffix)}, force=force)
+    _echo(f"wrote {output} and {_beside(output, 'html')}")
 
 
 def _png_writer(axes: Any) -> Any:
