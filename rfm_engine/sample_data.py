@@ -82,10 +82,13 @@ from rfm_engine.errors import ConfigError, MissingColumnsError
 
 __all__ = [
     "COLUMNS",
+    "CRM_INPUT_KINDS",
     "DIRT_RATES",
     "SUPPRESSION_COLUMNS",
+    "generate_crm_inputs",
     "generate_suppression",
     "generate_transactions",
+    "write_crm_inputs",
     "write_sample",
 ]
 
@@ -1059,3 +1062,397 @@ def _table(sim: _Simulation, lo: int, hi: int, *, price_text: bool) -> pa.Table:
         pc.take(pa.array(_CHANNELS), pa.array(orders.channel[order])),
     ]
     return pa.table(columns, names=list(COLUMNS))
+
+
+# --- optional CRM inputs --------------------------------------------------------------------------
+# Sample files for the KPIs of rfm_engine.crm_inputs, simulated around a transaction history.
+
+#: Input kinds written by :func:`write_crm_inputs`, in order (as ``<kind>.csv``).
+CRM_INPUT_KINDS: tuple[str, ...] = (
+    "costs", "surveys", "tickets", "leads", "subscriptions", "email_events",
+)
+# Marketing channel -> (share of new customers it brings, cost per new customer in GBP,
+# fixed monthly cost such as the email tool's subscription).
+_COST_CHANNELS: dict[str, tuple[float, float, float]] = {
+    "paid_search": (0.35, 22.0, 0.0),
+    "paid_social": (0.25, 28.0, 0.0),
+    "display": (0.10, 40.0, 0.0),
+    "affiliates": (0.15, 12.0, 0.0),
+    "email": (0.15, 3.0, 350.0),
+}
+_TICKET_RATE = 0.06  # share of orders that lead to a support ticket
+_FIRST_CONTACT = 0.72  # chance a ticket is solved at the first contact (contacts ~ geometric)
+_NPS_RATE = (0.15, 0.30)  # share of one-time / repeat buyers who answer the NPS survey
+_NPS_CLASSES = ((0.30, 0.35, 0.35), (0.12, 0.30, 0.58))  # detractor, passive, promoter
+_NPS_WEIGHTS = ((1, 1, 1, 2, 3, 5, 7), (5, 4), (5, 4))  # scores 0-6, 7-8, 9-10
+_CSAT_RATE, _CES_RATE = 0.40, 0.25  # share of resolved tickets answered
+_CSAT_SHARE = ((0.03, 0.04, 0.10, 0.38, 0.45), (0.10, 0.15, 0.25, 0.30, 0.20))  # 1 / more contacts
+_CES_SHARE = ((0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30),
+              (0.08, 0.12, 0.15, 0.20, 0.20, 0.15, 0.10))
+_LEAD_RATE, _LEADS_LOST_PER_WON = 0.35, 2.5
+_CLUB_RATE = (0.04, 0.15)  # share of one-time / repeat buyers who join the monthly club
+_CLUB_RENEWAL = 0.88
+_EMAIL_REACH = (0.15, 0.35)  # share of eligible customers mailed by a campaign (uniform)
+_OPEN_RATE = {"activation": 0.30, "retention": 0.42, "resurrection": 0.18}
+_CLICK_RATE = {"activation": 0.20, "retention": 0.15, "resurrection": 0.12}
+_BOUNCE, _UNSUBSCRIBE, _SPAM = 0.02, 0.006, 0.0008
+
+
+def generate_crm_inputs(transactions: pd.DataFrame, *, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Simulate the optional CRM inputs (costs, surveys, tickets, leads, ...) of a history.
+
+    Everything happens between the first and the last order of ``transactions`` and uses its
+    customers, so KPIs computed from the inputs line up with the transaction KPIs:
+
+    - ``costs``: per month and channel (paid_search, paid_social, display, affiliates,
+      email), about a share of the month's new customers times the channel's cost per new
+      customer (lognormal noise), plus the email tool's fixed 350 a month.
+    - ``tickets``: 6% of orders lead to a ticket within days; 72% are solved at the first
+      contact (``contacts`` is geometric); tickets still open at the end have no
+      ``resolved_at`` and no ``contacts``.
+    - ``surveys``: an NPS survey answered by 15% of one-time and 30% of repeat buyers some
+      days after a time between their first and last order (repeat buyers are more often
+      promoters; 5% anonymous), and CSAT
+      (40%) and CES (25%) answers after resolved tickets, better after a single contact.
+    - ``leads``: 35% of customers first came in as a lead created days before their first
+      order, won at that order (``customer_id`` set); 2.5 times as many leads never buy,
+      70% of them closed as lost weeks later, the rest still open.
+    - ``subscriptions``: a monthly club joined at the first order by 4% of one-time and 15%
+      of repeat buyers; one row per term ending at a month end, renewed with probability
+      0.88; the term running at the end has an empty ``renewed``.
+    - ``email_events``: one send per campaign of
+      :data:`rfm_engine.campaigns.DEFAULT_PLAN`, weekly over the last eight weeks, each to
+      15-35% of the customers with a valid email: ``delivered`` or ``bounce`` (2%),
+      ``open`` (18-42% by campaign type, some twice), ``click`` (12-20% of openers, a few
+      without a recorded open), ``unsubscribe`` and ``spam_complaint`` (rare).
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+        A history with the ``Invoice``, ``InvoiceDate``, ``Customer ID`` and ``Email``
+        columns of :func:`generate_transactions`. It is not modified. Guest lines and
+        return invoices (``C...``) are ignored.
+    seed : int, default=0
+        Seed: the same history and seed give identical frames.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        One frame per kind of :data:`CRM_INPUT_KINDS`, in the canonical columns of
+        :data:`rfm_engine.crm_inputs.INPUT_SCHEMAS`, dates as ISO 8601 text.
+
+    Raises
+    ------
+    MissingColumnsError
+        If a needed column is missing.
+    ConfigError
+        If ``seed`` is out of range or no order has a customer id.
+
+    Examples
+    --------
+    >>> from rfm_engine.crm_inputs import nps, read_input
+    >>> from rfm_engine.sample_data import generate_crm_inputs, generate_transactions
+    >>> inputs = generate_crm_inputs(generate_transactions(300, seed=1), seed=1)
+    >>> sorted(inputs)
+    ['costs', 'email_events', 'leads', 'subscriptions', 'surveys', 'tickets']
+    >>> list(inputs["tickets"].columns)
+    ['ticket_id', 'customer_id', 'opened_at', 'resolved_at', 'contacts']
+    >>> surveys = read_input("surveys", inputs["surveys"])
+    >>> int(nps(surveys)["n"].iloc[0]) > 0
+    True
+    """
+    name = "generate_crm_inputs"
+    needed = ("Invoice", "InvoiceDate", "Customer ID", "Email")
+    missing = [c for c in needed if c not in transactions.columns]
+    if missing:
+        raise MissingColumnsError("transactions", missing, [str(c) for c in transactions.columns])
+    _check_seed(seed, name)
+    customers, orders = _crm_people(transactions)
+    if orders.empty:
+        raise ConfigError(f"{name} needs at least one order with a customer id.")
+    start, end = orders["when"].min().normalize(), orders["when"].max()
+    rng = dict(zip(CRM_INPUT_KINDS, map(np.random.default_rng,
+                                        np.random.SeedSequence(seed).spawn(6)), strict=True))
+    tickets = _crm_tickets(rng["tickets"], orders, end)
+    frames = {
+        "costs": _crm_costs(rng["costs"], customers, start, end),
+        "surveys": _crm_surveys(rng["surveys"], customers, tickets, end),
+        "tickets": tickets,
+        "leads": _crm_leads(rng["leads"], customers, start, end),
+        "subscriptions": _crm_subscriptions(rng["subscriptions"], customers, end),
+        "email_events": _crm_email_events(rng["email_events"], customers, end),
+    }
+    return {kind: _crm_text_dates(frame) for kind, frame in frames.items()}
+
+
+def write_crm_inputs(
+    folder: str | os.PathLike[str], transactions: pd.DataFrame, seed: int = 0
+) -> dict[str, Path]:
+    """Write :func:`generate_crm_inputs` as ``<kind>.csv`` files, all or nothing.
+
+    The files (``costs.csv``, ``surveys.csv``, ``tickets.csv``, ``leads.csv``,
+    ``subscriptions.csv``, ``email_events.csv``) are written to temporary files in
+    ``folder`` (created if needed) and renamed into place only when all are complete
+    (:func:`rfm_engine.writers.write_all`); existing files are replaced.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Output folder.
+    transactions : pandas.DataFrame
+        As for :func:`generate_crm_inputs`.
+    seed : int, default=0
+        Seed: the same history and seed give byte-identical files.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Kind -> written file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rfm_engine.crm_inputs import read_input
+    >>> from rfm_engine.sample_data import generate_transactions, write_crm_inputs
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_crm_inputs(tmp, generate_transactions(200, seed=2), seed=2)
+    ...     leads = read_input("leads", paths["leads"])
+    ...     paths["email_events"].name, leads.rows_dropped
+    ('email_events.csv', 0)
+    """
+    from rfm_engine.writers import table_writer, write_all
+
+    frames = generate_crm_inputs(transactions, seed=seed)
+    target = Path(folder)
+    paths = {kind: target / f"{kind}.csv" for kind in CRM_INPUT_KINDS}
+    write_all({paths[k]: table_writer(frames[k], ".csv") for k in CRM_INPUT_KINDS}, force=True)
+    return paths
+
+
+def _crm_people(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per purchase order (not returns, not guests), and one per customer."""
+    ids = transactions["Customer ID"].astype("str").str.strip().str.replace(
+        r"\.0$", "", regex=True)
+    invoice = transactions["Invoice"].astype("str").str.strip()
+    keep = (ids.notna() & (ids != "") & ~invoice.str.startswith("C", na=True)).to_numpy(bool)
+    lines = pd.DataFrame({
+        "id": ids[keep].to_numpy(),
+        "invoice": invoice[keep].to_numpy(),
+        "when": pd.to_datetime(transactions["InvoiceDate"][keep].to_numpy(), format="ISO8601"),
+        "email": transactions["Email"][keep].astype("str").str.strip().str.lower().to_numpy(),
+    })
+    orders = (lines.drop_duplicates("invoice")
+              .sort_values(["when", "invoice"], kind="stable").reset_index(drop=True))
+    email = lines["email"].where(lines["email"].str.fullmatch(_VALID_EMAIL).fillna(False))
+    customers = (
+        orders.groupby("id", sort=False)
+        .agg(first=("when", "min"), last=("when", "max"), orders=("invoice", "size"))
+        .join(email.groupby(lines["id"]).first().rename("email"))
+        .rename_axis("id").reset_index()
+    )
+    customers = (customers.assign(length=customers["id"].str.len())
+                 .sort_values(["length", "id"], kind="stable")
+                 .drop(columns="length").reset_index(drop=True))
+    return customers, orders[["id", "when"]]
+
+
+def _crm_seconds(values: np.ndarray) -> pd.TimedeltaIndex:
+    return pd.to_timedelta(np.rint(values).astype(np.int64), unit="s")
+
+
+def _crm_ids(prefix: str, n: int, width: int = 6) -> pd.Series:
+    return pd.Series([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype="str")
+
+
+def _crm_text_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as ISO 8601 text (``YYYY-MM-DD HH:MM:SS``); dates at midnight as a day."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            stamps = out[column]
+            day_only = bool((stamps.dropna() == stamps.dropna().dt.normalize()).all())
+            out[column] = stamps.dt.strftime("%Y-%m-%d" if day_only else "%Y-%m-%d %H:%M:%S")
+    return out
+
+
+def _crm_costs(rng: np.random.Generator, customers: pd.DataFrame, start: pd.Timestamp,
+               end: pd.Timestamp) -> pd.DataFrame:
+    months = pd.period_range(start, end, freq="M")
+    new = (customers["first"].dt.to_period("M").value_counts()
+           .reindex(months, fill_value=0).to_numpy(dtype=float))
+    channels = list(_COST_CHANNELS)
+    share, per_customer, fixed = (np.array(v) for v in zip(*_COST_CHANNELS.values(),
+                                                           strict=True))
+    noise = rng.lognormal(0.0, 0.2, (len(months), len(channels)))
+    spend = new[:, None] * share * per_customer * noise + fixed
+    return pd.DataFrame({
+        "period": pd.Series(np.repeat(months.strftime("%Y-%m"), len(channels)), dtype="str"),
+        "channel": pd.Series(channels * len(months), dtype="str"),
+        "costs": np.round(spend.ravel(), 2),
+    })
+
+
+def _crm_tickets(rng: np.random.Generator, orders: pd.DataFrame,
+                 end: pd.Timestamp) -> pd.DataFrame:
+    picked = orders[rng.random(len(orders)) < _TICKET_RATE]
+    n = len(picked)
+    opened = (picked["when"] + _crm_seconds(rng.exponential(2.5 * 86400, n))).dt.floor("min")
+    contacts = rng.geometric(_FIRST_CONTACT, n)
+    hours = rng.gamma(2.0 * contacts, 6.0)  # each contact about half a day
+    resolved = (opened + _crm_seconds(hours * 3600)).dt.floor("min")
+    before = (opened <= end).to_numpy()
+    done = (resolved <= end).to_numpy()
+    tickets = pd.DataFrame({
+        "customer_id": picked["id"].to_numpy(),
+        "opened_at": opened.to_numpy(),
+        "resolved_at": resolved.where(done).to_numpy(),
+        "contacts": pd.array(np.where(done, contacts, 0), dtype="Int64"),
+    })[before].sort_values("opened_at", kind="stable").reset_index(drop=True)
+    tickets["contacts"] = tickets["contacts"].mask(tickets["resolved_at"].isna())
+    tickets.insert(0, "ticket_id", _crm_ids("T", len(tickets)))
+    return tickets
+
+
+def _crm_pick(rng: np.random.Generator, shares: tuple[float, ...], n: int) -> np.ndarray:
+    p = np.asarray(shares, dtype=float)
+    return rng.choice(len(p), n, p=p / p.sum())
+
+
+def _crm_surveys(rng: np.random.Generator, customers: pd.DataFrame, tickets: pd.DataFrame,
+                 end: pd.Timestamp) -> pd.DataFrame:
+    repeat = (customers["orders"] > 1).to_numpy()
+    asked = rng.random(len(customers)) < np.where(repeat, _NPS_RATE[1], _NPS_RATE[0])
+    who = customers[asked]
+    n = len(who)
+    klass = np.where(repeat[asked], 1, 0)
+    group = np.array([_crm_pick(rng, _NPS_CLASSES[k], 1)[0] for k in klass], dtype=int)
+    offset = np.array([0, 7, 9])
+    score = offset[group] + np.array([_crm_pick(rng, _NPS_WEIGHTS[g], 1)[0] for g in group],
+                                     dtype=int)
+    anonymous = rng.random(n) < 0.05
+    nps = pd.DataFrame({
+        "customer_id": who["id"].where(~anonymous).to_numpy(),
+        "date": (who["first"] + (who["last"] - who["first"]) * rng.random(n)
+                 + _crm_seconds(rng.uniform(2, 14, n) * 86400)).dt.floor("min"),
+        "survey": "nps",
+        "score": score,
+    })
+    resolved = tickets[tickets["resolved_at"].notna()]
+    single = (resolved["contacts"] == 1).to_numpy(dtype=bool)
+    parts = [nps]
+    for survey, rate, shares in (("csat", _CSAT_RATE, _CSAT_SHARE), ("ces", _CES_RATE,
+                                                                      _CES_SHARE)):
+        answered = rng.random(len(resolved)) < rate
+        k = int(answered.sum())
+        first_scale = _crm_pick(rng, shares[0], k)
+        other_scale = _crm_pick(rng, shares[1], k)
+        parts.append(pd.DataFrame({
+            "customer_id": resolved["customer_id"][answered].to_numpy(),
+            "date": (resolved["resolved_at"][answered]
+                     + _crm_seconds(rng.uniform(0.1, 48, k) * 3600)).dt.floor("min").to_numpy(),
+            "survey": survey,
+            "score": 1 + np.where(single[answered], first_scale, other_scale),
+        }))
+    surveys = pd.concat(parts, ignore_index=True)
+    surveys = surveys[surveys["date"] <= end].sort_values(["date", "survey"], kind="stable")
+    surveys = surveys.reset_index(drop=True)
+    surveys["customer_id"] = surveys["customer_id"].astype("str")
+    surveys["survey"] = surveys["survey"].astype("str")
+    surveys["score"] = surveys["score"].astype("int64")
+    surveys.insert(0, "response_id", _crm_ids("R", len(surveys)))
+    return surveys
+
+
+def _crm_leads(rng: np.random.Generator, customers: pd.DataFrame, start: pd.Timestamp,
+               end: pd.Timestamp) -> pd.DataFrame:
+    came = rng.random(len(customers)) < _LEAD_RATE
+    delay = _crm_seconds(rng.gamma(2.0, 9.0, int(came.sum())) * 86400)
+    won = pd.DataFrame({
+        "created_at": (customers["first"][came] - delay).dt.floor("min").to_numpy(),
+        "won_at": customers["first"][came].to_numpy(),
+        "customer_id": customers["id"][came].to_numpy(),
+    })
+    won = won[won["created_at"] >= start]
+    n_lost = round(_LEADS_LOST_PER_WON * len(won))
+    created = (start + _crm_seconds(rng.random(n_lost) * (end - start).total_seconds()))
+    closed = created + _crm_seconds(rng.gamma(2.0, 12.0, n_lost) * 86400)
+    lost = (rng.random(n_lost) < 0.7) & (closed <= end)
+    others = pd.DataFrame({
+        "created_at": created.floor("min"),
+        "lost_at": pd.Series(closed.floor("min")).where(lost).to_numpy(),
+    })
+    leads = pd.concat([won, others], ignore_index=True)
+    leads = leads.sort_values("created_at", kind="stable").reset_index(drop=True)
+    leads = leads[["created_at", "won_at", "lost_at", "customer_id"]]
+    leads["customer_id"] = leads["customer_id"].astype("str")
+    leads.insert(0, "lead_id", _crm_ids("L", len(leads)))
+    return leads
+
+
+def _crm_subscriptions(rng: np.random.Generator, customers: pd.DataFrame,
+                       end: pd.Timestamp) -> pd.DataFrame:
+    repeat = (customers["orders"] > 1).to_numpy()
+    joined = rng.random(len(customers)) < np.where(repeat, _CLUB_RATE[1], _CLUB_RATE[0])
+    members = customers[joined].sort_values("first", kind="stable")
+    terms = rng.geometric(1.0 - _CLUB_RENEWAL, len(members))  # the last one is not renewed
+    member = np.repeat(np.arange(len(members)), terms)
+    k = np.arange(len(member)) - np.repeat(np.cumsum(terms) - terms, terms)  # 0-based term
+    first_month = pd.PeriodIndex(members["first"].dt.to_period("M"))[member]
+    period_end = (first_month + k).to_timestamp(how="end").normalize()
+    renewed = pd.array(k < terms[member] - 1, dtype="boolean")
+    rows = pd.DataFrame({
+        "subscription_id": _crm_ids("S", len(members), 5).to_numpy()[member],
+        "customer_id": members["id"].to_numpy()[member],
+        "period_end": period_end,
+        "renewed": renewed,
+    })
+    # Terms ending after the history's end have not happened yet, except the running one,
+    # whose renewal is still unknown.
+    running = (rows["period_end"] > end) & (rows["period_end"] - pd.offsets.MonthEnd(1) <= end)
+    rows.loc[running, "renewed"] = pd.NA
+    rows = rows[(rows["period_end"] <= end) | running].reset_index(drop=True)
+    return rows.astype({"subscription_id": "str", "customer_id": "str"})
+
+
+def _crm_email_events(rng: np.random.Generator, customers: pd.DataFrame,
+                      end: pd.Timestamp) -> pd.DataFrame:
+    from rfm_engine.campaigns import DEFAULT_PLAN
+
+    parts = []
+    for k, campaign in enumerate(DEFAULT_PLAN):
+        send = end.normalize() - pd.Timedelta(days=7 * (len(DEFAULT_PLAN) - k)) + pd.Timedelta(
+            hours=10)
+        eligible = customers[customers["email"].notna() & (customers["first"] <= send)]
+        mailed = eligible[rng.random(len(eligible)) < rng.uniform(*_EMAIL_REACH)]
+        n = len(mailed)
+        bounced = rng.random(n) < _BOUNCE
+        opened = ~bounced & (rng.random(n) < _OPEN_RATE[campaign.type])
+        twice = opened & (rng.random(n) < 0.2)
+        clicked = (opened & (rng.random(n) < _CLICK_RATE[campaign.type])) | (
+            ~bounced & ~opened & (rng.random(n) < 0.01))  # images blocked: no open recorded
+        unsubscribed = ~bounced & (rng.random(n) < _UNSUBSCRIBE * (1 + (campaign.type ==
+                                                                         "resurrection")))
+        spam = ~bounced & (rng.random(n) < _SPAM)
+        arrival = rng.uniform(5, 120, n)
+        first_open = arrival + rng.exponential(6 * 3600, n)
+        events = [
+            ("bounce", bounced, arrival),
+            ("delivered", ~bounced, arrival),
+            ("open", opened, first_open),
+            ("open", twice, first_open + rng.exponential(24 * 3600, n)),
+            ("click", clicked, first_open + rng.exponential(300, n)),
+            ("unsubscribe", unsubscribed, first_open + rng.exponential(600, n)),
+            ("spam_complaint", spam, first_open + rng.exponential(600, n)),
+        ]
+        for event, mask, seconds in events:
+            parts.append(pd.DataFrame({
+                "campaign": campaign.name,
+                "customer_id": mailed["id"][mask].to_numpy(),
+                "email": mailed["email"][mask].to_numpy(),
+                "event": event,
+                "timestamp": send + _crm_seconds(seconds[mask]),
+            }))
+    out = pd.concat(parts, ignore_index=True)
+    out = out[out["timestamp"] <= end].sort_values("timestamp", kind="stable")
+    return out.reset_index(drop=True).astype(
+        {"campaign": "str", "customer_id": "str", "email": "str", "event": "str"})
