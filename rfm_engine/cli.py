@@ -743,7 +743,10 @@ def segments_list() -> None:
               help="Number of customers to simulate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 def sample(directory: Path, n_customers: int, seed: int) -> None:
-    """Generate the sample retail data set (transactions.csv, suppression.csv).
+    """Generate the sample data: transactions, suppression list and optional CRM inputs.
+
+    Writes transactions.csv, suppression.csv and costs.csv, surveys.csv, tickets.csv,
+    leads.csv, subscriptions.csv, email_events.csv (the optional KPI inputs).
 
     Deterministic: the same --customers and --seed give byte-identical files.
 
@@ -751,9 +754,13 @@ def sample(directory: Path, n_customers: int, seed: int) -> None:
     Example:
       rfm-engine sample data/sample --customers 5000 --seed 0
     """
-    from .sample_data import write_sample
+    import pandas as pd
+
+    from .sample_data import write_crm_inputs, write_sample
 
     paths = write_sample(directory, n_customers=n_customers, seed=seed)
+    transactions = pd.read_csv(paths["transactions"], dtype=str, keep_default_na=False)
+    paths.update(write_crm_inputs(directory, transactions, seed=seed))
     for path in paths.values():
         _echo(f"wrote {path}")
 

@@ -42,6 +42,12 @@ Example ``weekly.toml``::
     enabled = true
     k_range = [2, 8]                    # or n_clusters = 5
 
+    [kpis]                              # the KPI report of each run (kpis.html)
+    period = "month"                    # or "quarter"
+    churn_days = 90                     # lost after 90 days without a purchase
+    clv = true                          # BG/NBD + Gamma-Gamma, weeks
+    clv_horizon = 52
+
     [[campaigns]]                       # replaces the default plan when given
     name = "winback"
     type = "resurrection"
@@ -66,7 +72,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ClusteringConfig", "Config", "FeaturesConfig", "InputConfig", "MigrationConfig",
+__all__ = ["ClusteringConfig", "Config", "FeaturesConfig", "InputConfig", "KPIConfig",
+           "MigrationConfig",
            "OutputConfig",
            "ScoringConfig", "SegmentsConfig", "load_config"]
 
@@ -140,6 +147,16 @@ class ClusteringConfig:
 
 
 @dataclass
+class KPIConfig:
+    """``[kpis]``: the KPI report written with each weekly run."""
+
+    period: str = "month"
+    churn_days: int | None = 90
+    clv: bool = True
+    clv_horizon: float = 52
+
+
+@dataclass
 class Config:
     """A whole run configuration; every section has working defaults."""
 
@@ -151,6 +168,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     migration: MigrationConfig = field(default_factory=MigrationConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    kpis: KPIConfig = field(default_factory=KPIConfig)
     campaigns: list[dict[str, Any]] | None = None
     source: str | None = None
 
@@ -163,7 +181,7 @@ class Config:
 
 _SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
              "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig,
-             "clustering": ClusteringConfig}
+             "clustering": ClusteringConfig, "kpis": KPIConfig}
 _PATH_KEYS = {("input", "path"), ("scoring", "model"), ("scoring", "models_dir"),
               ("output", "dir")}
 

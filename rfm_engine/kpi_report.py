@@ -90,7 +90,8 @@ class KPIReport:
         """Return the headline numbers and the optional-input KPIs as JSON."""
         data = {"as_of": self.as_of, "latest_period": str(self.latest["period"]),
                 **self.metrics(),
-                "extras": {k: json.loads(v.to_json(orient="records", date_format="iso"))
+                "extras": {k: json.loads(_plain(v).to_json(orient="records",
+                                                           date_format="iso"))
                            for k, v in self.extras.items()},
                 "warnings": self.warnings}
         return json.dumps(data, indent=2, default=str) + "\n"
@@ -137,6 +138,12 @@ class KPIReport:
 
     def __str__(self) -> str:
         return str(self.kpis)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Periods as text, so the table serializes to JSON."""
+    periods = [c for c in frame.columns if isinstance(frame[c].dtype, pd.PeriodDtype)]
+    return frame.astype(dict.fromkeys(periods, str)) if periods else frame
 
 
 def _params(values: Mapping[str, float]) -> str:
@@ -327,12 +334,13 @@ def input_kpis(inputs: Mapping[str, Any], *, period: str = "month",
     """
     from . import crm_inputs
 
+    freq = {"month": "M", "quarter": "Q"}[period]
     tables: dict[str, pd.DataFrame] = {}
     for kind, table in inputs.items():
         for title, function, periodic in _INPUT_KPIS.get(kind, []):
             compute = getattr(crm_inputs, function)
             try:
-                tables[title] = compute(table, period) if periodic else compute(table)
+                tables[title] = compute(table, freq) if periodic else compute(table)
             except (ValueError, KeyError) as exc:
                 if notes is not None:
                     notes.append(f"{title}: not computed ({exc})")

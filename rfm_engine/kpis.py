@@ -48,7 +48,7 @@ PERIODS = {"month": 1, "quarter": 3}
 #: Segment of the customers missing from the ``segments`` table.
 UNSEGMENTED = "unsegmented"
 #: Columns of :meth:`KPITable.to_frame`, in order (``segment`` only with ``by="segment"``;
-#: ``costs``, ``cac`` and ``clv_net_of_cac`` only when costs were given).
+#: ``costs``, ``cac``, ``clv_net_of_cac`` and ``clv_to_cac`` only when costs were given).
 KPI_COLUMNS = (
     "period", "period_start", "period_end", "partial", "segment",
     "customers_at_start", "new_customers", "returning_customers", "active_customers",
@@ -57,7 +57,7 @@ KPI_COLUMNS = (
     "orders", "repeat_customers", "repeat_rate_in_period",
     "customers_to_date", "repeat_customers_to_date", "repeat_rate_to_date",
     "purchase_frequency", "revenue", "gmv", "aov", "lifespan_periods", "clv",
-    "costs", "cac", "clv_net_of_cac",
+    "costs", "cac", "clv_net_of_cac", "clv_to_cac",
 )
 _COUNTS = ("customers_at_start", "new_customers", "returning_customers", "active_customers",
            "customers_retained", "customers_at_end", "repeat_customers", "orders")
@@ -168,6 +168,7 @@ class KPITable:
             new_all = frame.groupby("period", sort=False)["new_customers"].transform("sum")
             frame["cac"] = _ratio(frame["costs"], new_all)
             frame["clv_net_of_cac"] = frame["clv"] - frame["cac"]
+            frame["clv_to_cac"] = frame["clv"] / frame["cac"].where(frame["cac"] > 0)
         columns = [c for c in KPI_COLUMNS if c in frame]
         frame = frame[columns].reset_index(drop=True)
         ints = [c for c in columns if c in _COUNTS or c in (
@@ -209,7 +210,8 @@ class KPITable:
               ``lifespan_periods``, ``clv`` (``aov * purchase_frequency *
               lifespan_periods``);
             - with costs: ``costs``, ``cac`` (costs / new customers of the period, all
-              segments together), ``clv_net_of_cac`` (``clv - cac``).
+              segments together), ``clv_net_of_cac`` (``clv - cac``), ``clv_to_cac``
+              (``clv / cac``).
         """
         return self.table.copy()
 
@@ -269,7 +271,8 @@ class KPITable:
             "revenue": ("revenue", _money), "gmv": ("GMV", _money), "clv": ("CLV", _money),
         })
         if "cac" in table:
-            shown.update({"cac": ("CAC", _money), "clv_net_of_cac": ("CLV - CAC", _money)})
+            shown.update({"cac": ("CAC", _money), "clv_net_of_cac": ("CLV - CAC", _money),
+                          "clv_to_cac": ("CLV/CAC", _money)})
         text = pd.DataFrame({label: [fmt(v) for v in table[column]]
                              for column, (label, fmt) in shown.items()})
         text["period"] = [p + ("*" if partial else "")

@@ -578,6 +578,11 @@ def run_metrics(result: Any) -> dict:
         Nested metrics for :func:`track_run`.
     """
     metrics = segmentation_metrics(result.segments, result.manifest["counts"]["cleaning"])
+    kpis = Path(result.run_dir) / "kpis.json"
+    if kpis.is_file():
+        headline = json.loads(kpis.read_text(encoding="utf-8"))
+        metrics["kpi"] = headline.get("period", {})
+        metrics["predicted_clv"] = headline.get("predicted_clv", {})
     for row in result.campaigns.to_dict("records"):
         name = row.pop("campaign")
         metrics[f"campaign.{name}"] = {k: v for k, v in row.items()
@@ -587,8 +592,8 @@ def run_metrics(result: Any) -> dict:
 
 #: Files of a run folder that are safe to log: no list, no customer table, no email.
 RUN_ARTIFACTS = ("manifest.json", "segments.csv", "campaigns.csv", "quality.json",
-                 "summary.html", "migration/transition_matrix.csv",
-                 "migration/transition_matrix.png")
+                 "summary.html", "kpis.html", "kpis.csv", "kpis.json",
+                 "migration/transition_matrix.csv", "migration/transition_matrix.png")
 
 
 def run_artifacts(run_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -36,6 +36,7 @@ from .config import Config
 from .errors import ComplianceError, ConfigError, OutputExistsError
 from .exports import LAYOUTS, export_writers, formula_cells
 from .features import customer_features
+from .kpi_report import build_kpi_report
 from .loading import Transactions, connect, load_transactions
 from .manifest import file_entry, sha256_file, table_rows, versions
 from .migration import find_previous_run, migrate, trigger_lists
@@ -337,6 +338,14 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                          input_name=Path(tx.source.name).name,
                          counts={"customers": len(table), "layout": layout})
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
+    with step("KPI report"):
+        kpi = build_kpi_report(tx, period=config.kpis.period, churn_days=config.kpis.churn_days,
+                               segments=table[["customer_id", "segment"]],
+                               clv=config.kpis.clv, clv_horizon=config.kpis.clv_horizon)
+    warnings += kpi.warnings
+    outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
+    outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
+    outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
     write_all(outputs, force=True)
     write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
 

@@ -117,7 +117,8 @@ def test_every_monthly_kpi_worked_out_by_hand(tx):
     kpis = transaction_kpis(tx, churn_days=30)
     frame = kpis.to_frame()
     assert list(frame.columns) == [c for c in KPI_COLUMNS
-                                   if c not in ("segment", "costs", "cac", "clv_net_of_cac")]
+                                   if c not in ("segment", "costs", "cac", "clv_net_of_cac",
+                                                "clv_to_cac")]
     assert_columns(frame, {
         "period": ["2024-01", "2024-02", "2024-03", "2024-04"],
         "period_start": [dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1),
@@ -398,10 +399,11 @@ def test_costs_give_cac_and_clv_net_of_cac(tx):
     costs = pd.DataFrame({"period": ["2024-01", "2024-02", pd.Period("2024-03", "M")],
                           "costs": [300.0, 50.0, 100.0]})
     frame = transaction_kpis(tx, churn_days=30, costs=costs).to_frame()
-    assert frame.columns[-3:].tolist() == ["costs", "cac", "clv_net_of_cac"]
+    assert frame.columns[-4:].tolist() == ["costs", "cac", "clv_net_of_cac", "clv_to_cac"]
     assert_columns(frame, {"costs": [300.0, 50.0, 100.0, NAN],
                            "cac": [100.0, 50.0, 100.0, NAN],
-                           "clv_net_of_cac": [-30.0, 35.0, -26.5, NAN]})
+                           "clv_net_of_cac": [-30.0, 35.0, -26.5, NAN],
+                           "clv_to_cac": [0.7, 1.7, 0.735, NAN]})
 
 
 def test_monthly_costs_are_summed_into_quarters(tx):
@@ -548,10 +550,10 @@ def test_text_table_for_the_cli(tx):
                         "30 days; CLV lifespan: mean observed)")
     assert lines[1].split() == ["period", "start", "new", "active", "lost", "end", "retention",
                                 "churn", "repeat", "repeat", "to", "date", "frequency", "AOV",
-                                "revenue", "GMV", "CLV", "CAC", "CLV", "-", "CAC"]
+                                "revenue", "GMV", "CLV", "CAC", "CLV", "-", "CAC", "CLV/CAC"]
     assert lines[2].split() == ["2024-01", "0", "3", "3", "0", "3", "n/a", "n/a", "33.3%",
                                 "33.3%", "1.33", "52.50", "210.00", "210.00", "70.00",
-                                "411.50", "-341.50"]
+                                "411.50", "-341.50", "0.17"]
     assert lines[3].split()[6:8] == ["33.3%", "66.7%"]
     assert lines[5].startswith("2024-04*")
     assert lines[-1] == "* partial month: not wholly observed (as of 2024-04-15)"
