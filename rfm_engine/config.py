@@ -47,6 +47,8 @@ Example ``weekly.toml``::
     churn_days = 90                     # lost after 90 days without a purchase
     clv = true                          # BG/NBD + Gamma-Gamma, weeks
     clv_horizon = 52
+    [kpis.inputs]                       # optional: costs, surveys, tickets, leads,
+    costs = "costs.csv"                 # subscriptions, email_events
 
     [[campaigns]]                       # replaces the default plan when given
     name = "winback"
@@ -154,6 +156,7 @@ class KPIConfig:
     churn_days: int | None = 90
     clv: bool = True
     clv_horizon: float = 52
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -200,6 +203,8 @@ def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any
             (name, key) == ("segments", "rules") and str(value).endswith(".toml"))
         if is_path and isinstance(value, str):
             values[key] = os.path.normpath(base / value)  # an absolute value stays as it is
+    if name == "kpis" and isinstance(values.get("inputs"), dict):
+        values["inputs"] = {k: os.path.normpath(base / v) for k, v in values["inputs"].items()}
     if name == "output" and isinstance(values.get("suppression"), list):
         values["suppression"] = [os.path.normpath(base / p) for p in values["suppression"]]
     return cls(**values)

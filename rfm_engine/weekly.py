@@ -36,7 +36,7 @@ from .config import Config
 from .errors import ComplianceError, ConfigError, OutputExistsError
 from .exports import LAYOUTS, export_writers, formula_cells
 from .features import customer_features
-from .kpi_report import build_kpi_report
+from .kpi_report import build_kpi_report, costs_per_period, input_kpis
 from .loading import Transactions, connect, load_transactions
 from .manifest import file_entry, sha256_file, table_rows, versions
 from .migration import find_previous_run, migrate, trigger_lists
@@ -289,6 +289,22 @@ def _clustering(config: Config, frozen: SegmentationModel | None,
                                  random_state=settings.random_state)
 
 
+def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any:
+    """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``."""
+    from .crm_inputs import read_input
+
+    settings = config.kpis
+    inputs = {kind: read_input(kind, path) for kind, path in settings.inputs.items()}
+    notes: list[str] = []
+    extras = input_kpis(inputs, period=settings.period, notes=notes)
+    report = build_kpi_report(
+        tx, period=settings.period, churn_days=settings.churn_days, segments=segments,
+        costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
+        clv=settings.clv, clv_horizon=settings.clv_horizon, extras=extras)
+    report.warnings += notes
+    return report
+
+
 def _refuse_existing(run_dir: Path, force: bool) -> None:
     if run_dir.exists() and not force:
         raise OutputExistsError(f"{run_dir} already exists (a run for this as-of date); pass "
@@ -339,9 +355,7 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                          counts={"customers": len(table), "layout": layout})
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
     with step("KPI report"):
-        kpi = build_kpi_report(tx, period=config.kpis.period, churn_days=config.kpis.churn_days,
-                               segments=table[["customer_id", "segment"]],
-                               clv=config.kpis.clv, clv_horizon=config.kpis.clv_horizon)
+        kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
     warnings += kpi.warnings
     outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
