@@ -36,8 +36,8 @@ purchases in the 39-week holdout; paper 0.24 vs 0.23).
 Numerics: the log-likelihoods use ``gammaln``/``betaln`` and ``logaddexp`` (no overflow
 for heavy buyers); Eq. 10 is evaluated after Euler's transformation
 ``2F1(r+x, b+x; a+b+x-1; z) = (1-z)^(a-1-r-x) 2F1(a+b-1-r, a-1; a+b+x-1; z)``, whose
-parameters do not grow with ``x``. The formulas divide by ``a - 1``: an estimate of
-``a`` within about 1e-6 of 1 loses precision.
+parameters do not grow with ``x``. The formulas divide by ``a - 1``; at ``a = 1`` (a
+removable singularity) they are evaluated as the mean of ``a = 1 ± 1e-6``.
 """
 
 from __future__ import annotations
@@ -263,9 +263,17 @@ def _bgnbd_loglik(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x
     return ll, grad
 
 
+_A_NEAR_ONE = 1e-6
+
+
 def _bgnbd_expected(r: float, alpha: float, a: float, b: float, x: np.ndarray,
                     big_t: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Return expected purchases in ``(T, T + t]`` if alive at ``T`` (Eq. 10 / P(alive))."""
+    if abs(a - 1.0) < _A_NEAR_ONE / 2:
+        # a = 1 is a removable singularity (0/0): the mean of both sides is exact to
+        # O(h^2) and keeps the cancellation error near 1e-10.
+        return 0.5 * (_bgnbd_expected(r, alpha, 1.0 + _A_NEAR_ONE, b, x, big_t, t)
+                      + _bgnbd_expected(r, alpha, 1.0 - _A_NEAR_ONE, b, x, big_t, t))
     z = t / (alpha + big_t + t)
     # Euler: ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)
     #      = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)

@@ -543,3 +543,15 @@ def test_convergence_warnings():
     with pytest.warns(ConvergenceWarning, match=r"no finite maximum on these data \(q = .*too few"):
         model = GammaGammaModel().fit(few)
     assert not model.converged_
+
+
+def test_a_equal_to_one_is_the_limit_not_nan():
+    customers = pd.DataFrame({"frequency": [1, 1], "recency": [0.0, 0.5], "T": [1.0, 1.0]})
+    at_one = BetaGeoModel.from_params({"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0})
+    near = [BetaGeoModel.from_params({"r": 1.0, "alpha": 1.0, "a": a, "b": 1.0})
+            for a in (0.999, 1.001)]
+    got = at_one.predict_purchases(10, customers).to_numpy()
+    sides = [m.predict_purchases(10, customers).to_numpy() for m in near]
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, (sides[0] + sides[1]) / 2, rtol=1e-4)
+    assert np.isfinite(at_one.expected_purchases_new(10))

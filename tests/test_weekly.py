@@ -43,6 +43,7 @@ SUGGESTIONS = ("cross_sell", "upsell")
 FIXED_FILES = {
     "customers.parquet", "segments.csv", "campaigns.csv", "quality.json",
     "migration/transition_matrix.csv", "migration/transition_matrix.png", "summary.html",
+    "kpis.html", "kpis.csv", "kpis.json",
     "scorer.json", "manifest.json",
 }
 
