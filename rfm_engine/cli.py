@@ -702,7 +702,10 @@ def segments() -> None:
 @segments.command("lint", context_settings=CONTEXT)
 @click.argument("rules", metavar="NAME|FILE")
 @click.option("--bins", "n_bins", type=int, help="Score levels to check (default: the set's).")
-def segments_lint(rules: str, n_bins: int | None) -> None:
+@click.option("--cells", is_flag=True, help="Also print the cell -> segment table.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the cell -> segment table (.csv or .parquet).")
+def segments_lint(rules: str, n_bins: int | None, cells: bool, output: Path | None) -> None:
     """Check a rule set over every score cell.
 
     Lists uncovered cells, segments that can never fire, rules shadowed by earlier
@@ -710,13 +713,23 @@ def segments_lint(rules: str, n_bins: int | None) -> None:
 
     \b
     Example:
-      rfm-engine segments lint classic
-      rfm-engine segments lint my_rules.toml --bins 4
+      rfm-engine segments lint classic --cells
+      rfm-engine segments lint my_rules.toml --bins 4 -o out/cells.csv
     """
     from .segments import lint_rules
 
     report = lint_rules(rules, n_bins=n_bins)
     click.echo(str(report))
+    table = report.to_frame()
+    if cells:
+        columns = ["cell", "segment", "rule"]
+        click.echo("\n" + table[columns].to_string(index=False, na_rep="-"))
+    if output is not None:
+        from .writers import write_table
+
+        _check_output(output, force=True)
+        write_table(table, output)
+        _echo(f"wrote {output}")
     if report.unreachable_segments:
         sys.exit(2)
 

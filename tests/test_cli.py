@@ -223,3 +223,13 @@ def test_clv_command_reproduces_the_published_cdnow_parameters(tmp_path, cdnow_c
     assert table.set_index("customer_id").loc["0001", "expected_purchases"] == pytest.approx(
         1.226, abs=0.002)
     assert (tmp_path / "clv.p_alive.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lint_prints_and_writes_the_cell_table(tmp_path):
+    out = tmp_path / "cells.csv"
+    result = run("segments", "lint", "pymc", "--cells", "-o", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, dtype={"cell": str})
+    assert len(table) == 64
+    assert (table.segment == "Other").sum() == 18
+    assert "cell" in result.stdout and "Inactive Customer" in result.stdout
