@@ -48,3 +48,15 @@ def test_the_engine_never_imports_mlflow_unless_tracking():
             "rfm_engine.tracking; print('mlflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_readme_config_example_is_a_valid_config(tmp_path):
+    from rfm_engine.campaigns import load_campaigns
+    from rfm_engine.config import load_config
+
+    block = README[README.index("### Config file"):].split("```toml")[1].split("```")[0]
+    path = tmp_path / "weekly.toml"
+    path.write_text(block)
+    config = load_config(path)
+    assert config.output.format == "mailchimp"
+    assert load_campaigns(config.campaigns, source=str(path))[0].name == "winback"
