@@ -522,9 +522,10 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
 
 
 def _png_writer(axes: Any) -> Any:
-    """Return a writer saving the figure of ``axes`` as a PNG without varying metadata."""
-    return lambda tmp: axes.figure.savefig(tmp, format="png", dpi=100,
-                                           metadata={"Software": None})
+    """Return a writer saving the figure of ``axes`` as a reproducible PNG."""
+    from .writers import figure_writer
+
+    return figure_writer(axes.figure)
 
 
 @cli.command(context_settings=CONTEXT)

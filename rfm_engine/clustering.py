@@ -69,7 +69,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from rfm_engine.errors import ConfigError, InputError, MissingColumnsError
-from rfm_engine.writers import write_all
+from rfm_engine.plotting import new_axes
+from rfm_engine.writers import figure_writer, write_all
 
 if TYPE_CHECKING:
     import os
@@ -786,12 +787,7 @@ def _plot_k(
     chosen: int | None,
 ) -> Axes:
     if ax is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(6, 4), layout="constrained")
-        FigureCanvasAgg(figure)
-        ax = figure.add_subplot()
+        ax = new_axes()
     ks = k_scores["k"].to_numpy()
     ax.plot(ks, k_scores[column].to_numpy(dtype=np.float64), marker="o", color="#1f77b4")
     if chosen is not None:
@@ -922,13 +918,9 @@ class Clustering:
     def plot_writers(self, folder: str | os.PathLike[str]) -> dict[Path, Any]:
         """Return ``{path: writer}`` for the two plots, for :func:`rfm_engine.writers.write_all`."""
         folder = Path(folder)
-
-        def writer(plot: Any) -> Any:
-            return lambda tmp: plot().figure.savefig(tmp, format="png", dpi=_PNG_DPI,
-                                                     metadata={"Software": None})
-
-        return {folder / "elbow.png": writer(self.plot_elbow),
-                folder / "silhouette.png": writer(self.plot_silhouette)}
+        return {folder / "elbow.png": figure_writer(self.plot_elbow().figure, dpi=_PNG_DPI),
+                folder / "silhouette.png": figure_writer(self.plot_silhouette().figure,
+                                                         dpi=_PNG_DPI)}
 
 
 def cluster_customers(

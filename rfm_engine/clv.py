@@ -64,6 +64,7 @@ from sklearn.utils.validation import check_is_fitted
 from .errors import ConfigError, DataError, EmptyResultError, MissingColumnsError
 from .features import _IS_PURCHASE, TIME_UNITS
 from .loading import Transactions
+from .plotting import new_axes
 from .sources import _quote
 from .writers import write_text_atomic
 
@@ -1059,17 +1060,6 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
 # ---------------------------------------------------------------------- plots
 
 
-def _axes(ax: Axes | None, size: tuple[float, float] = (6, 4)) -> Axes:
-    if ax is not None:
-        return ax
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure.add_subplot()
-
-
 def _grid(model: BetaGeoModel, max_frequency: int | None,
           max_recency: float | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     check_is_fitted(model)
@@ -1139,7 +1129,7 @@ def plot_frequency_recency(model: BetaGeoModel, ax: Axes | None = None,
     """
     grid, frequencies, recencies = _grid(model, max_frequency, max_recency)
     values = model.predict_purchases(1, grid).to_numpy()
-    return _matrix(_axes(ax), values, grid, frequencies, recencies,
+    return _matrix(ax if ax is not None else new_axes(), values, grid, frequencies, recencies,
                    "Expected purchases in the next period", "expected purchases")
 
 
@@ -1174,7 +1164,7 @@ def plot_probability_alive_matrix(model: BetaGeoModel, ax: Axes | None = None,
     """
     grid, frequencies, recencies = _grid(model, max_frequency, max_recency)
     values = model.probability_alive(grid).to_numpy()
-    return _matrix(_axes(ax), values, grid, frequencies, recencies,
+    return _matrix(ax if ax is not None else new_axes(), values, grid, frequencies, recencies,
                    "Probability of being alive", "P(alive)")
 
 
@@ -1245,7 +1235,7 @@ def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.Data
     groups = np.minimum(_frequency(calibration_summary), max_frequency).astype(int)
     table = (pd.DataFrame({"group": groups, "actual": actual, "model": predicted})
              .groupby("group").mean())
-    ax = _axes(ax)
+    ax = ax if ax is not None else new_axes()
     labels = [str(g) if g < max_frequency else f"{max_frequency}+" for g in table.index]
     ax.plot(table.index, table["actual"].to_numpy(), marker="o", label="actual")
     ax.plot(table.index, table["model"].to_numpy(), marker="s", linestyle="--", label="BG/NBD")

@@ -181,9 +181,9 @@ def plot_segment_revenue(by_segment: pd.DataFrame, ax: Axes | None = None) -> Ax
     -------
     Axes
     """
-    from .migration import _new_axes
+    from .plotting import new_axes
 
-    ax = ax if ax is not None else _new_axes(9, 4.5)
+    ax = ax if ax is not None else new_axes(9, 4.5)
     wide = by_segment.pivot_table(index="period", columns="segment", values="revenue",
                                   aggfunc="sum", sort=False).fillna(0.0)
     bottom = np.zeros(len(wide))
@@ -212,9 +212,9 @@ def plot_clv_distribution(customers: pd.DataFrame, ax: Axes | None = None) -> Ax
     -------
     Axes
     """
-    from .migration import _new_axes
+    from .plotting import new_axes
 
-    ax = ax if ax is not None else _new_axes(7, 4)
+    ax = ax if ax is not None else new_axes(7, 4)
     values = customers["clv"].to_numpy(dtype=float)
     positive = values[values > 0]
     if len(positive):

@@ -33,7 +33,7 @@ import pandas as pd
 from .errors import ConfigError, MissingColumnsError
 from .features import _IS_PURCHASE
 from .loading import Transactions, _customer_id_sql
-from .migration import _new_axes
+from .plotting import new_axes
 from .progress import step
 from .sources import _quote
 
@@ -298,7 +298,7 @@ class KPITable:
         Axes
         """
         if ax is None:
-            ax = _new_axes(7.5, 3.6)
+            ax = new_axes(7.5, 3.6)
         labels = self._period_labels()
         x = np.arange(len(labels))
         for name, rows, color in self._series():
@@ -329,7 +329,7 @@ class KPITable:
         Axes
         """
         if ax is None:
-            ax = _new_axes(7.5, 3.6)
+            ax = new_axes(7.5, 3.6)
         labels = self._period_labels()
         x = np.arange(len(labels))
         if self.by == "segment":
@@ -607,7 +607,7 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     shares = periods.to_numpy(dtype=float)
     n_rows, n_cols = shares.shape
     if ax is None:
-        ax = _new_axes(2.2 + 0.6 * max(n_cols, 1), 1.4 + 0.4 * max(n_rows, 1))
+        ax = new_axes(2.2 + 0.6 * max(n_cols, 1), 1.4 + 0.4 * max(n_rows, 1))
     image = ax.imshow(np.ma.masked_invalid(shares), cmap="Blues", vmin=0.0, vmax=100.0,
                       aspect="auto")
     for (i, j), value in np.ndenumerate(shares):

@@ -71,6 +71,7 @@ from scipy import stats
 
 from .errors import ConfigError, InputError, MissingColumnsError
 from .loading import Transactions, load_transactions
+from .plotting import new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -503,7 +504,7 @@ default="abs_lift"
             raise ConfigError(f"The 'metric' parameter of LiftReport.plot must be one of "
                               f"{', '.join(labels)}. Got {metric!r} instead.")
         if ax is None:
-            ax = _new_axes(7.0, 0.45 * len(self.table) + 1.4)
+            ax = new_axes(7.0, 0.45 * len(self.table) + 1.4)
         table = self.table.iloc[::-1]
         scale = 100.0 if metric == "abs_lift" else 1.0
         y = np.arange(len(table))
@@ -816,7 +817,7 @@ class BeforeAfterReport:
             raise ConfigError(f"The 'metric' parameter must be one of the compared metrics "
                               f"{', '.join(self.metrics)}. Got {metric!r} instead.")
         if ax is None:
-            ax = _new_axes(7.0, 3.4)
+            ax = new_axes(7.0, 3.4)
         x = pd.to_datetime(pd.Series(self.series["period"], dtype="object"))
         colors = {"before": "#7f7f7f", "after": "#2b8cbe"}
         for side, color in colors.items():
@@ -1058,13 +1059,3 @@ def _plain(value: object) -> object:
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None
     return value
-
-
-def _new_axes(width: float, height: float) -> Axes:
-    """Return the axes of a new Agg figure (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure.add_subplot()

@@ -41,12 +41,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, InputError, MissingColumnsError
+from .plotting import new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["DEFAULT_TRIGGERS", "GONE", "NEW", "TRIGGER_COLUMNS", "Migration",
-           "find_previous_run", "migrate", "trigger_lists"]
+           "earlier_runs", "find_previous_run", "migrate", "trigger_lists"]
 
 #: Pseudo-segment of customers absent from the previous run (a row of the matrix).
 NEW = "(new)"
@@ -109,10 +110,31 @@ def find_previous_run(output_dir: str | Path, as_of: dt.date | str) -> Path | No
     >>> find_previous_run(out, "2025-12-15") is None
     True
     """
+    runs = earlier_runs(output_dir, as_of)
+    return runs[-1][1] if runs else None
+
+
+def earlier_runs(output_dir: str | Path, as_of: dt.date | str) -> list[tuple[dt.date, Path]]:
+    """Return every complete run folder strictly before ``as_of``, oldest first.
+
+    Same rules as :func:`find_previous_run`: a folder named by an ISO date, with its
+    ``manifest.json``.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The folder holding one sub-folder per run. A missing folder has no runs.
+    as_of : date or str
+        The as-of date of the current run.
+
+    Returns
+    -------
+    list of (date, Path)
+    """
     as_of = _as_date(as_of, "as_of")
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
-        return None
+        return []
     runs: list[tuple[dt.date, Path]] = []
     for folder in output_dir.iterdir():
         if not (folder.is_dir() and _ISO_DATE.fullmatch(folder.name)):
@@ -123,7 +145,7 @@ def find_previous_run(output_dir: str | Path, as_of: dt.date | str) -> Path | No
             continue
         if day < as_of and (folder / _MANIFEST).is_file():
             runs.append((day, folder))
-    return max(runs)[1] if runs else None
+    return sorted(runs)
 
 
 def _check_customers(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
@@ -312,7 +334,7 @@ class Migration:
         used = [s for s in self.segments if matrix.loc[s].sum() or matrix[s].sum()]
         matrix = matrix.loc[[*used, NEW], [*used, GONE]]
         if ax is None:
-            ax = _new_axes(1.6 + 0.85 * (len(used) + 1), 1.4 + 0.55 * (len(used) + 1))
+            ax = new_axes(1.6 + 0.85 * (len(used) + 1), 1.4 + 0.55 * (len(used) + 1))
         counts = matrix.to_numpy()
         totals = counts.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -341,16 +363,6 @@ class Migration:
         ax.figure.colorbar(image, ax=ax, label="share of the previous segment's customers",
                            format=lambda x, _: f"{x:.0%}")
         return ax
-
-
-def _new_axes(width: float, height: float) -> Axes:
-    """Return the axes of a new Agg figure (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure.add_subplot()
 
 
 def migrate(

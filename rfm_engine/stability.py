@@ -43,8 +43,9 @@ import pandas as pd
 from .errors import ConfigError
 from .features import customer_features
 from .loading import Transactions, load_transactions
-from .migration import _as_date, _new_axes
+from .migration import _as_date
 from .pipeline import segment_customers
+from .plotting import new_axes
 from .progress import step
 from .scoring import RFMScorer
 from .segments import RuleSet, load_rules
@@ -252,7 +253,7 @@ class StabilityReport:
         Axes
         """
         if ax is None:
-            ax = _new_axes(7.5, 3.6)
+            ax = new_axes(7.5, 3.6)
         table = self.table
         x = pd.to_datetime(pd.Series(table["as_of"], dtype="object"))
         ax.plot(x, table["moved_frozen"], marker="o", color=_FROZEN_COLOR,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -28,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import MissingColumnsError
-from .migration import GONE, NEW, Migration, _as_date, _new_axes
-from .writers import write_all
+from .migration import GONE, NEW, Migration, _as_date
+from .plotting import new_axes
+from .writers import png_bytes, write_all
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -137,10 +137,7 @@ def _img(figure: Figure, alt: str) -> str:
 
 
 def _png_bytes(figure: Figure) -> bytes:
-    """PNG bytes of ``figure``, without the metadata that would vary between versions."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_PNG_DPI, metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=_PNG_DPI)
 
 
 def _check_columns(frame: pd.DataFrame, name: str, required: list[str]) -> None:
@@ -186,7 +183,7 @@ def plot_segments(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
     _check_columns(summary, "segment summary", ["segment", "share", "revenue_share"])
     n = len(summary)
     if ax is None:
-        ax = _new_axes(7.5, 1.4 + 0.42 * max(n, 1))
+        ax = new_axes(7.5, 1.4 + 0.42 * max(n, 1))
     y = np.arange(n)
     height = 0.38
     parts = [("share", "share of customers", "#a6bddb", -height / 2),
@@ -235,7 +232,7 @@ def plot_campaigns(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     table = _campaign_frame(table)
     n = len(table)
     if ax is None:
-        ax = _new_axes(7.5, 1.5 + 0.45 * max(n, 1))
+        ax = new_axes(7.5, 1.5 + 0.45 * max(n, 1))
     ax.set_title("Campaign lists: who is contacted, held out or left out")
     if n == 0:
         ax.text(0.5, 0.5, "No campaign in this run", ha="center", va="center",

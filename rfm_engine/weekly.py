@@ -39,7 +39,7 @@ from .features import customer_features
 from .kpi_report import build_kpi_report, costs_per_period, input_kpis
 from .loading import Transactions, connect, load_transactions
 from .manifest import file_entry, sha256_file, table_rows, versions
-from .migration import find_previous_run, migrate, trigger_lists
+from .migration import earlier_runs, find_previous_run, migrate, trigger_lists
 from .model import SegmentationModel
 from .model_store import load_frozen
 from .pipeline import segment_customers
@@ -108,22 +108,10 @@ def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
         )
 
 
-def _earlier_runs(output_dir: Path, as_of: dt.date) -> list[tuple[dt.date, Path]]:
-    runs = []
-    for folder in output_dir.glob("*") if output_dir.is_dir() else []:
-        try:
-            day = dt.date.fromisoformat(folder.name)
-        except ValueError:
-            continue
-        if day < as_of and (folder / "manifest.json").is_file():
-            runs.append((day, folder))
-    return sorted(runs)
-
-
 def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
     """Earlier runs' target rows: customer_id, campaign, as_of."""
     frames = []
-    for day, folder in _earlier_runs(output_dir, as_of):
+    for day, folder in earlier_runs(output_dir, as_of):
         path = folder / "customers.parquet"
         if path.is_file():
             previous = pd.read_parquet(path, columns=["customer_id", "campaign", "group"])

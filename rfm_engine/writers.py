@@ -8,18 +8,21 @@ output and earlier files untouched.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from .errors import ConfigError, OutputExistsError
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "publish_folder", "staging_folder", "table_writer",
-           "text_writer", "write_all", "write_table", "write_text_atomic"]
+__all__ = ["TABLE_FORMATS", "atomic_path", "figure_writer", "png_bytes", "publish_folder",
+           "staging_folder", "table_writer", "text_writer", "write_all", "write_table",
+           "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 Writer = Callable[[Path], object]
@@ -64,6 +67,21 @@ def table_writer(frame: pd.DataFrame, suffix: str) -> Writer:
     if suffix == ".parquet":
         return lambda tmp: frame.to_parquet(tmp, index=False)
     raise ConfigError(f"Unknown output suffix {suffix!r}; use one of {', '.join(TABLE_FORMATS)}.")
+
+
+def png_bytes(figure: Any, *, dpi: int = 100) -> bytes:
+    """Render a matplotlib figure as PNG bytes without the metadata that varies between runs.
+
+    The same figure gives the same bytes, so reruns write byte-identical plots.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure_writer(figure: Any, *, dpi: int = 100) -> Writer:
+    """Return a function writing ``figure`` as a reproducible PNG to a path."""
+    return lambda tmp: tmp.write_bytes(png_bytes(figure, dpi=dpi))
 
 
 def text_writer(text: str) -> Writer:
