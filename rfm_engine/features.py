@@ -11,6 +11,7 @@ Two different "recencies" live here, and their names keep them apart:
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from .errors import ConfigError, EmptyResultError
 from .loading import Transactions
@@ -86,7 +87,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     selected = "".join(f", {c}" for c in contact)
     as_of = _as_of_sql(tx)
     with step("computing customer features"):
-        frame = tx.con.execute(f"""
+        table = tx.con.sql(f"""
             WITH customer_orders AS (
                 SELECT customer_id, order_key, min(order_date) AS order_date,
                        max(order_ts) AS order_ts, sum(amount) AS net,
@@ -111,28 +112,20 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                    date_diff('day', first_purchase, {as_of}) AS tenure_days
                    {selected}, _other_orders
             FROM per_customer ORDER BY customer_id
-        """).df()
+        """).to_arrow_table()
     report = tx.report
-    report.non_positive_orders = int(frame.pop("_other_orders").sum())
-    buyers = frame["frequency"].to_numpy() > 0
-    report.customers_without_purchase = int((~buyers).sum())
-    frame = frame[buyers].reset_index(drop=True)
+    report.non_positive_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
+    buyers = pc.greater(table["frequency"], 0)
+    table = table.filter(buyers).drop_columns("_other_orders")
+    report.customers_without_purchase = len(buyers) - len(table)
+    # Arrow's own conversion turns DATE into datetime.date without a detour via Timestamp.
+    frame = table.to_pandas()
     report.customers = len(frame)
     if frame.empty:
         raise EmptyResultError(
             f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
             f"on or before {tx.as_of}."
         )
-    return _tidy(frame)
-
-
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in ("first_purchase", "last_purchase"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column]).dt.date
-    for column in ("recency_days", "frequency", "tenure_days"):
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
     return frame
 
 

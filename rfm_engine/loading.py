@@ -1,9 +1,15 @@
 """Load, validate and clean transactions in DuckDB, counting every cleaning rule.
 
-The source is parsed once into a DuckDB temporary table (DuckDB spills to disk when it
-outgrows memory); the cleaned rows are the view ``transactions`` with the canonical
-columns ``customer_id, order_key, order_ts, order_date, amount`` plus the optional
-columns that were mapped.
+The cleaned rows are the view ``transactions`` with the canonical columns
+``customer_id, order_key, order_ts, order_date, amount`` plus the optional columns that
+were mapped. Nothing is copied for Parquet files, DuckDB tables and DataFrames: each
+query reads the source again, which for these is cheaper than a copy. CSV text is parsed
+once into a temporary table (DuckDB spills to disk when it outgrows memory).
+
+Loading reads the source twice: one pass counts rows by bad-value flags and date (every
+count of the data-quality report follows from that small table), and, with an order id,
+one pass groups the lines by a hash of all their columns to find the repeated ones. The
+view then keeps one copy of each repeated line without ever numbering rows.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .columns import ColumnMap
 from .errors import ConfigError, DataError, EmptyResultError, InputError
 from .progress import step
-from .quality import CLEANING_RULES, DataQualityReport
+from .quality import DataQualityReport
 from .sources import Source, _quote, open_source
 
 __all__ = ["Transactions", "load_transactions", "connect"]
@@ -104,16 +111,25 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _padded(text: str) -> str:
+    return f"(starts_with({text}, ' ') OR ends_with({text}, ' '))"
+
+
 def _text(col: str) -> str:
-    return f"NULLIF(trim(CAST({_ident(col)} AS VARCHAR)), '')"
+    # trim() copies every string; testing the ends first leaves clean values untouched.
+    text = f"CAST({_ident(col)} AS VARCHAR)"
+    return f"NULLIF(CASE WHEN {_padded(text)} THEN trim({text}) ELSE {text} END, '')"
 
 
 def _customer_id_sql(col: str) -> str:
-    # Text ids: spaces stripped, Unicode NFC, spreadsheet floats 17850.0 -> 17850 (the
-    # regex only runs on ids holding a dot: it is the costliest part of the parse).
-    text = f"nfc_normalize(trim(CAST({_ident(col)} AS VARCHAR)))"
-    return (f"NULLIF(CASE WHEN contains({text}, '.') THEN "
-            rf"regexp_replace({text}, '^([0-9]+)\.0+$', '\1') ELSE {text} END, '')")
+    # Text ids: spaces stripped, Unicode NFC, spreadsheet floats 17850.0 -> 17850. Only
+    # ids that can change (padded, holding a dot, non-ASCII) go through the costly path.
+    text = f"CAST({_ident(col)} AS VARCHAR)"
+    norm = f"nfc_normalize(trim({text}))"
+    fixed = (f"CASE WHEN contains({norm}, '.') THEN "
+             rf"regexp_replace({norm}, '^([0-9]+)\.0+$', '\1') ELSE {norm} END")
+    changes = f"{_padded(text)} OR contains({text}, '.') OR strlen({text}) <> length({text})"
+    return f"NULLIF(CASE WHEN {changes} THEN {fixed} ELSE {text} END, '')"
 
 
 def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
@@ -242,9 +258,10 @@ def load_transactions(
         mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
         checks = _parse(con, src, mapping, date_format, decimal)
         report = DataQualityReport(source=src.name)
-        _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format, decimal)
+        counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
+                            decimal)
     with step("cleaning"):
-        as_of_date, window_start = _clean(con, mapping, checks, report, as_of_date,
+        as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
                                           window_days)
     if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:
         raise InputError(
@@ -275,10 +292,11 @@ def _drop_summary(report: DataQualityReport) -> str:
 
 def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
            date_format: str | None, decimal: str) -> dict[str, str]:
-    """Parse the source once into the table ``staged``, each row tagged with ``_drop``.
+    """Define the parsed rows ``staged``: ``_bad_<column>`` flags and ``_valid``.
 
-    Returns ``{canonical: SQL testing a raw_source row for a malformed value}`` for the
-    error path.
+    ``staged`` is a view over the source, read again by each query, except for CSV,
+    whose text is parsed once into a temporary table. Returns ``{canonical: SQL testing
+    a raw_source row for a malformed value}`` for the error path.
     """
     types = src.columns
     ts = _timestamp_sql(mapping["order_date"], types[mapping["order_date"]], date_format)
@@ -291,39 +309,62 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
         checks[canonical] = f"({number}) IS NULL"
     if "order_id" in mapping:
         inner.append(f"{_text(mapping['order_id'])} AS order_id")
+        # A 64-bit hash of every source column finds identical lines; a false match needs
+        # a collision (odds about n^2 / 2^65: 3e-6 for 10 million rows).
         inner.append(f"hash({', '.join(_ident(c) for c in src.columns)}) AS _line_hash")
     inner += [f"{_text(mapping[c])} AS {c}" for c in _TEXT_COLUMNS if c in mapping]
 
     flags = {c: ("order_ts IS NULL" if c == "order_date" else f"_n_{c} IS NULL") for c in checks}
     amount = " * ".join(f"_n_{c}" for c in value_columns)
     order_key = "order_id" if "order_id" in mapping else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
-    # A 64-bit hash of every source column finds identical lines; a false match needs a
-    # collision (odds about n^2 / 2^65: 3e-6 for 10 million rows).
-    duplicate = ("WHEN row_number() OVER (PARTITION BY _line_hash) > 1 THEN 'duplicate_line'"
-                 if "order_id" in mapping else "")
     outer = [
         f"* EXCLUDE ({', '.join(f'_n_{c}' for c in value_columns)})",
         f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount",
         f"{order_key} AS order_key",
         "CAST(order_ts AS DATE) AS order_date",
         *(f"{test} AS _bad_{c}" for c, test in flags.items()),
-        f"CASE WHEN {' OR '.join(flags.values())} THEN 'bad_value' "
-        f"WHEN customer_id IS NULL THEN 'missing_customer_id' {duplicate} END AS _drop",
+        f"NOT ({' OR '.join(flags.values())}) AND customer_id IS NOT NULL AS _valid",
     ]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(outer)} "
-                f"FROM (SELECT {', '.join(inner)} FROM raw_source)")
+    _create(con, "staged", "TABLE" if src.kind == "csv" else "VIEW",
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM raw_source)")
     return checks
+
+
+def _create(con: duckdb.DuckDBPyConnection, name: str, kind: str, sql: str) -> None:
+    """``CREATE OR REPLACE TEMP {kind}``, first dropping an object of the other kind."""
+    existing = con.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1 UNION ALL "
+        "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1", [name]
+    ).fetchall()
+    for (other,) in existing:
+        if other != kind:
+            con.execute(f"DROP {other} {name}")
+    con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
 
 
 def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
                checks: dict[str, str], report: DataQualityReport, on_bad_rows: str,
-               date_format: str | None, decimal: str) -> None:
-    counts = ", ".join(f"count(*) FILTER (_bad_{c})" for c in checks)
-    row = con.execute(f"SELECT count(*), {counts} FROM staged").fetchone()
-    report.rows_read = row[0]
-    report.bad_values = {mapping[c]: n for c, n in zip(checks, row[1:], strict=True) if n}
+               date_format: str | None, decimal: str) -> pd.DataFrame:
+    """Count the parsed rows by flags and date; raise on a malformed value.
+
+    Returns the counts: one row per ``_drop`` reason (``bad_value``,
+    ``missing_customer_id`` or missing: valid), ``order_date`` and bad-value flags, with
+    ``rows`` and ``return_lines``.
+    """
+    flags = [f"_bad_{c}" for c in checks]
+    counts = con.execute(
+        f"SELECT {', '.join(flags)}, customer_id IS NULL AS _no_id, order_date, "
+        "count(*) AS rows, count(*) FILTER (WHERE amount < 0) AS return_lines "
+        "FROM staged GROUP BY ALL"
+    ).df()
+    bad = counts[flags].any(axis=1)
+    counts["_drop"] = np.where(bad, "bad_value",
+                               np.where(counts.pop("_no_id"), "missing_customer_id", None))
+    report.rows_read = int(counts["rows"].sum())
+    report.bad_values = {mapping[c]: n for c in checks
+                         if (n := int(counts.loc[counts[f"_bad_{c}"], "rows"].sum()))}
     if not report.bad_values or on_bad_rows == "drop":
-        return
+        return counts
     # Error path only: locate the first malformed value with its file and data row.
     candidates = " UNION ALL ".join(
         f"SELECT _file, _row, {k} AS _k, {_quote(c)} AS canonical, "
@@ -340,47 +381,90 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
                     _hint(canonical, date_format, decimal))
 
 
+def _duplicates(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> pd.DataFrame:
+    """Find lines repeated identically (order ids only) into the table ``duplicate_lines``.
+
+    Returns the extra copies of the otherwise valid repeated lines per ``order_date``
+    (``rows``, ``return_lines``); empty when nothing repeats.
+    """
+    empty = pd.DataFrame({"order_date": [], "rows": [], "return_lines": []})
+    if "order_id" not in mapping:
+        return empty
+    # Identical lines parse identically, so one group by the line hash finds them all.
+    con.execute("CREATE OR REPLACE TEMP TABLE duplicate_lines AS SELECT _line_hash, "
+                "count(*) - 1 AS extra FROM staged GROUP BY _line_hash HAVING count(*) > 1")
+    if not con.execute("SELECT count(*) FROM duplicate_lines").fetchone()[0]:
+        return empty
+    return con.execute("""
+        SELECT order_date, sum(extra) AS rows,
+               sum(extra) FILTER (WHERE amount < 0) AS return_lines
+        FROM (SELECT DISTINCT ON (_line_hash) _line_hash, order_date, amount, _valid
+              FROM staged SEMI JOIN duplicate_lines USING (_line_hash))
+        JOIN duplicate_lines USING (_line_hash)
+        WHERE _valid GROUP BY order_date
+    """).df().fillna({"return_lines": 0})
+
+
 def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict[str, str],
-           report: DataQualityReport, as_of: dt.date | None,
+           counts: pd.DataFrame, report: DataQualityReport, as_of: dt.date | None,
            window_days: int | None) -> tuple[dt.date, dt.date | None]:
-    if as_of is None:
-        as_of = con.execute("SELECT max(order_date) FROM staged WHERE _drop IS NULL").fetchone()[0]
-    if as_of is None:  # every row dropped
-        as_of_sql = "NULL::DATE"
-    else:
-        as_of_sql = f"DATE {_quote(as_of.isoformat())}"
+    """Apply the rules after the bad values: duplicates, then the as-of date and window.
+
+    Defines the view ``transactions`` and fills the report from ``counts`` (see
+    :func:`_count_bad`) minus the extra copies of repeated lines.
+    """
+    extra = _duplicates(con, mapping)
+    valid = counts[counts["_drop"].isna()].groupby("order_date")[["rows", "return_lines"]].sum()
+    kept = valid.sub(extra.set_index("order_date"), fill_value=0).astype("int64")
+    kept.index = pd.to_datetime(kept.index).date
+    dates = pd.Series(kept.index, index=kept.index)
+    if as_of is None and len(kept):
+        as_of = kept.index.max()
+    as_of = as_of.date() if isinstance(as_of, dt.datetime) else as_of
     window_start = (as_of - dt.timedelta(days=window_days - 1)
                     if window_days and as_of is not None else None)
-    window_sql = f"DATE {_quote(window_start.isoformat())}" if window_start else "NULL::DATE"
-    reason = (
-        f"coalesce(_drop, CASE WHEN order_date > {as_of_sql} THEN 'after_as_of' "
-        f"WHEN order_date < {window_sql} THEN 'before_window' END)"
-    )
-    internal = ["_drop", *(f"_bad_{c}" for c in checks)]
-    if "order_id" in mapping:
-        internal.append("_line_hash")
-    exclude = ", ".join(internal)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW transactions AS SELECT * EXCLUDE ({exclude}) "
-        f"FROM staged WHERE {reason} IS NULL"
-    )
-    rules = list(CLEANING_RULES)
-    counts = ", ".join(f"count(*) FILTER (WHERE {reason} = {_quote(r)})" for r in rules)
-    row = con.execute(
-        f"SELECT {counts}, count(*) FILTER (WHERE {reason} IS NULL), "
-        f"count(*) FILTER (WHERE {reason} IS NULL AND amount < 0), "
-        f"min(order_date) FILTER (WHERE {reason} IS NULL), "
-        f"max(order_date) FILTER (WHERE {reason} IS NULL) FROM staged"
-    ).fetchone()
-    report.dropped = dict(zip(rules, row[: len(rules)], strict=True))
-    report.rows_kept, report.return_lines, first, last = row[len(rules):]
+    after = dates > as_of if as_of is not None else dates.notna()
+    before = dates < window_start if window_start else pd.Series(False, index=kept.index)
+    inside = kept[~after & ~before]
+
+    dropped = counts.groupby("_drop")["rows"].sum()
+    report.dropped = {
+        "bad_value": int(dropped.get("bad_value", 0)),
+        "missing_customer_id": int(dropped.get("missing_customer_id", 0)),
+        "duplicate_line": int(extra["rows"].sum()),
+        "after_as_of": int(kept.loc[after, "rows"].sum()),
+        "before_window": int(kept.loc[before & ~after, "rows"].sum()),
+    }
+    report.rows_kept = int(inside["rows"].sum())
+    report.return_lines = int(inside["return_lines"].sum())
     report.as_of = as_of.isoformat() if as_of else None
     report.window_start = window_start.isoformat() if window_start else None
-    report.first_date = first.isoformat() if first else None
-    report.last_date = last.isoformat() if last else None
+    if report.rows_kept:
+        report.first_date = inside.index[inside["rows"] > 0].min().isoformat()
+        report.last_date = inside.index[inside["rows"] > 0].max().isoformat()
     if report.dropped["after_as_of"]:
         report.warnings.append(
             f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
             "were excluded."
         )
+    internal = ["_valid", *(f"_bad_{c}" for c in checks)]
+    if "order_id" in mapping:
+        internal.append("_line_hash")
+    _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)
     return as_of, window_start
+
+
+def _define_transactions(con: duckdb.DuckDBPyConnection, internal: list[str],
+                         as_of: dt.date | None, window_start: dt.date | None, *,
+                         deduplicate: bool) -> None:
+    internal = ", ".join(internal)
+    keep = "_valid AND order_date <= " + (
+        f"DATE {_quote(as_of.isoformat())}" if as_of else "NULL")
+    if window_start:
+        keep += f" AND order_date >= DATE {_quote(window_start.isoformat())}"
+    sql = f"SELECT * EXCLUDE ({internal}) FROM staged WHERE {keep}"
+    if deduplicate:  # the lines that repeat, once each, then every other line
+        sql = (f"SELECT * EXCLUDE ({internal}) FROM (SELECT DISTINCT ON (_line_hash) * "
+               f"FROM staged SEMI JOIN duplicate_lines USING (_line_hash)) WHERE {keep} "
+               f"UNION ALL {sql} AND _line_hash NOT IN (SELECT _line_hash FROM duplicate_lines)")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW transactions AS {sql}")
