@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -14,6 +14,8 @@ from .segments import RuleSet, load_rules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from pandas.api.extensions import ExtensionArray
 
 __all__ = ["RFM_FEATURES", "Segmentation", "score_customers", "segment_customers",
            "segment_summary"]
@@ -38,10 +40,18 @@ def score_customers(customers: pd.DataFrame, scorer: RFMScorer) -> pd.DataFrame:
     -------
     DataFrame
     """
+    # transform returns a new array, so the frame can wrap it without a copy.
     scores = pd.DataFrame(scorer.transform(customers[RFM_FEATURES]),
-                          columns=scorer.get_feature_names_out(), index=customers.index)
-    scores["rfm_cell"] = scores["rfm_cell"].astype(str)
+                          columns=scorer.get_feature_names_out(), index=customers.index,
+                          copy=False)
+    scores["rfm_cell"] = _cell_text().take(scores["rfm_cell"].to_numpy())
     return pd.concat([customers, scores], axis=1)
+
+
+@cache
+def _cell_text() -> ExtensionArray:
+    """``str(cell)`` for every integer cell 0..999, as ``astype(str)`` writes it."""
+    return pd.array([str(cell) for cell in range(1000)], dtype="str")
 
 
 @dataclass

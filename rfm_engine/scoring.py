@@ -236,16 +236,24 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=True)
-        scores = np.empty(X.shape, dtype=np.int64)
-        for j in range(self.n_features_in_):
-            side = "left" if self.closed_[j] == "right" else "right"
-            below = np.searchsorted(self.bin_edges_[j], X[:, j], side=side)
-            scores[:, j] = self.max_score_[j] - below if self.reverse_[j] else 1 + below
-        if self.rfm_index_ is None:
-            return scores
-        r, f, m = (scores[:, i] for i in self.rfm_index_)
-        derived = np.column_stack([100 * r + 10 * f + m, (f + m + 1) // 2, r + f + m])
-        return np.hstack([scores, derived.astype(np.int64)])
+        n_derived = 0 if self.rfm_index_ is None else len(_DERIVED_NAMES)
+        # One contiguous row per output column, returned transposed (n_samples, n_out).
+        out = np.empty((self.n_features_in_ + n_derived, X.shape[0]), dtype=np.int64)
+        for j, (edges, closed) in enumerate(zip(self.bin_edges_, self.closed_, strict=True)):
+            below = out[j]
+            below[:] = 0
+            for edge in edges:  # a few edges: comparing beats a binary search per value
+                below += X[:, j] > edge if closed == "right" else X[:, j] >= edge
+            if self.reverse_[j]:
+                np.subtract(self.max_score_[j], below, out=below)
+            else:
+                below += 1
+        if self.rfm_index_ is not None:
+            r, f, m = (out[i] for i in self.rfm_index_)
+            out[-3] = 100 * r + 10 * f + m
+            out[-2] = (f + m + 1) // 2
+            out[-1] = r + f + m
+        return out.T
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Output column names.

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import os
 import re
 import tomllib
@@ -431,12 +432,23 @@ class RuleSet:
         {'c1': 'champions', 'c2': 'hibernating', 'c3': 'need_attention'}
         """
         arrays = _customer_arrays(customers, self.columns)
-        conditions = [rule.mask(arrays) for rule in self.rules]
-        # Select integer codes, then build the strings once per segment, not per customer.
-        names = np.array([*(rule.segment for rule in self.rules), self.default], dtype=object)
-        codes = np.select(conditions, np.arange(len(self.rules)), default=len(self.rules))
-        return pd.Series(pd.array(names[codes], dtype="str"), index=customers.index,
-                         name="segment")
+        cells, cell_of_row = _score_cells(arrays)
+        # Score conditions are checked once per score cell, which gives each cell its first
+        # score-only rule; rules with raw bounds are then checked per customer and win
+        # where they match and come earlier.
+        rules = self.rules
+        in_cell = [rule.score_mask(cells) for rule in rules]
+        cell_codes = np.full(_length(cells), len(rules))
+        for number in reversed(range(len(rules))):
+            if not rules[number].has_bounds:
+                cell_codes[in_cell[number]] = number
+        codes = cell_codes[cell_of_row]
+        for number, rule in enumerate(rules):
+            if rule.has_bounds:
+                hit = in_cell[number][cell_of_row] & rule.bounds_mask(arrays) & (codes > number)
+                codes[hit] = number
+        names = pd.array([*(rule.segment for rule in rules), self.default], dtype="str")
+        return pd.Series(names.take(codes), index=customers.index, name="segment")
 
 
 def builtin_rule_sets() -> list[str]:
@@ -682,6 +694,34 @@ def _customer_arrays(customers: pd.DataFrame, columns: Sequence[str]) -> dict[st
                 raise _bad_value(customers, col, bad, expected)
         arrays[col] = values
     return arrays
+
+
+def _score_cells(
+    arrays: Mapping[str, np.ndarray],
+) -> tuple[Mapping[str, np.ndarray], np.ndarray]:
+    """Group rows by their score columns: ``cells[col][cell_of_row] == arrays[col]``.
+
+    ``cells`` holds every combination of the score columns between their observed
+    minimum and maximum; when there are no more rows than combinations (or no score
+    columns), every row is its own cell and ``cells`` is ``arrays``.
+    """
+    n_rows = _length(arrays)
+    columns = [col for col in arrays if col in SCORE_KEYS.values()] if n_rows else []
+    # Python floats: a huge span overflows to inf without a warning.
+    ranges = {col: (float(arrays[col].min()), float(arrays[col].max())) for col in columns}
+    n_cells = math.prod(high - low + 1 for low, high in ranges.values())
+    if not ranges or n_cells >= n_rows:
+        return arrays, np.arange(n_rows)
+    position = np.zeros(n_rows)
+    for col, (low, high) in ranges.items():
+        position *= high - low + 1
+        position += arrays[col] - low
+    grid = np.arange(int(n_cells))
+    cells = {}
+    for col, (low, high) in reversed(ranges.items()):
+        grid, digit = np.divmod(grid, high - low + 1)
+        cells[col] = low + digit
+    return cells, position.astype(np.intp)
 
 
 def _bad_value(customers: pd.DataFrame, col: str, bad: np.ndarray, expected: str) -> DataError:
