@@ -118,7 +118,15 @@ def _padded(text: str) -> str:
 def _text(col: str) -> str:
     # trim() copies every string; testing the ends first leaves clean values untouched.
     text = f"CAST({_ident(col)} AS VARCHAR)"
-    return f"NULLIF(CASE WHEN {_padded(text)} THEN trim({text}) ELSE {text} END, '')"
+    return (f"CASE WHEN {_padded(text)} THEN NULLIF(trim({text}), '') "
+            f"WHEN {text} = '' THEN NULL ELSE {text} END")
+
+
+def _has_text_sql(col: str) -> str:
+    """Return SQL true when the column holds more than spaces (``_text(col) IS NOT NULL``)."""
+    text = f"CAST({_ident(col)} AS VARCHAR)"
+    return (f"({text} IS NOT NULL AND {text} <> '' "
+            f"AND NOT (starts_with({text}, ' ') AND trim({text}) = ''))")
 
 
 def _customer_id_sql(col: str) -> str:
@@ -129,7 +137,8 @@ def _customer_id_sql(col: str) -> str:
     fixed = (f"CASE WHEN contains({norm}, '.') THEN "
              rf"regexp_replace({norm}, '^([0-9]+)\.0+$', '\1') ELSE {norm} END")
     changes = f"{_padded(text)} OR contains({text}, '.') OR strlen({text}) <> length({text})"
-    return f"NULLIF(CASE WHEN {changes} THEN {fixed} ELSE {text} END, '')"
+    return (f"CASE WHEN {changes} THEN NULLIF({fixed}, '') "
+            f"WHEN {text} = '' THEN NULL ELSE {text} END")
 
 
 def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
@@ -300,7 +309,8 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
     """
     types = src.columns
     ts = _timestamp_sql(mapping["order_date"], types[mapping["order_date"]], date_format)
-    inner = [f"{_customer_id_sql(mapping['customer_id'])} AS customer_id", f"{ts} AS order_ts"]
+    inner = [f"{_customer_id_sql(mapping['customer_id'])} AS customer_id",
+             f"{_has_text_sql(mapping['customer_id'])} AS _has_id", f"{ts} AS order_ts"]
     checks = {"order_date": f"({ts}) IS NULL"}
     value_columns = ["amount"] if "amount" in mapping else ["quantity", "unit_price"]
     for canonical in value_columns:
@@ -318,12 +328,13 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
     amount = " * ".join(f"_n_{c}" for c in value_columns)
     order_key = "order_id" if "order_id" in mapping else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
     outer = [
-        f"* EXCLUDE ({', '.join(f'_n_{c}' for c in value_columns)})",
+        f"* EXCLUDE (_has_id, {', '.join(f'_n_{c}' for c in value_columns)})",
         f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount",
         f"{order_key} AS order_key",
         "CAST(order_ts AS DATE) AS order_date",
         *(f"{test} AS _bad_{c}" for c, test in flags.items()),
-        f"NOT ({' OR '.join(flags.values())}) AND customer_id IS NOT NULL AS _valid",
+        f"NOT ({' OR '.join(flags.values())}) AND _has_id AS _valid",
+        "NOT _has_id AS _no_id",
     ]
     _create(con, "staged", "TABLE" if src.kind == "csv" else "VIEW",
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM raw_source)")
@@ -353,7 +364,7 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
     """
     flags = [f"_bad_{c}" for c in checks]
     counts = con.execute(
-        f"SELECT {', '.join(flags)}, customer_id IS NULL AS _no_id, order_date, "
+        f"SELECT {', '.join(flags)}, _no_id, order_date, "
         "count(*) AS rows, count(*) FILTER (WHERE amount < 0) AS return_lines "
         "FROM staged GROUP BY ALL"
     ).df()
@@ -447,7 +458,7 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
             f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
             "were excluded."
         )
-    internal = ["_valid", *(f"_bad_{c}" for c in checks)]
+    internal = ["_valid", "_no_id", *(f"_bad_{c}" for c in checks)]
     if "order_id" in mapping:
         internal.append("_line_hash")
     _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)
