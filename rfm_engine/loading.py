@@ -115,16 +115,26 @@ def _padded(text: str) -> str:
     return f"(starts_with({text}, ' ') OR ends_with({text}, ' '))"
 
 
+def _raw_text(col: str) -> str:
+    return f"CAST({_ident(col)} AS VARCHAR)"
+
+
 def _text(col: str) -> str:
     # trim() copies every string; testing the ends first leaves clean values untouched.
-    text = f"CAST({_ident(col)} AS VARCHAR)"
+    text = _raw_text(col)
     return (f"CASE WHEN {_padded(text)} THEN NULLIF(trim({text}), '') "
             f"WHEN {text} = '' THEN NULL ELSE {text} END")
 
 
+def _text_changes(col: str) -> str:
+    """Return SQL true where :func:`_text` differs from the raw text."""
+    text = _raw_text(col)
+    return f"({_padded(text)} OR {text} = '')"
+
+
 def _has_text_sql(col: str) -> str:
     """Return SQL true when the column holds more than spaces (``_text(col) IS NOT NULL``)."""
-    text = f"CAST({_ident(col)} AS VARCHAR)"
+    text = _raw_text(col)
     return (f"({text} IS NOT NULL AND {text} <> '' "
             f"AND NOT (starts_with({text}, ' ') AND trim({text}) = ''))")
 
@@ -132,13 +142,18 @@ def _has_text_sql(col: str) -> str:
 def _customer_id_sql(col: str) -> str:
     # Text ids: spaces stripped, Unicode NFC, spreadsheet floats 17850.0 -> 17850. Only
     # ids that can change (padded, holding a dot, non-ASCII) go through the costly path.
-    text = f"CAST({_ident(col)} AS VARCHAR)"
+    text = _raw_text(col)
     norm = f"nfc_normalize(trim({text}))"
     fixed = (f"CASE WHEN contains({norm}, '.') THEN "
              rf"regexp_replace({norm}, '^([0-9]+)\.0+$', '\1') ELSE {norm} END")
-    changes = f"{_padded(text)} OR contains({text}, '.') OR strlen({text}) <> length({text})"
-    return (f"CASE WHEN {changes} THEN NULLIF({fixed}, '') "
+    return (f"CASE WHEN {_customer_id_changes(col)} THEN NULLIF({fixed}, '') "
             f"WHEN {text} = '' THEN NULL ELSE {text} END")
+
+
+def _customer_id_changes(col: str) -> str:
+    """Return SQL true where a non-empty id may differ from its normal form."""
+    text = _raw_text(col)
+    return f"({_padded(text)} OR contains({text}, '.') OR strlen({text}) <> length({text}))"
 
 
 def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
@@ -151,7 +166,9 @@ def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
     return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
-def _number_sql(col: str, type_name: str, decimal: str) -> str:
+def _number_sql(col: str, type_name: str, decimal: str, *, checked: bool = False) -> str:
+    if checked and _is(type_name, _NUMERIC):  # no bad value: the range test can go
+        return f"CAST({_ident(col)} AS DOUBLE)"
     text = _text(col)
     if decimal == ",":  # strict: a '.' in such a file is an error, never a guess
         text = f"CASE WHEN contains({text}, '.') THEN NULL ELSE replace({text}, ',', '.') END"
@@ -269,6 +286,8 @@ def load_transactions(
         report = DataQualityReport(source=src.name)
         counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
                             decimal)
+        if src.kind != "csv":  # a view: drop the tests the counts proved idle
+            _parse(con, src, mapping, date_format, decimal, plain=_plain(counts))
     with step("cleaning"):
         as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
                                           window_days)
@@ -300,45 +319,67 @@ def _drop_summary(report: DataQualityReport) -> str:
 
 
 def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
-           date_format: str | None, decimal: str) -> dict[str, str]:
+           date_format: str | None, decimal: str,
+           plain: frozenset[str] = frozenset()) -> dict[str, str]:
     """Define the parsed rows ``staged``: ``_bad_<column>`` flags and ``_valid``.
 
     ``staged`` is a view over the source, read again by each query, except for CSV,
-    whose text is parsed once into a temporary table. Returns ``{canonical: SQL testing
-    a raw_source row for a malformed value}`` for the error path.
+    whose text is parsed once into a temporary table. ``plain`` names the tests that
+    :func:`_count_bad` found never true, left out of a second definition: ``valid``
+    (every row valid), ``customer_id`` and ``order_id`` (no value changed by
+    normalisation). Returns ``{canonical: SQL testing a raw_source row for a malformed
+    value}`` for the error path.
     """
     types = src.columns
+    cid, oid = mapping["customer_id"], mapping.get("order_id")
+    valid = "valid" in plain
     ts = _timestamp_sql(mapping["order_date"], types[mapping["order_date"]], date_format)
-    inner = [f"{_customer_id_sql(mapping['customer_id'])} AS customer_id",
-             f"{_has_text_sql(mapping['customer_id'])} AS _has_id", f"{ts} AS order_ts"]
+    inner = [
+        f"{_raw_text(cid) if 'customer_id' in plain else _customer_id_sql(cid)} AS customer_id",
+        f"{'TRUE' if valid else _has_text_sql(cid)} AS _has_id",
+        f"{'FALSE' if 'customer_id' in plain else _customer_id_changes(cid)} AS _id_changes",
+        f"{ts} AS order_ts",
+    ]
     checks = {"order_date": f"({ts}) IS NULL"}
     value_columns = ["amount"] if "amount" in mapping else ["quantity", "unit_price"]
     for canonical in value_columns:
-        number = _number_sql(mapping[canonical], types[mapping[canonical]], decimal)
-        inner.append(f"{number} AS _n_{canonical}")
-        checks[canonical] = f"({number}) IS NULL"
-    if "order_id" in mapping:
-        inner.append(f"{_text(mapping['order_id'])} AS order_id")
+        col, type_name = mapping[canonical], types[mapping[canonical]]
+        inner.append(f"{_number_sql(col, type_name, decimal, checked=valid)} AS _n_{canonical}")
+        checks[canonical] = f"({_number_sql(col, type_name, decimal)}) IS NULL"
+    if oid:
+        inner.append(f"{_raw_text(oid) if 'order_id' in plain else _text(oid)} AS order_id")
+        inner.append(f"{'FALSE' if 'order_id' in plain else _text_changes(oid)} AS _key_changes")
         # A 64-bit hash of every source column finds identical lines; a false match needs
         # a collision (odds about n^2 / 2^65: 3e-6 for 10 million rows).
         inner.append(f"hash({', '.join(_ident(c) for c in src.columns)}) AS _line_hash")
+    else:
+        inner.append("FALSE AS _key_changes")
     inner += [f"{_text(mapping[c])} AS {c}" for c in _TEXT_COLUMNS if c in mapping]
 
-    flags = {c: ("order_ts IS NULL" if c == "order_date" else f"_n_{c} IS NULL") for c in checks}
+    flags = {c: ("FALSE" if valid else "order_ts IS NULL" if c == "order_date"
+                 else f"_n_{c} IS NULL") for c in checks}
     amount = " * ".join(f"_n_{c}" for c in value_columns)
-    order_key = "order_id" if "order_id" in mapping else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
+    order_key = "order_id" if oid else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
     outer = [
         f"* EXCLUDE (_has_id, {', '.join(f'_n_{c}' for c in value_columns)})",
         f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount",
         f"{order_key} AS order_key",
         "CAST(order_ts AS DATE) AS order_date",
         *(f"{test} AS _bad_{c}" for c, test in flags.items()),
-        f"NOT ({' OR '.join(flags.values())}) AND _has_id AS _valid",
+        "TRUE AS _valid" if valid else f"NOT ({' OR '.join(flags.values())}) AND _has_id AS _valid",
         "NOT _has_id AS _no_id",
     ]
     _create(con, "staged", "TABLE" if src.kind == "csv" else "VIEW",
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM raw_source)")
     return checks
+
+
+def _plain(counts: pd.DataFrame) -> frozenset[str]:
+    """Name the tests of :func:`_parse` that the counts show are never true."""
+    plain = {"customer_id": not counts["id_changes"].any(),
+             "order_id": not counts["key_changes"].any(),
+             "valid": not counts["_drop"].notna().any()}
+    return frozenset(name for name, proven in plain.items() if proven)
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, kind: str, sql: str) -> None:
@@ -365,8 +406,9 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
     flags = [f"_bad_{c}" for c in checks]
     counts = con.execute(
         f"SELECT {', '.join(flags)}, _no_id, order_date, "
-        "count(*) AS rows, count(*) FILTER (WHERE amount < 0) AS return_lines "
-        "FROM staged GROUP BY ALL"
+        "count(*) AS rows, count(*) FILTER (WHERE amount < 0) AS return_lines, "
+        "count(*) FILTER (WHERE _id_changes) AS id_changes, "
+        "count(*) FILTER (WHERE _key_changes) AS key_changes FROM staged GROUP BY ALL"
     ).df()
     bad = counts[flags].any(axis=1)
     counts["_drop"] = np.where(bad, "bad_value",
@@ -458,7 +500,8 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
             f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
             "were excluded."
         )
-    internal = ["_valid", "_no_id", *(f"_bad_{c}" for c in checks)]
+    internal = ["_valid", "_no_id", "_id_changes", "_key_changes",
+                *(f"_bad_{c}" for c in checks)]
     if "order_id" in mapping:
         internal.append("_line_hash")
     _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)

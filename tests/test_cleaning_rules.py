@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rfm_engine.loading import load_transactions
 
-_IDS = ["a", " a", "b ", "7", "7.0", "", None, "e\u0301"]
+_IDS = ["a", "a", "b", "7", " a", "b ", "7.0", "", None, "e\u0301"]
 _DATES = [f"2024-01-{day:02d}" for day in range(1, 11)]
 _AMOUNTS = ["10", "-4", "0", "2.5", "x"]
 
@@ -55,11 +55,14 @@ def _expected(raw: pd.DataFrame, with_order_id: bool, as_of: dt.date | None,
                      min_size=1, max_size=40),
        with_order_id=st.booleans(),
        as_of=st.sampled_from([None, dt.date(2024, 1, 6)]),
-       window_days=st.sampled_from([None, 3]))
+       window_days=st.sampled_from([None, 3]),
+       typed=st.booleans())
 def test_counts_and_kept_rows_follow_the_documented_rules(rows, with_order_id, as_of,
-                                                          window_days):
+                                                          window_days, typed):
     raw = pd.DataFrame(rows, columns=["customer_id", "order_id", "order_date", "amount"],
                        dtype=object)
+    if typed and "x" not in raw["amount"].tolist():  # numbers and dates as typed columns
+        raw = raw.astype({"amount": float, "order_date": "datetime64[us]"})
     if not with_order_id:
         raw = raw.drop(columns="order_id")
     counts, kept = _expected(raw, with_order_id, as_of, window_days)
