@@ -93,11 +93,84 @@ def _pandas(path: str) -> Callable[[], Checksum]:
     return work
 
 
+# The same work as the library, written by hand: ids normalised (spaces, spreadsheet
+# floats, NFC), malformed rows and rows without id dropped, identical lines counted once,
+# orders netted, and frequency counting the orders that are purchases (net > 0, or free).
+_ID_FLOAT = r"^([0-9]+)\.0+$"
+
+
+def _duckdb_rules(path: str) -> Callable[[], Checksum]:
+    import duckdb
+    import pandas  # noqa: F401
+
+    quoted = "'" + path.replace("'", "''") + "'"
+    sql = f"""
+        WITH lines AS (
+            SELECT regexp_replace(nfc_normalize(trim(customer_id)), '{_ID_FLOAT}', '\\1')
+                       AS customer_id,
+                   trim(order_id) AS order_id, CAST(order_date AS DATE) AS day, amount
+            FROM (SELECT DISTINCT * FROM read_parquet({quoted}))
+            WHERE isfinite(amount) AND order_date IS NOT NULL
+        ), orders AS (
+            SELECT customer_id, order_id, min(day) AS day, sum(amount) AS net,
+                   min(amount) AS min_line
+            FROM lines WHERE customer_id <> '' GROUP BY ALL
+        ), customers AS (
+            SELECT customer_id, max(day) FILTER (WHERE {{purchase}}) AS last_date,
+                   count(*) FILTER (WHERE {{purchase}}) AS frequency, sum(net) AS monetary
+            FROM orders GROUP BY customer_id
+        )
+        SELECT customer_id, date_diff('day', last_date, max(last_date) OVER ()) AS recency_days,
+               frequency, monetary
+        FROM customers WHERE frequency > 0
+    """.replace("{purchase}", "(net > 0 OR (net = 0 AND min_line >= 0))")
+
+    def work() -> Checksum:
+        frame = duckdb.connect().execute(sql).df()
+        return len(frame), int(frame["frequency"].sum()), float(frame["monetary"].sum())
+
+    return work
+
+
+def _polars_rules(path: str) -> Callable[[], Checksum]:
+    import polars as pl
+
+    def work() -> Checksum:
+        customer_id = (pl.col("customer_id").str.strip_chars(" ").str.normalize("NFC")
+                       .str.replace(_ID_FLOAT, "${1}"))
+        lines = (pl.scan_parquet(path).unique()
+                 .filter(pl.col("amount").is_finite() & pl.col("order_date").is_not_null())
+                 .with_columns(customer_id=customer_id,
+                               order_id=pl.col("order_id").str.strip_chars(" "),
+                               day=pl.col("order_date").dt.date())
+                 .filter(pl.col("customer_id") != ""))
+        net = pl.col("net")
+        purchase = (net > 0) | ((net == 0) & (pl.col("min_line") >= 0))
+        frame = (
+            lines.group_by("customer_id", "order_id")
+            .agg(day=pl.col("day").min(), net=pl.col("amount").sum(),
+                 min_line=pl.col("amount").min())
+            .group_by("customer_id")
+            .agg(last_date=pl.col("day").filter(purchase).max(), frequency=purchase.sum(),
+                 monetary=net.sum())
+            .filter(pl.col("frequency") > 0)
+            .with_columns(
+                recency_days=(pl.col("last_date").max() - pl.col("last_date")).dt.total_days()
+            )
+            .collect()
+        )
+        return len(frame), int(frame["frequency"].sum()), float(frame["monetary"].sum())
+
+    return work
+
+
 CONTENDERS: dict[str, Callable[[str], Callable[[], Checksum]]] = {
     "library": _library,
     "duckdb": _duckdb,
     "polars": _polars,
     "pandas": _pandas,
+    "duckdb_rules": _duckdb_rules,
+    "polars_rules": _polars_rules,
 }
 
 
