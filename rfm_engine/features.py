@@ -113,6 +113,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                    {selected}, _other_orders
             FROM per_customer ORDER BY customer_id
         """).to_arrow_table()
+    tx.source.check_unchanged()
     report = tx.report
     report.non_positive_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
     buyers = pc.greater(table["frequency"], 0)
@@ -183,6 +184,7 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
                    CAST(coalesce(avg(net) FILTER (WHERE n > 1), 0) AS DOUBLE) AS monetary_value
             FROM ranked GROUP BY customer_id ORDER BY customer_id
         """).df()
+    tx.source.check_unchanged()
     if frame.empty:
         raise EmptyResultError(f"{tx.source.name}: no customer with a purchase on or before "
                                f"{tx.as_of}.")

@@ -2,9 +2,11 @@
 
 The cleaned rows are the view ``transactions`` with the canonical columns
 ``customer_id, order_key, order_ts, order_date, amount`` plus the optional columns that
-were mapped. Nothing is copied for Parquet files, DuckDB tables and DataFrames: each
-query reads the source again, which for these is cheaper than a copy. CSV text is parsed
-once into a temporary table (DuckDB spills to disk when it outgrows memory).
+were mapped. Nothing is copied for Parquet files and DuckDB tables: each query reads the
+source again, which for these is cheaper than a copy. CSV text is parsed once into a
+temporary table (DuckDB spills to disk when it outgrows memory), and a DataFrame copied,
+so later changes to it cannot leak into results. A file rewritten
+while a run reads it stops the run (:meth:`Source.check_unchanged`).
 
 Loading reads the source twice: one pass counts rows by bad-value flags and date (every
 count of the data-quality report follows from that small table), and, with an order id,
@@ -36,6 +38,9 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _MAX_ABS_AMOUNT = 1e13
 _TEXT_COLUMNS = ("email", "first_name", "country", "channel", "product_id", "category")
+#: Sources parsed once into a table: CSV (parsing text is the dear part) and DataFrames
+#: (a snapshot: later changes to the caller's frame must not leak into the results).
+_COPIED = ("csv", "dataframe")
 
 
 def connect(*, threads: int | None = None, memory_limit: str | None = None,
@@ -286,7 +291,7 @@ def load_transactions(
         report = DataQualityReport(source=src.name)
         counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
                             decimal)
-        if src.kind != "csv":  # a view: drop the tests the counts proved idle
+        if src.kind not in _COPIED:  # a view: drop the tests the counts proved idle
             _parse(con, src, mapping, date_format, decimal, plain=_plain(counts))
     with step("cleaning"):
         as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
@@ -301,6 +306,7 @@ def load_transactions(
     if report.rows_kept == 0:
         raise EmptyResultError(f"{src.name}: no transaction left after cleaning "
                                f"({_drop_summary(report)}).")
+    src.check_unchanged()
     return Transactions(con, src, mapping, as_of_date, window_start, report)
 
 
@@ -323,8 +329,8 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
            plain: frozenset[str] = frozenset()) -> dict[str, str]:
     """Define the parsed rows ``staged``: ``_bad_<column>`` flags and ``_valid``.
 
-    ``staged`` is a view over the source, read again by each query, except for CSV,
-    whose text is parsed once into a temporary table. ``plain`` names the tests that
+    ``staged`` is a view over the source, read again by each query, except for CSV
+    and DataFrames, parsed once into a temporary table. ``plain`` names the tests that
     :func:`_count_bad` found never true, left out of a second definition: ``valid``
     (every row valid), ``customer_id`` and ``order_id`` (no value changed by
     normalisation). Returns ``{canonical: SQL testing a raw_source row for a malformed
@@ -369,7 +375,7 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
         "TRUE AS _valid" if valid else f"NOT ({' OR '.join(flags.values())}) AND _has_id AS _valid",
         "NOT _has_id AS _no_id",
     ]
-    _create(con, "staged", "TABLE" if src.kind == "csv" else "VIEW",
+    _create(con, "staged", "TABLE" if src.kind in _COPIED else "VIEW",
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM raw_source)")
     return checks
 

@@ -2,7 +2,8 @@
 
 Each source becomes a DuckDB view named ``raw_source`` read in place (nothing is
 copied up front), plus what error messages need: a display name and SQL for the
-file and the 1-based data row of each row.
+file and the 1-based data row of each row, and the size and modification time of each
+file, so a file rewritten during a run is noticed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Source:
         SQL giving the file a row came from.
     paths : tuple of Path
         The files read (empty for a DataFrame).
+    stamps : tuple
+        ``(size, mtime_ns)`` of each path when it was opened.
     """
 
     name: str
@@ -47,6 +50,28 @@ class Source:
     row_sql: str
     file_sql: str
     paths: tuple[Path, ...] = ()
+    stamps: tuple[tuple[int, int], ...] = ()
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`InputError` when a file changed since it was opened.
+
+        Files are read in place, once per query: a file rewritten during a run (an
+        upstream export landing) would mix two versions, so the run stops instead.
+        """
+        changed = [str(p) for p, stamp in zip(self.paths, self.stamps, strict=True)
+                   if _stamp(p) != stamp]
+        if changed:
+            raise InputError(f"{', '.join(changed)}: changed while being read (size or "
+                             "modification time differ from the start of the run); rerun "
+                             "once the file is complete.")
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
 
 
 def _quote(text: str) -> str:
@@ -99,9 +124,11 @@ def open_source(
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder.")
+    stamped = _parquet_files(path) if path.is_dir() else [path]
+    stamps = tuple(_stamp(p) for p in stamped)
     lower = path.name.lower()
     if path.is_dir() or lower.endswith(".parquet"):
-        files = _parquet_files(path)
+        files = stamped
         file_list = "[" + ", ".join(_quote(str(f)) for f in files) + "]"
         sql = (
             f"SELECT * FROM read_parquet({file_list}, filename = '_src_file', "
@@ -136,7 +163,7 @@ def open_source(
         raise InputError(f"{path}: cannot read as {kind}: {_first_line(exc)}") from exc
     columns = {k: v for k, v in columns.items() if k not in exclude}
     name = f"{path}::{table}" if kind == "duckdb" else str(path)
-    return Source(name, kind, columns, row_sql, file_sql, tuple(files))
+    return Source(name, kind, columns, row_sql, file_sql, tuple(files), stamps)
 
 
 def _describe(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

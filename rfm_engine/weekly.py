@@ -246,6 +246,7 @@ def run_weekly(
         manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
                               suppressions, layout, previous_dir, warnings, scorer is None,
                               clustering)
+        tx.source.check_unchanged()  # every read of the input is done
         publish_folder(staging, run_dir, force=force)
     logger.info("published %s", run_dir)
     model = frozen or SegmentationModel.from_scorer(

@@ -226,3 +226,22 @@ def test_first_bad_column_in_a_row_is_the_date(tmp_path):
     path = write(tmp_path / "tx.csv", "customer_id,order_date,amount\n1,2024-01-01,1\n1,x,y\n")
     with pytest.raises(DataError, match=r"row 2, column 'order_date'"):
         load_transactions(path)
+
+
+def test_a_file_rewritten_during_a_run_stops_it(tmp_path):
+    path = tmp_path / "tx.parquet"
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-01-02"],
+                          "amount": [10.0, 20.0]})
+    frame.to_parquet(path)
+    tx = load_transactions(path)
+    frame.assign(amount=[10.0, 2000.0]).to_parquet(path)  # an upstream export lands
+    with pytest.raises(InputError, match="changed while being read"):
+        customer_features(tx)
+
+
+def test_dataframe_is_a_snapshot_taken_at_load():
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-01-02"],
+                          "amount": [10.0, 20.0]})
+    tx = load_transactions(frame)
+    frame.loc[1, "amount"] = 2000.0
+    assert customer_features(tx)["monetary"].tolist() == [10.0, 20.0]
