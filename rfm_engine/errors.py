@@ -78,7 +78,8 @@ class DataError(InputError):
         self.source, self.row, self.column = source, row, column
         self.value, self.expected, self.hint = value, expected, hint
         where = f"{source}, row {row}" if row is not None else source
-        message = f"{where}, column {column!r}: got {value!r}, expected {expected}."
+        got = "an empty value" if value is None or value == "" else repr(value)
+        message = f"{where}, column {column!r}: got {got}, expected {expected}."
         if hint:
             message += f" {hint}"
         super().__init__(message)

@@ -120,7 +120,8 @@ def test_a_malformed_value_names_file_row_column_value_and_expectation(
     tmp_path, kind, column, value, expected
 ):
     path = write_csv(tmp_path / "input.csv", rows(kind, **{column: value}))
-    message = f"{path}, row 2, column '{column}': got '{value}', expected {expected}"
+    got = f"'{value}'" if value else "an empty value"
+    message = f"{path}, row 2, column '{column}': got {got}, expected {expected}"
     with pytest.raises(DataError, match=re.escape(message)) as info:
         read_input(kind, path)
     assert info.value.row == 2 and info.value.column == column
@@ -332,14 +333,14 @@ def test_ticket_flags_must_agree_and_resolved_tickets_need_one():
             "contacts is 1 (contacts is 2)")):
         read_input("tickets", both)
     with pytest.raises(DataError, match=re.escape(
-            "row 2, column 'contacts': got '', expected a value for a resolved ticket")):
+            "row 2, column 'contacts': got an empty value, expected a value for a resolved ticket")):
         read_input("tickets", rows("tickets", contacts=""))
     assert len(read_input("tickets", rows("tickets", contacts="", resolved_at="")).frame) == 3
 
 
 def test_every_email_event_needs_a_recipient():
     with pytest.raises(DataError, match=re.escape(
-            "row 2, column 'customer_id': got '', expected a recipient: customer_id or email")):
+            "row 2, column 'customer_id': got an empty value, expected a recipient: customer_id or email")):
         read_input("email_events", rows("email_events", customer_id="", email=""))
 
 

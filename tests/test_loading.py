@@ -245,3 +245,11 @@ def test_dataframe_is_a_snapshot_taken_at_load():
     tx = load_transactions(frame)
     frame.loc[1, "amount"] = 2000.0
     assert customer_features(tx)["monetary"].tolist() == [10.0, 20.0]
+
+
+def test_an_empty_amount_is_named_as_such(tmp_path):
+    path = tmp_path / "tx.parquet"
+    pd.DataFrame({"customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-01-02"],
+                  "amount": [10.0, None]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"row 2, column 'amount': got an empty value, expected"):
+        load_transactions(path)
