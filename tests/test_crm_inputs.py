@@ -333,14 +333,16 @@ def test_ticket_flags_must_agree_and_resolved_tickets_need_one():
             "contacts is 1 (contacts is 2)")):
         read_input("tickets", both)
     with pytest.raises(DataError, match=re.escape(
-            "row 2, column 'contacts': got an empty value, expected a value for a resolved ticket")):
+            "row 2, column 'contacts': got an empty value, "
+            "expected a value for a resolved ticket")):
         read_input("tickets", rows("tickets", contacts=""))
     assert len(read_input("tickets", rows("tickets", contacts="", resolved_at="")).frame) == 3
 
 
 def test_every_email_event_needs_a_recipient():
     with pytest.raises(DataError, match=re.escape(
-            "row 2, column 'customer_id': got an empty value, expected a recipient: customer_id or email")):
+            "row 2, column 'customer_id': got an empty value, "
+            "expected a recipient: customer_id or email")):
         read_input("email_events", rows("email_events", customer_id="", email=""))
 
 
