@@ -5,8 +5,8 @@ The cleaned rows are the view ``transactions`` with the canonical columns
 were mapped. Nothing is copied for Parquet files and DuckDB tables: each query reads the
 source again, which for these is cheaper than a copy. CSV text is parsed once into a
 temporary table (DuckDB spills to disk when it outgrows memory), and a DataFrame copied,
-so later changes to it cannot leak into results. A file rewritten
-while a run reads it stops the run (:meth:`Source.check_unchanged`).
+so later changes to it cannot leak into results. A file rewritten while a run reads it
+stops the run (:meth:`Source.check_unchanged`).
 
 Loading reads the source twice: one pass counts rows by bad-value flags and date (every
 count of the data-quality report follows from that small table), and, with an order id,
