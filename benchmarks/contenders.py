@@ -104,6 +104,7 @@ def _duckdb_rules(path: str) -> Callable[[], Checksum]:
     import pandas  # noqa: F401
 
     quoted = "'" + path.replace("'", "''") + "'"
+    purchase = "(net > 0 OR (net = 0 AND min_line >= 0))"
     sql = f"""
         WITH lines AS (
             SELECT regexp_replace(nfc_normalize(trim(customer_id)), '{_ID_FLOAT}', '\\1')
@@ -116,14 +117,14 @@ def _duckdb_rules(path: str) -> Callable[[], Checksum]:
                    min(amount) AS min_line
             FROM lines WHERE customer_id <> '' GROUP BY ALL
         ), customers AS (
-            SELECT customer_id, max(day) FILTER (WHERE {{purchase}}) AS last_date,
-                   count(*) FILTER (WHERE {{purchase}}) AS frequency, sum(net) AS monetary
+            SELECT customer_id, max(day) FILTER (WHERE {purchase}) AS last_date,
+                   count(*) FILTER (WHERE {purchase}) AS frequency, sum(net) AS monetary
             FROM orders GROUP BY customer_id
         )
         SELECT customer_id, date_diff('day', last_date, max(last_date) OVER ()) AS recency_days,
                frequency, monetary
         FROM customers WHERE frequency > 0
-    """.replace("{purchase}", "(net > 0 OR (net = 0 AND min_line >= 0))")
+    """
 
     def work() -> Checksum:
         frame = duckdb.connect().execute(sql).df()
