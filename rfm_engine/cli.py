@@ -154,6 +154,23 @@ def _check_output(output: Path, force: bool) -> None:
 _state = {"quiet": False}
 
 
+def _set_quiet(quiet: bool) -> None:
+    """Only errors reach the user: no report, tables, progress or 'wrote' lines."""
+    _state["quiet"] = quiet
+    logging.getLogger("rfm_engine").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _quiet_callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:  # the group's -q (rfm-engine -q run) already applied stays applied
+        _set_quiet(True)
+
+
+def _quiet_option(func: Callable) -> Callable:
+    """``-q/--quiet``, taken by every command as well as by the group."""
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_quiet_callback, help="Only print errors.")(func)
+
+
 def _echo(message: str = "") -> None:
     """Information for the user, on stderr; silent with --quiet."""
     if not _state["quiet"]:
@@ -175,13 +192,13 @@ def cli(quiet: bool) -> None:
       rfm-engine segment data/sample/transactions.csv --config examples/demo.toml \\
           -o out/segments.csv
     """
-    _state["quiet"] = quiet
     # Progress of our own steps only: other libraries' INFO chatter stays out.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("rfm_engine").setLevel(logging.WARNING if quiet else logging.INFO)
+    _set_quiet(quiet)
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -208,6 +225,7 @@ def features(output: Path, force: bool, **options: Any) -> None:
 
 
 @cli.command("clv-summary", context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -238,6 +256,7 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -320,6 +339,7 @@ def _k_range(value: str | None) -> tuple[int, int] | None:
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -397,27 +417,33 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path, exists=True,
                                                               file_okay=False))
-@click.option("--transactions", "source", required=True, type=click.Path(path_type=Path),
-              help="Transactions covering the days after the run's as-of date.")
+@click.option("--transactions", "source", type=click.Path(path_type=Path),
+              help="Transactions covering the days after the run's as-of date (default: "
+              "[input] path of --config).")
+@_input_options
 @click.option("--days", type=int, default=30, show_default=True,
               help="Outcome window: the N days after the run's as-of date.")
-@click.option("--columns", help="Column mapping (default: the run's own [columns]).")
-@click.option("--date-format", help="strftime format for non-ISO dates.")
 @click.option("--alpha", type=float, default=0.05, show_default=True,
               help="Significance level (confidence intervals at 1 - alpha).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the lift table (.csv or .parquet) and <name>.png beside it.")
 @click.option("--force", is_flag=True, help="Replace existing output files.")
-def lift(run_dir: Path, source: Path, days: int, columns: str | None, date_format: str | None,
-         alpha: float, output: Path | None, force: bool) -> None:
+def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Path | None,
+         force: bool, **options: Any) -> None:
     """Measure each campaign of a weekly run against its holdout.
 
     For every campaign: conversion rate and revenue per customer of the targets vs the
     holdout in the DAYS after the run's as-of date; absolute and relative lift with
     confidence intervals, a two-proportion z-test, Welch and bootstrap intervals for
     revenue, and incremental revenue. A total row weights campaigns by their targets.
+
+    The transactions are read with the run's own [columns] and [input] options (from its
+    manifest), unless --config (its [input] and [columns]; its [features] are the run's,
+    not the outcome window's, and are ignored) or the input options say otherwise.
+    --as-of / --window-days cut the outcome data (rows after --as-of are ignored).
 
     \b
     Example:
@@ -428,9 +454,20 @@ def lift(run_dir: Path, source: Path, days: int, columns: str | None, date_forma
 
     if output is not None:
         _check_output(output, force)
-    load = {"date_format": date_format} if date_format else {}
-    mapping = parse_column_spec(columns) if columns else None
-    report = campaign_lift(run_dir, source, days=days, columns=mapping, alpha=alpha, **load)
+    from_file = options["config_path"] is not None
+    given = {key for key, value in options.items() if value is not None}
+    options["input_path"] = source
+    window = {key: options[key] for key in ("as_of", "window_days")}  # not the run's [features]
+    config = _config(options)
+    if not config.input.path:
+        raise ConfigError("No transactions: give --transactions or [input] path in the "
+                          "config.")
+    reading = {key: value for key, value in config.to_dict()["input"].items()
+               if key != "path" and value is not None and (from_file or key in given)}
+    reading.update({key: value for key, value in window.items() if value is not None})
+    mapping = config.columns if from_file or "columns" in given else None
+    report = campaign_lift(run_dir, config.input.path, days=days, columns=mapping,
+                           alpha=alpha, **reading)
     for message in report.warnings:
         _echo(f"warning: {message}")
     click.echo(str(report))
@@ -444,6 +481,7 @@ _INPUT_KINDS = ("costs", "surveys", "tickets", "leads", "subscriptions", "email_
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -529,6 +567,7 @@ def _png_writer(axes: Any) -> Any:
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @_input_argument
 @_input_options
 @_output_options
@@ -598,6 +637,7 @@ def format_summary(summary: Any) -> str:
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @click.option("--input", "input_path", type=click.Path(path_type=Path),
               help="Transactions (default: [input] path of the config).")
 @_input_options
@@ -633,8 +673,13 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
     result = run_weekly(config, output_dir=output_dir,
                         suppression=list(suppression) or None,
                         no_suppression=no_suppression, layout=layout, force=force)
+    shown: list[str] = []
+    if result.quality is not None:
+        _echo(str(result.quality))  # as segment does; its warnings are in it
+        shown = result.quality.warnings
     for message in result.warnings:
-        _echo(f"warning: {message}")
+        if message not in shown:
+            _echo(f"warning: {message}")
     if not _state["quiet"]:
         click.echo(format_summary(result.segments))
         click.echo()
@@ -654,6 +699,7 @@ def models() -> None:
 
 
 @models.command("list", context_settings=CONTEXT)
+@_quiet_option
 @click.option("--name", default="rfm-segmentation", show_default=True,
               help="Registered model name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, "
@@ -672,6 +718,7 @@ def models_list(name: str, tracking_uri: str | None) -> None:
 
 
 @models.command("promote", context_settings=CONTEXT)
+@_quiet_option
 @click.argument("version", type=int)
 @click.option("--name", default="rfm-segmentation", show_default=True,
               help="Registered model name.")
@@ -701,6 +748,7 @@ def segments() -> None:
 
 
 @segments.command("lint", context_settings=CONTEXT)
+@_quiet_option
 @click.argument("rules", metavar="NAME|FILE")
 @click.option("--bins", "n_bins", type=int, help="Score levels to check (default: the set's).")
 @click.option("--cells", is_flag=True, help="Also print the cell -> segment table.")
@@ -736,6 +784,7 @@ def segments_lint(rules: str, n_bins: int | None, cells: bool, output: Path | No
 
 
 @segments.command("list", context_settings=CONTEXT)
+@_quiet_option
 def segments_list() -> None:
     """List the built-in rule sets.
 
@@ -752,6 +801,7 @@ def segments_list() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@_quiet_option
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("data/sample"))
 @click.option("--customers", "n_customers", type=int, default=5000, show_default=True,
               help="Number of customers to simulate.")

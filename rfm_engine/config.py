@@ -3,7 +3,11 @@
 Example ``weekly.toml``::
 
     [input]
-    path = "data/sample/transactions.csv"
+    path = "data/sample/transactions.csv"   # a CSV or Parquet file, a folder, a .duckdb file
+    table = "sales"                     # the table, when path is a DuckDB database
+    delimiter = ","                     # CSV delimiter (default: sniffed)
+    encoding = "utf-8"                  # CSV encoding (default: UTF-8, BOM or not)
+    decimal = "."                       # or ",": numbers written 12,50 in text files
     date_format = "%Y-%m-%d %H:%M:%S"   # optional: ISO 8601 is read without it
     on_bad_rows = "raise"               # or "drop"
     max_drop_fraction = 0.5
@@ -33,6 +37,7 @@ Example ``weekly.toml``::
     dir = "out"                         # runs go to out/<as_of>/
     format = "generic"                  # or mailchimp, klaviyo, hubspot, braze
     suppression = ["suppression.csv"]   # unsubscribed, bounced, complained, erased
+    no_suppression = false              # true: email campaigns without suppression, on purpose
 
     [migration.triggers]                # list name = segment entered this week
     entered_at_risk = "at_risk"
@@ -40,7 +45,10 @@ Example ``weekly.toml``::
 
     [clustering]                        # optional k-means beside the rule segments
     enabled = true
-    k_range = [2, 8]                    # or n_clusters = 5
+    k_range = [2, 8]                    # k chosen by silhouette in this range, or:
+    n_clusters = 5                      # a fixed k
+    sample_size = 20000                 # customers sampled to fit and to score k
+    random_state = 0                    # seed of the sample and of k-means
 
     [kpis]                              # the KPI report of each run (kpis.html)
     period = "month"                    # or "quarter"
@@ -52,6 +60,7 @@ Example ``weekly.toml``::
 
     [[campaigns]]                       # replaces the default plan when given
     name = "winback"
+    description = "Win back lapsed big spenders."   # optional, free text
     type = "resurrection"
     segments = ["at_risk", "cant_lose"]
     channel = "email"

@@ -44,6 +44,7 @@ from .model import SegmentationModel
 from .model_store import load_frozen
 from .pipeline import segment_customers
 from .progress import logger, step
+from .quality import DataQualityReport
 from .scoring import scorer_json
 from .segments import load_rules
 from .summary_report import RunSummary, write_heatmap_png
@@ -78,6 +79,8 @@ class RunResult:
         The model that scored the run (frozen, or fitted in this run).
     warnings : list of str
         Things worth a look that did not stop the run.
+    quality : DataQualityReport or None
+        The data-quality report of the transactions read (also ``quality.json``).
     """
 
     run_dir: Path
@@ -88,6 +91,7 @@ class RunResult:
     manifest: dict[str, Any]
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
+    quality: DataQualityReport | None = None
 
 
 def campaign_plan(config: Config) -> tuple[Campaign, ...]:
@@ -252,7 +256,8 @@ def run_weekly(
     model = frozen or SegmentationModel.from_scorer(
         seg.scorer, rules=config.segments.rules,
         clusterer=clustering.clusterer if clustering is not None else None)
-    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings)
+    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
+                     quality=tx.report)
 
 
 def _frozen_model(config: Config) -> SegmentationModel | None:

@@ -233,3 +233,40 @@ def test_lint_prints_and_writes_the_cell_table(tmp_path):
     assert len(table) == 64
     assert (table.segment == "Other").sum() == 18
     assert "cell" in result.stdout and "Inactive Customer" in result.stdout
+
+
+def _leaf_commands(group, prefix=""):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+def test_every_command_takes_quiet():
+    from rfm_engine.cli import cli
+
+    lacking = [name for name, command in _leaf_commands(cli)
+               if not any({"-q", "--quiet"} <= set(p.opts) for p in command.params)]
+    assert lacking == []
+
+
+@pytest.mark.parametrize("where", ["command", "group"])
+def test_quiet_prints_nothing_but_writes(tmp_path, data_dir, where):
+    out = tmp_path / "segments.csv"
+    args = ["segment", data_dir / "online_retail_ii_small.csv", "--columns", RETAIL,
+            "--bins", "2", "-o", out]
+    result = run(*(args + ["-q"] if where == "command" else ["--quiet", *args]))
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+    assert len(pd.read_csv(out)) == 4
+    loud = run(*args, "--force")
+    assert "data quality:" in loud.stderr and "wrote 4 customers" in loud.stderr
+
+
+def test_quiet_keeps_errors(tmp_path):
+    result = run("features", tmp_path / "missing.csv", "-q", "-o", tmp_path / "o.csv")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:")

@@ -777,3 +777,66 @@ def test_lift_command_reads_a_published_run(first, sample, tmp_path):
     assert (out.with_suffix(".png")).read_bytes()[:4] == b"\x89PNG"
     # the sample ends on the run's as-of date: no outcome data, and the report says so
     assert "after" in result.stderr
+
+
+def test_run_prints_the_data_quality_report_unless_quiet(sample, tmp_path):
+    args = ("--config", sample["config"], "--suppression", sample["suppression"],
+            "--no-tracking")
+    loud = cli("run", *args, "--output-dir", tmp_path / "loud")
+    assert loud.returncode == 0, loud.stderr
+    assert "data quality:" in loud.stderr and "rows read" in loud.stderr
+    assert loud.stderr.count("data quality:") == 1
+    quiet = cli("run", "-q", *args, "--output-dir", tmp_path / "quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    assert (tmp_path / "quiet" / AS_OF / "manifest.json").is_file()
+
+
+def _with_outcomes(source, target, *, sep=",", decimal="."):
+    """The sample plus one purchase 10 days after as_of by every 3rd customer, optionally
+    written the European way (';' between fields, ',' decimals)."""
+    table = pd.read_csv(source, dtype=str, keep_default_na=False)
+    buyers = table.loc[table["Customer ID"] != "", "Customer ID"].drop_duplicates()[::3]
+    extra = table.drop_duplicates("Customer ID").set_index("Customer ID").loc[buyers]
+    extra = extra.reset_index().assign(Invoice=[f"X{i}" for i in range(len(extra))],
+                                       InvoiceDate="2026-01-10 12:00:00", Quantity="2",
+                                       Price="10.50")
+    table = pd.concat([table, extra[table.columns]], ignore_index=True)
+    if decimal != ".":
+        for column in ("Price", "Quantity"):
+            table[column] = table[column].str.replace(".", decimal, regex=False)
+    table.to_csv(target, sep=sep, index=False)
+    return target
+
+
+def test_lift_takes_the_input_options(first, sample, tmp_path):
+    outcomes = _with_outcomes(sample["transactions"], tmp_path / "next.csv")
+    plain = cli("lift", first.run_dir, "--transactions", outcomes, "-o", tmp_path / "plain.csv")
+    assert plain.returncode == 0, plain.stderr
+    expected = pd.read_csv(tmp_path / "plain.csv")
+    assert expected["conversion_target"].max() > 0
+    european = _with_outcomes(sample["transactions"], tmp_path / "eu.csv", sep=";",
+                              decimal=",")
+    refused = cli("lift", first.run_dir, "--transactions", european)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    read = cli("lift", first.run_dir, "--transactions", european, "--delimiter", ";",
+               "--decimal", ",", "-q", "-o", tmp_path / "eu_lift.csv")
+    assert read.returncode == 0, read.stderr
+    assert read.stderr == ""
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "eu_lift.csv"), expected)
+    # --config alone: its [input] path, read with its [columns] and [input] options; its
+    # [features] as_of (the run's) does not cut the outcome window
+    config = write_config(tmp_path / "eu.toml", european)
+    config.write_text(config.read_text().replace(
+        "[input]\n", '[input]\ndelimiter = ";"\ndecimal = ","\n', 1))
+    from_config = cli("lift", first.run_dir, "--config", config, "-o", tmp_path / "cfg.csv")
+    assert from_config.returncode == 0, from_config.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cfg.csv"), expected)
+    # --as-of cuts the outcome data: nothing after the run's as_of is seen
+    cut = cli("lift", first.run_dir, "--transactions", outcomes, "--as-of", AS_OF,
+              "-o", tmp_path / "cut.csv")
+    assert cut.returncode == 0, cut.stderr
+    assert pd.read_csv(tmp_path / "cut.csv")["conversion_target"].max() == 0
+    neither = cli("lift", first.run_dir)
+    assert neither.returncode == 2
+    assert "No transactions: give --transactions" in neither.stderr
