@@ -239,7 +239,8 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
     monetary_value (mean value of the repeat purchases).
 
     \b
-    Example (CDNOW, calibration to 1997-09-30, weeks):
+    Example (CDNOW, calibration to 1997-09-30, weeks; cdnow.csv is the raw sample converted
+    to CSV as the README shows):
       rfm-engine clv-summary cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 \\
           --time-unit W -o out/cdnow_summary.csv
     """
@@ -589,7 +590,8 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
     <name>.p_alive.png and <name>.quality.json.
 
     \b
-    Example (CDNOW, calibration to 1997-09-30, weeks):
+    Example (CDNOW, calibration to 1997-09-30, weeks; cdnow.csv is the raw sample converted
+    to CSV as the README shows):
       rfm-engine clv cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 --time-unit W \\
           --horizon 39 -o out/clv.csv --params-out out/params.json
     """

@@ -435,3 +435,15 @@ def test_readme_first_example_gives_the_tables_shown(tmp_path):
                 mine[column] = mine[column].astype(float)
                 shown[column] = shown[column].astype(float)
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), shown, check_dtype=False)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_help_examples_use_options_that_exist(name):
+    help_text = COMMANDS[name].help or ""
+    example = help_text[help_text.index("Example"):]
+    usages = command_usages(f"```bash\n{example}\n```\n")
+    assert usages, f"{name} --help shows no rfm-engine command line"
+    for usage, command, options in usages:
+        assert command == name, f"{name} --help shows {usage!r}"
+        unknown = [opt for opt in options if opt not in _opts(COMMANDS[name]) | HELP]
+        assert not unknown, f"{name} --help shows {usage!r}: no option {unknown}"
