@@ -101,7 +101,7 @@ GROUPS: tuple[str, ...] = ("target", "holdout", "suppressed", "excluded", "none"
 #: Values of the ``exclusion_reason`` column of :func:`assign_campaigns` (besides NA), in the
 #: order the rules apply.
 EXCLUSION_REASONS: tuple[str, ...] = (
-    "suppressed", "no_email", "invalid_email", "quarantined", "contacted_recently",
+    "suppressed", "no_consent", "no_email", "invalid_email", "quarantined", "contacted_recently",
     "duplicate_email", "over_cap",
 )
 #: Columns of :func:`campaign_counts`, in order.
@@ -429,6 +429,7 @@ def assign_campaigns(
     suppressed: Any = None,
     contact_history: pd.DataFrame | None = None,
     quarantined: Any = None,
+    no_consent: Any = None,
 ) -> pd.DataFrame:
     """Give every customer at most one campaign and a group.
 
@@ -438,6 +439,8 @@ def assign_campaigns(
        one campaign: the highest ``priority`` wins (ties: the campaign earlier in the plan).
     2. **Suppression**: ``suppressed`` customers get group ``"suppressed"`` (reason
        ``"suppressed"``), whatever the channel. Suppression beats every other rule.
+       **Consent** (email campaigns only): ``no_consent`` customers (no valid consent on
+       ``as_of``, see :mod:`rfm_engine.consent`) -> ``"no_consent"``.
     3. **Email address** (email campaigns only): no email (missing or blank) ->
        ``"no_email"``; an invalid one -> ``"invalid_email"``. Validity is read from a boolean
        ``email_valid`` column when the customer table has one (missing counts as invalid);
@@ -483,6 +486,8 @@ def assign_campaigns(
         string).
     quarantined : array-like of bool, optional
         Per customer, like ``suppressed``: a field holds a spreadsheet formula.
+    no_consent : array-like of bool, optional
+        Per customer, like ``suppressed``: no valid email consent (email campaigns only).
 
     Returns
     -------
@@ -531,6 +536,7 @@ def assign_campaigns(
     ids = _id_array(customers["customer_id"], "customers")
     suppressed_flags = _flags(suppressed, index, "suppressed")
     quarantined_flags = _flags(quarantined, index, "quarantined")
+    no_consent_flags = _flags(no_consent, index, "no_consent")
 
     # 1. candidates: one campaign per customer, by priority
     owner = _segment_owner(plan)
@@ -558,8 +564,10 @@ def assign_campaigns(
 
     # 2. suppression, every channel
     exclude(suppressed_flags, "suppressed")
-    # 3. email address, email campaigns only
+    # 2b. consent, email campaigns only
     is_email = np.array([c.channel == "email" for c in plan] + [False])[camp]
+    exclude(is_email & no_consent_flags, "no_consent")
+    # 3. email address, email campaigns only
     if is_email.any():
         email = customers["email"]
         blank = email.isna().to_numpy() | (

@@ -649,20 +649,31 @@ def format_summary(summary: Any) -> str:
               help="Suppression file (emails and/or customer ids); repeatable.")
 @click.option("--no-suppression", is_flag=True, default=None,
               help="Run email campaigns without a suppression source, on purpose.")
+@click.option("--max-suppression-age-days", type=click.IntRange(min=1),
+              help="Suppression files older than N days stop an email run, exit 4 "
+                   "(default: [output] max_suppression_age_days, or 7).")
+@click.option("--allow-stale-suppression", is_flag=True, default=None,
+              help="Use suppression files older than the limit anyway, with a warning.")
+@click.option("--consent", "consent", type=click.Path(path_type=Path),
+              help="Consent file: objections to profiling leave the run, email lists keep "
+                   "only valid consent (default: [output] consent).")
 @click.option("--format", "layout",
               type=click.Choice(["generic", "mailchimp", "klaviyo", "hubspot", "braze"]),
               help="Import layout of the email lists (default: [output] format, or generic).")
 @click.option("--force", is_flag=True, help="Replace an existing run for the same as-of date.")
 @_tracking_options
 def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: bool | None,
-        layout: str | None, force: bool, tracking_uri: str | None, no_tracking: bool,
+        max_suppression_age_days: int | None, allow_stale_suppression: bool | None,
+        consent: Path | None, layout: str | None, force: bool, tracking_uri: str | None,
+        no_tracking: bool,
         **options: Any) -> None:
     """Run the weekly job: segments, campaign target lists, manifest, migration, summary.
 
     Runs load -> features -> scores (the frozen model when [scoring] model names one, else
     fitted and saved with the run) -> segments -> campaigns (suppression, holdout) ->
     exports, into DIR/<as_of>/. Without [[campaigns]] in the config it uses the default
-    plan. Email campaigns refuse to run without a suppression source (exit 4).
+    plan. Email campaigns refuse to run without a suppression source, or with a suppression
+    file older than --max-suppression-age-days (exit 4).
 
     \b
     Example:
@@ -674,7 +685,10 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
     config = _config(options)
     result = run_weekly(config, output_dir=output_dir,
                         suppression=list(suppression) or None,
-                        no_suppression=no_suppression, layout=layout, force=force)
+                        no_suppression=no_suppression, layout=layout, force=force,
+                        allow_stale_suppression=allow_stale_suppression,
+                        max_suppression_age_days=max_suppression_age_days,
+                        consent=consent)
     shown: list[str] = []
     if result.quality is not None:
         _echo(str(result.quality))  # as segment does; its warnings are in it

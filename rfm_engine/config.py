@@ -38,6 +38,10 @@ Example ``weekly.toml``::
     format = "generic"                  # or mailchimp, klaviyo, hubspot, braze
     suppression = ["suppression.csv"]   # unsubscribed, bounced, complained, erased
     no_suppression = false              # true: email campaigns without suppression, on purpose
+    max_suppression_age_days = 7        # older suppression files stop an email run (exit 4)
+    allow_stale_suppression = false     # true: use them anyway, with a warning
+    consent = "consent.csv"             # optional: consent and objections to profiling
+    consent_required = true             # with a consent file: no row = no consent
 
     [migration.triggers]                # list name = segment entered this week
     entered_at_risk = "at_risk"
@@ -136,6 +140,10 @@ class OutputConfig:
     format: str = "generic"
     suppression: list[str] = field(default_factory=list)
     no_suppression: bool = False
+    max_suppression_age_days: int = 7
+    allow_stale_suppression: bool = False
+    consent: str | None = None
+    consent_required: bool = True
 
 
 @dataclass
@@ -195,7 +203,7 @@ _SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": Scorin
              "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig,
              "clustering": ClusteringConfig, "kpis": KPIConfig}
 _PATH_KEYS = {("input", "path"), ("scoring", "model"), ("scoring", "models_dir"),
-              ("output", "dir")}
+              ("output", "dir"), ("output", "consent")}
 
 
 def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any:

@@ -55,6 +55,12 @@ ok, not before ``created_at``, never both set), ``customer_id`` (optional, empty
 needs one: the recipient), ``event`` (``delivered``, ``open``, ``click``, ``bounce``,
 ``spam_complaint``, ``unsubscribe``), ``timestamp``.
 
+``consent`` (the weekly run's consent input, :data:`CONSENT_SCHEMA`, not a KPI input): at
+least one of ``customer_id`` and ``email`` (every row needs one; the pair is the key),
+``status`` (``granted``, ``withdrawn``, ``objected``), ``basis`` (``express`` or
+``implied``; optional column, needed on granted rows), ``granted_at`` and ``expires_at``
+(optional, empty ok, expiry not before the grant). See :mod:`rfm_engine.consent`.
+
 Booleans are ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``t``/``f``, ``y``/``n``
 (any case). Choices are compared trimmed and lower-cased.
 
@@ -96,6 +102,9 @@ from .errors import ConfigError, DataError, InputError, MissingColumnsError
 from .suppression import is_valid_email, normalize_customer_id
 
 __all__ = [
+    "CONSENT_BASES",
+    "CONSENT_SCHEMA",
+    "CONSENT_STATUSES",
     "EMAIL_EVENTS",
     "EMAIL_RATE_COLUMNS",
     "INPUT_KINDS",
@@ -236,8 +245,30 @@ INPUT_SCHEMAS: dict[str, dict[str, Field]] = {
         "timestamp": Field("timestamp", "when the event happened"),
     },
 }
-#: The input kinds :func:`read_input` knows.
+#: The optional KPI input kinds (``[kpis.inputs]``); :func:`read_input` also reads ``consent``.
 INPUT_KINDS: tuple[str, ...] = tuple(INPUT_SCHEMAS)
+
+#: Allowed values of the ``status`` column of the consent input.
+CONSENT_STATUSES: tuple[str, ...] = ("granted", "withdrawn", "objected")
+#: Allowed values of its ``basis`` column.
+CONSENT_BASES: tuple[str, ...] = ("express", "implied")
+#: Schema of the consent input of the weekly run (``[output] consent``, see
+#: :mod:`rfm_engine.consent`): one row per person, keyed by customer id, email or both.
+CONSENT_SCHEMA: dict[str, Field] = {
+    "customer_id": Field("id", "customer id, as in the transactions", nullable=True,
+                         key=True, group="person"),
+    "email": Field("email", "email address", nullable=True, key=True, group="person"),
+    "status": Field("choice", "granted, withdrawn (no email) or objected (to profiling, "
+                              "GDPR Art. 21: left out of the whole run)",
+                    choices=CONSENT_STATUSES),
+    "basis": Field("choice", "express or implied (CASL: 2 years from the last purchase); "
+                             "needed when status is granted", required=False, nullable=True,
+                   choices=CONSENT_BASES),
+    "granted_at": Field("timestamp", "when consent was given (empty: before any run)",
+                        required=False, nullable=True),
+    "expires_at": Field("timestamp", "first day consent no longer holds (empty: no end)",
+                        required=False, nullable=True, not_before="granted_at"),
+}
 
 _EMAIL_SHOWN = "<an email address>"
 _ISO = "an ISO 8601 date or timestamp such as 2024-03-05 or 2024-03-05T14:30:00+01:00"
@@ -309,7 +340,7 @@ def read_input(
     ----------
     kind : str
         One of :data:`INPUT_KINDS`: ``costs``, ``surveys``, ``tickets``, ``leads``,
-        ``subscriptions``, ``email_events``.
+        ``subscriptions``, ``email_events``; or ``consent`` (:data:`CONSENT_SCHEMA`).
     source : str, Path or DataFrame
         CSV file, Parquet file or folder, or a DataFrame (never modified).
     columns : Mapping[str, str], optional
@@ -412,8 +443,11 @@ def read_input(
 
 
 def _schema(kind: str) -> dict[str, Field]:
+    if kind == "consent":
+        return CONSENT_SCHEMA
     if kind not in INPUT_SCHEMAS:
-        raise ConfigError(f"Unknown input kind {kind!r}; use one of {', '.join(INPUT_KINDS)}.")
+        raise ConfigError(f"Unknown input kind {kind!r}; use one of "
+                          f"{', '.join(INPUT_KINDS)}, consent.")
     return INPUT_SCHEMAS[kind]
 
 
@@ -459,7 +493,7 @@ def _resolve(kind: str, schema: dict[str, Field], mapping: dict[str, str],
             missing.append(" or ".join(mapping.get(c, c) for c in members))
     if missing:
         shown = list(available)
-        if kind == "email_events":  # a header-less export has an address as its "header"
+        if kind in ("email_events", "consent"):  # a header-less export: an address as header
             shown = [_EMAIL_SHOWN if "@" in c else c for c in available]
         raise MissingColumnsError(source, list(dict.fromkeys(missing)), shown)
     return resolved
@@ -698,7 +732,8 @@ def _duplicates(schema: dict[str, Field], frame: pd.DataFrame, failures: list[_F
     repeated = candidates.duplicated(keep=False)
     if not repeated.any():
         return []
-    first_of = candidates[repeated].reset_index().groupby(key, sort=False)["index"].transform("min")
+    first_of = (candidates[repeated].reset_index().groupby(key, sort=False, dropna=False)
+                ["index"].transform("min"))
     first_at = pd.Series(first_of.to_numpy(), index=candidates.index[repeated])
     mask = np.zeros(len(frame), dtype=bool)
     later = first_at[first_at.index != first_at.to_numpy()]
@@ -745,20 +780,32 @@ def _leads_outcome(frame: pd.DataFrame) -> _Failure | None:
                                      "(won_at is set)")
 
 
-def _email_recipient(frame: pd.DataFrame) -> _Failure | None:
+def _email_recipient(frame: pd.DataFrame, what: str = "a recipient") -> _Failure | None:
     known = pd.Series(False, index=frame.index)
     for column in ("customer_id", "email"):
         if column in frame:
             known |= frame[column].notna()
     column = "customer_id" if "customer_id" in frame else "email"
     return _Failure(column, (~known).to_numpy(dtype=bool),
-                    "a recipient: customer_id or email must be set")
+                    f"{what}: customer_id or email must be set")
+
+
+def _consent_person(frame: pd.DataFrame) -> _Failure | None:
+    return _email_recipient(frame, "a person")
+
+
+def _consent_basis(frame: pd.DataFrame) -> _Failure | None:
+    basis = frame["basis"] if "basis" in frame else pd.Series(pd.NA, index=frame.index)
+    mask = ((frame["status"] == "granted") & basis.isna()).fillna(False).to_numpy(dtype=bool)
+    return _Failure("status" if "basis" not in frame else "basis", mask,
+                    "a basis ('express' or 'implied') for a granted consent")
 
 
 _ROW_RULES: dict[str, tuple[Callable[[pd.DataFrame], _Failure | None], ...]] = {
     "tickets": (_tickets_resolution,),
     "leads": (_leads_outcome,),
     "email_events": (_email_recipient,),
+    "consent": (_consent_person, _consent_basis),
 }
 
 

@@ -465,6 +465,7 @@ class RunSummary:
             "candidates": ("Candidates", _integer, True),
             "suppressed": ("Suppressed", _integer, True),
             "excluded": ("Excluded", _integer, True),
+            "no_consent": ("of which no consent", _integer, True),
             "holdout": ("Holdout", _integer, True),
             "targets": ("Targets (exported)", _integer, True),
         }

@@ -19,6 +19,18 @@ Matching rules
   ``"17850"``; leading zeros are kept.
 * A customer is suppressed if the id **or** the email matches.
 
+Freshness
+---------
+A suppression file is an export of the email tool's opt-outs; an old export misses the
+people who opted out since. CAN-SPAM (US) and CASL (Canada) give 10 business days to honour
+an opt-out. The age of a file is the wall clock at the run minus the file's modification
+time (what a scheduler's export sets), in days; :func:`load_suppression` records it per file
+and :func:`check_freshness` refuses files older than a limit (7 days by default in the weekly
+run). This is the one place the engine reads the wall clock: results depend on ``as_of``
+only, but freshness is about the real world at send time. Copying a file with its times kept
+(``cp -p``, ``rsync -t``) keeps its age; ``touch`` would hide it, so the export step should
+write the file, not the run's wrapper.
+
 Privacy: nothing in this module logs or prints an email address. Errors name files,
 rows, columns and counts only.
 """
@@ -30,18 +42,21 @@ import hashlib
 import io
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import ComplianceError, InputError
+from .errors import ComplianceError, ConfigError, InputError
 
 __all__ = [
     "EMAIL_ALIASES",
     "ID_ALIASES",
     "SuppressionList",
+    "check_freshness",
     "is_valid_email",
     "load_suppression",
     "normalize_customer_id",
@@ -178,7 +193,8 @@ class SuppressionList:
     customer_ids : iterable of str, default=()
         Customer ids; normalized like the transaction loader does.
     sources : list of dict, default=()
-        One ``{"path", "sha256", "rows", "emails", "ids"}`` record per file read.
+        One ``{"path", "sha256", "rows", "emails", "ids", "modified", "age_days"}`` record
+        per file read.
 
     Attributes
     ----------
@@ -339,7 +355,8 @@ def _read_txt(text: str) -> tuple[pd.Series, pd.Series, int]:
     return pd.Series(lines, dtype="str"), pd.Series([], dtype="str"), len(lines)
 
 
-def load_suppression(paths: Iterable[str | os.PathLike]) -> SuppressionList:
+def load_suppression(paths: Iterable[str | os.PathLike], *,
+                     now: float | None = None) -> SuppressionList:
     r"""Read suppression files into one :class:`SuppressionList`.
 
     Parameters
@@ -351,12 +368,16 @@ def load_suppression(paths: Iterable[str | os.PathLike]) -> SuppressionList:
         ``external_id``, ``id``), or both, found case-insensitively; other columns
         (such as ``reason``) are ignored. A ``.txt`` file is a plain list, one address
         per line, no header; blank lines are skipped.
+    now : float, optional
+        The wall clock (seconds since the epoch) that file ages are measured against
+        (default: :func:`time.time`).
 
     Returns
     -------
     SuppressionList
         The union of all files, with one ``sources`` record (path, SHA-256, rows,
-        distinct emails, distinct ids) per file.
+        distinct emails, distinct ids, ``modified``: the file's modification time in UTC,
+        ISO 8601, and ``age_days``: days from it to ``now``, 2 decimals) per file.
 
     Raises
     ------
@@ -379,9 +400,11 @@ def load_suppression(paths: Iterable[str | os.PathLike]) -> SuppressionList:
     emails: list[str] = []
     ids: list[str] = []
     sources: list[dict] = []
+    clock = time.time() if now is None else now
     for item in paths:
         path = Path(item)
         try:
+            modified = path.stat().st_mtime
             raw = path.read_bytes()
         except FileNotFoundError:
             raise InputError(f"Suppression file {path} does not exist.") from None
@@ -404,8 +427,76 @@ def load_suppression(paths: Iterable[str | os.PathLike]) -> SuppressionList:
             "rows": rows,
             "emails": int(file_emails.nunique()),
             "ids": int(file_ids.nunique()),
+            "modified": datetime.fromtimestamp(modified, UTC).isoformat(timespec="seconds"),
+            "age_days": round((clock - modified) / _DAY, 2),
         })
     return SuppressionList(emails, ids, sources)
+
+
+_DAY = 86_400.0
+
+
+def check_freshness(suppression: SuppressionList, max_age_days: int, *,
+                    allow_stale: bool = False) -> list[str]:
+    """Refuse suppression files older than ``max_age_days`` (exit code 4).
+
+    A file is stale when its ``age_days`` (see :func:`load_suppression`) is more than
+    ``max_age_days``: with the default 7, a weekly export passes and an export skipped for
+    a week does not. A file modified in the future (clock skew) counts as fresh.
+
+    Parameters
+    ----------
+    suppression : SuppressionList
+        From :func:`load_suppression`.
+    max_age_days : int
+        The limit in days, >= 1.
+    allow_stale : bool, default=False
+        Use stale files anyway: each gives a warning instead of an error.
+
+    Returns
+    -------
+    list of str
+        One warning per stale file (only when ``allow_stale``).
+
+    Raises
+    ------
+    ComplianceError
+        Naming the first stale file, its age and the limit, when ``allow_stale`` is false.
+    ConfigError
+        When ``max_age_days`` is not an int >= 1.
+
+    Examples
+    --------
+    >>> sup = SuppressionList(sources=[{"path": "unsub.csv", "age_days": 9.5}])
+    >>> check_freshness(sup, 10)
+    []
+    >>> check_freshness(sup, 7, allow_stale=True)  # doctest: +ELLIPSIS
+    ['suppression file unsub.csv is 9.5 days old (limit 7 days); used anyway ...']
+    >>> check_freshness(sup, 7)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rfm_engine.errors.ComplianceError: Suppression file unsub.csv is 9.5 days old ...
+    """
+    if (isinstance(max_age_days, bool) or not isinstance(max_age_days, int | np.integer)
+            or max_age_days < 1):
+        raise ConfigError("The 'max_suppression_age_days' setting must be an int >= 1. "
+                          f"Got {max_age_days!r} instead.")
+    warnings = []
+    for source in suppression.sources:
+        age = source.get("age_days")
+        if age is None or age <= max_age_days:
+            continue
+        if not allow_stale:
+            raise ComplianceError(
+                f"Suppression file {source['path']} is {age:g} days old (modified "
+                f"{source.get('modified', '?')}), older than the limit of {max_age_days} "
+                "days: it may miss recent opt-outs (CAN-SPAM and CASL give 10 business days "
+                "to honour one). Export it again, or pass --allow-stale-suppression "
+                "(or raise --max-suppression-age-days) on purpose. Nothing was written."
+            )
+        warnings.append(f"suppression file {source['path']} is {age:g} days old (limit "
+                        f"{max_age_days} days); used anyway (--allow-stale-suppression).")
+    return warnings
 
 
 def _export_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -418,7 +509,8 @@ def _export_column(columns: list[str], candidates: tuple[str, ...]) -> str | Non
 
 def verify_no_suppressed(paths: Iterable[str | os.PathLike],
                          suppression: SuppressionList, *,
-                         email_ids: Mapping[str, Iterable[str]] | None = None) -> None:
+                         email_ids: Mapping[str, Iterable[str]] | None = None,
+                         check: str = "suppression") -> None:
     r"""Re-read written export files and prove none of them holds a suppressed person.
 
     Each file is read back from disk (any layout of :mod:`rfm_engine.exports`): the
@@ -436,6 +528,9 @@ def verify_no_suppressed(paths: Iterable[str | os.PathLike],
         Normalized email to the customer ids that carry it. Layouts without an id
         column (Mailchimp) are then also checked against suppressed ids: a person
         suppressed by id only is found through their address.
+    check : {"suppression", "consent"}, default="suppression"
+        What the message calls the check: ``consent`` re-reads email lists against the
+        customers without valid consent (see :mod:`rfm_engine.consent`).
 
     Raises
     ------
@@ -483,9 +578,10 @@ def verify_no_suppressed(paths: Iterable[str | os.PathLike],
                    for i in email_ids.get(e, ())]
             n = int(suppression.mask(pd.DataFrame({"customer_id": ids})).sum())
         if n:
-            problems.append(f"{path}: {n} suppressed row(s)")
+            what = "suppressed row(s)" if check == "suppression" else "row(s) without consent"
+            problems.append(f"{path}: {n} {what}")
     if problems:
         raise ComplianceError(
-            "Suppression check failed: " + "; ".join(problems)
-            + ". Do not import these files; fix the suppression step and rerun."
+            f"{check.capitalize()} check failed: " + "; ".join(problems)
+            + f". Do not import these files; fix the {check} step and rerun."
         )

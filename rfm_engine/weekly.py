@@ -33,6 +33,7 @@ from .campaigns import (
 )
 from .clustering import Clustering, apply_clusterer, cluster_customers
 from .config import Config
+from .consent import ConsentList, load_consent
 from .errors import ComplianceError, ConfigError, OutputExistsError
 from .exports import LAYOUTS, export_writers, formula_cells
 from .features import customer_features
@@ -48,7 +49,13 @@ from .quality import DataQualityReport
 from .scoring import scorer_json
 from .segments import load_rules
 from .summary_report import RunSummary, write_heatmap_png
-from .suppression import SuppressionList, is_valid_email, load_suppression, normalize_email
+from .suppression import (
+    SuppressionList,
+    check_freshness,
+    is_valid_email,
+    load_suppression,
+    normalize_email,
+)
 from .writers import publish_folder, staging_folder, table_writer, text_writer, write_all
 
 __all__ = ["RunResult", "run_weekly", "campaign_plan"]
@@ -101,6 +108,10 @@ def campaign_plan(config: Config) -> tuple[Campaign, ...]:
     return load_campaigns(config.campaigns, source=config.source or "<config>")
 
 
+def _has_email(plan: tuple[Campaign, ...]) -> bool:
+    return any(c.channel == "email" for c in plan)
+
+
 def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
                               no_suppression: bool) -> None:
     email = [c.name for c in plan if c.channel == "email"]
@@ -151,6 +162,10 @@ def run_weekly(
     no_suppression: bool | None = None,
     layout: str | None = None,
     force: bool = False,
+    allow_stale_suppression: bool | None = None,
+    max_suppression_age_days: int | None = None,
+    consent: str | Path | None = None,
+    consent_required: bool | None = None,
 ) -> RunResult:
     """Run the weekly job and write ``DIR/<as_of>/``.
 
@@ -169,6 +184,19 @@ def run_weekly(
         The email tool's import layout (default: ``[output] format``).
     force : bool, default=False
         Replace an existing ``DIR/<as_of>``.
+    allow_stale_suppression : bool, optional
+        Use suppression files older than the limit, with a warning (default:
+        ``[output] allow_stale_suppression``, false).
+    max_suppression_age_days : int, optional
+        The age limit of suppression files in days (default: ``[output]
+        max_suppression_age_days``, 7); see :func:`rfm_engine.suppression.check_freshness`.
+    consent : str or Path, optional
+        The consent file (default: ``[output] consent``); see :mod:`rfm_engine.consent`.
+        Customers who objected to profiling are left out of the run; email campaigns
+        exclude customers without valid consent on ``as_of`` (``no_consent``).
+    consent_required : bool, optional
+        With a consent file, customers without a row have no consent (default:
+        ``[output] consent_required``, true).
 
     Returns
     -------
@@ -177,8 +205,9 @@ def run_weekly(
     Raises
     ------
     ComplianceError
-        An email campaign without a suppression source, or a suppressed address found
-        in a written list (nothing is published).
+        An email campaign without a suppression source, a suppression file older than
+        the age limit (nothing is read further), or a suppressed address found in a
+        written list (nothing is published).
     OutputExistsError
         ``DIR/<as_of>`` exists and ``force`` is false.
     """
@@ -200,6 +229,22 @@ def run_weekly(
     rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
     scorer = frozen.scorer_ if frozen is not None else None
     suppressions = load_suppression(paths) if paths else SuppressionList.empty()
+    compliance: dict[str, Any] = {
+        "max_suppression_age_days": (out.max_suppression_age_days
+                                     if max_suppression_age_days is None
+                                     else max_suppression_age_days),
+        "allow_stale_suppression": (out.allow_stale_suppression
+                                    if allow_stale_suppression is None
+                                    else allow_stale_suppression),
+    }
+    stale = check_freshness(suppressions, compliance["max_suppression_age_days"],
+                            allow_stale=compliance["allow_stale_suppression"]
+                            or not _has_email(plan))
+    consent_path = consent if consent is not None else out.consent
+    compliance["consent_required"] = (out.consent_required if consent_required is None
+                                      else consent_required)
+    consents = (load_consent(consent_path, required=compliance["consent_required"])
+                if consent_path else None)
 
     inp = config.input
     tx = load_transactions(
@@ -211,10 +256,12 @@ def run_weekly(
     )
     run_dir = output_dir / tx.as_of.isoformat()
     _refuse_existing(run_dir, force)
+    objected = consents.remove_objected(tx) if consents is not None else []
     customers = customer_features(tx)
     seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
                             edges=config.scoring.edges, scorer=scorer)
-    warnings = list(tx.report.warnings) + seg.warnings + check_plan(plan, rule_set.segments)
+    warnings = (stale + list(tx.report.warnings) + seg.warnings
+                + check_plan(plan, rule_set.segments))
     clustering = _clustering(config, frozen, seg.customers)
     scored = clustering.customers if clustering is not None else seg.customers
 
@@ -232,12 +279,16 @@ def run_weekly(
             table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
         table["email"] = normalize_email(table["email"])
         table["email_valid"] = is_valid_email(table["email"])
+        if consents is not None:
+            table["email_consent"] = consents.valid(table, tx.as_of)
         contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
         assignment = assign_campaigns(
             table, plan, as_of=tx.as_of,
             suppressed=suppressions.mask(table),
             contact_history=_contact_history(output_dir, tx.as_of),
             quarantined=formula_cells(contact).to_numpy(),
+            no_consent=(~table["email_consent"].to_numpy(dtype=bool)
+                        if consents is not None else None),
         )
         table = pd.concat([table, assignment], axis=1)
         resurrection = [c.name for c in plan if c.type == "resurrection"]
@@ -249,7 +300,7 @@ def run_weekly(
     with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
         manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
                               suppressions, layout, previous_dir, warnings, scorer is None,
-                              clustering)
+                              clustering, compliance, consents, objected)
         tx.source.check_unchanged()  # every read of the input is done
         publish_folder(staging, run_dir, force=force)
     logger.info("published %s", run_dir)
@@ -309,9 +360,12 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                counts: pd.DataFrame, plan: tuple[Campaign, ...], tx: Transactions,
                config: Config, suppressions: SuppressionList, layout: str,
                previous_dir: Path | None, warnings: list[str],
-               fitted_here: bool, clustering: Clustering | None) -> dict[str, Any]:
+               fitted_here: bool, clustering: Clustering | None,
+               compliance: dict[str, Any], consents: ConsentList | None,
+               objected: list[str]) -> dict[str, Any]:
     customers_out = table.drop(columns=["email_valid"])
     lists: dict[Path, Any] = {}
+    email_lists: list[Path] = []
     for campaign in plan:
         targets = customers_out[(customers_out["campaign"] == campaign.name)
                                 & (customers_out["group"] == "target")]
@@ -322,6 +376,8 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
         writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
                                  else "generic", staging / "campaigns", extra_columns=extras)
         lists.update(writers)
+        if campaign.channel == "email":
+            email_lists += list(writers)
     outputs: dict[Path, Any] = {
         staging / "customers.parquet": table_writer(customers_out, ".parquet"),
         staging / "segments.csv": table_writer(seg.summary, ".csv"),
@@ -343,10 +399,15 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                 clustering.crosstab.reset_index(), ".csv")
         outputs.update(clustering.plot_writers(staging / "clustering"))
     reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
-    summary = RunSummary(seg.summary, counts.assign(excluded=counts[reasons].sum(axis=1)),
+    shown = counts.assign(excluded=counts[reasons].sum(axis=1))
+    if consents is None:
+        shown = shown.drop(columns=["no_consent"])
+    summary = RunSummary(seg.summary, shown,
                          migration, tx.report, as_of=tx.as_of,
                          input_name=Path(tx.source.name).name,
-                         counts={"customers": len(table), "layout": layout})
+                         counts={"customers": len(table), "layout": layout,
+                                 **({"objected to profiling (left out)": len(objected)}
+                                    if consents is not None else {})})
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
     with step("KPI report"):
         kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
@@ -363,6 +424,14 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
         with_email = table.dropna(subset=["email"])
         email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
         verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
+    if consents is not None:
+        with step("verifying the email lists against the consent records"):
+            targets = with_email[with_email["group"] == "target"]
+            verify_no_suppressed(
+                sorted(email_lists),
+                SuppressionList(customer_ids=table.loc[~table["email_consent"], "customer_id"]),
+                email_ids=targets.groupby("email")["customer_id"].agg(list).to_dict(),
+                check="consent")
 
     model_path = config.scoring.model
     manifest = {
@@ -374,6 +443,7 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                              "files": [file_entry(p) for p in tx.source.paths]},
             "suppression": suppressions.sources,
             "previous_run": previous_dir.name if previous_dir else None,
+            "consent": consents.source if consents is not None else None,
         },
         "config": config.to_dict(),
         "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
@@ -386,7 +456,11 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
                                  strict=True)),
             "campaigns": json.loads(counts.to_json(orient="records")),
             "suppression_entries": len(suppressions),
+            "consent": None if consents is None else {
+                **consents.counts, "objected_customers_removed": len(objected),
+                "no_consent": int(counts["no_consent"].sum())},
         },
+        "compliance": compliance,
         "outputs": [file_entry(p, root=staging, rows=table_rows(p))
                     for p in sorted(staging.rglob("*")) if p.is_file()],
         "warnings": warnings,
