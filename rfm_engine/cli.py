@@ -825,8 +825,9 @@ def segments_list() -> None:
 def sample(directory: Path, n_customers: int, seed: int) -> None:
     """Generate the sample data: transactions, suppression list and optional CRM inputs.
 
-    Writes transactions.csv, suppression.csv and costs.csv, surveys.csv, tickets.csv,
-    leads.csv, subscriptions.csv, email_events.csv (the optional KPI inputs).
+    Writes transactions.csv, suppression.csv, consent.csv (the weekly run's consent input)
+    and costs.csv, surveys.csv, tickets.csv, leads.csv, subscriptions.csv, email_events.csv
+    (the optional KPI inputs).
 
     Deterministic: the same --customers and --seed give byte-identical files.
 
@@ -836,10 +837,11 @@ def sample(directory: Path, n_customers: int, seed: int) -> None:
     """
     import pandas as pd
 
-    from .sample_data import write_crm_inputs, write_sample
+    from .sample_data import write_consent, write_crm_inputs, write_sample
 
     paths = write_sample(directory, n_customers=n_customers, seed=seed)
     transactions = pd.read_csv(paths["transactions"], dtype=str, keep_default_na=False)
+    paths["consent"] = write_consent(directory, transactions, seed=seed)
     paths.update(write_crm_inputs(directory, transactions, seed=seed))
     for path in paths.values():
         _echo(f"wrote {path}")

@@ -85,9 +85,11 @@ __all__ = [
     "CRM_INPUT_KINDS",
     "DIRT_RATES",
     "SUPPRESSION_COLUMNS",
+    "generate_consent",
     "generate_crm_inputs",
     "generate_suppression",
     "generate_transactions",
+    "write_consent",
     "write_crm_inputs",
     "write_sample",
 ]
@@ -1227,6 +1229,70 @@ def write_crm_inputs(
     paths = {kind: target / f"{kind}.csv" for kind in CRM_INPUT_KINDS}
     write_all({paths[k]: table_writer(frames[k], ".csv") for k in CRM_INPUT_KINDS}, force=True)
     return paths
+
+
+#: Shares of the customers per consent record of :func:`generate_consent` (the rest: no row).
+CONSENT_SHARES: dict[str, float] = {"express": 0.70, "implied": 0.20, "withdrawn": 0.03,
+                                    "objected": 0.01}
+
+
+def generate_consent(transactions: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Simulate the consent records of a history (the weekly run's consent input).
+
+    One row per customer with an id, in :data:`CONSENT_SHARES`: express consent given at
+    the first order (keyed by customer id), implied consent (CASL: it lapses two years after
+    the last purchase; keyed by the address when the customer has a valid one nobody else
+    uses, else by id), withdrawn (keyed the same way) and objected to profiling (by id); the
+    remaining 6% have no row. See :mod:`rfm_engine.consent`.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+        In the layout of :func:`generate_transactions` (text or parsed values).
+    seed : int, default=0
+        Seed: the same history and seed give the same rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``email``, ``status``, ``basis``, ``granted_at`` (text; empty
+        cells as empty strings).
+
+    Examples
+    --------
+    >>> from rfm_engine.sample_data import generate_consent, generate_transactions
+    >>> consent = generate_consent(generate_transactions(300, seed=1), seed=1)
+    >>> sorted(consent["status"].unique())
+    ['granted', 'objected', 'withdrawn']
+    """
+    _check_seed(seed, "generate_consent")
+    customers, _ = _crm_people(transactions)
+    draw = np.random.default_rng(np.random.SeedSequence([seed, 0xC0]).spawn(1)[0]).random(
+        len(customers))
+    kinds = np.array(list(CONSENT_SHARES) + [""])[
+        np.searchsorted(np.cumsum(list(CONSENT_SHARES.values())), draw, side="right")]
+    email = customers["email"].where(~customers["email"].duplicated(keep=False))
+    by_email = email.notna().to_numpy() & np.isin(kinds, ["implied", "withdrawn"])
+    rows = pd.DataFrame({
+        "customer_id": customers["id"].where(~by_email, ""),
+        "email": email.where(by_email, "").fillna(""),
+        "status": pd.Series(kinds).map({"express": "granted", "implied": "granted",
+                                        "withdrawn": "withdrawn", "objected": "objected"}),
+        "basis": pd.Series(kinds).map({"express": "express", "implied": "implied"}).fillna(""),
+        "granted_at": customers["first"].dt.strftime("%Y-%m-%d").where(kinds == "express", ""),
+    })
+    return rows[kinds != ""].reset_index(drop=True).astype("str")
+
+
+def write_consent(folder: str | os.PathLike, transactions: pd.DataFrame, *,
+                  seed: int = 0) -> Path:
+    """Write :func:`generate_consent` as ``consent.csv`` in ``folder``; return its path."""
+    from rfm_engine.writers import table_writer, write_all
+
+    path = Path(folder) / "consent.csv"
+    write_all({path: table_writer(generate_consent(transactions, seed=seed), ".csv")},
+              force=True)
+    return path
 
 
 def _crm_people(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -419,3 +419,17 @@ def test_a_leaked_customer_without_consent_stops_the_run(sample, people, tmp_pat
                                               r"consent.*fix the consent step"):
         consent_run(sample, people, out)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_sample_consent_file_loads_and_covers_every_status(tmp_path):
+    from rfm_engine.sample_data import generate_consent, generate_transactions
+
+    transactions = generate_transactions(400, seed=3)
+    rows = generate_consent(transactions, seed=3)
+    pd.testing.assert_frame_equal(rows, generate_consent(transactions, seed=3))
+    path = tmp_path / "consent.csv"
+    rows.to_csv(path, index=False)
+    consent = load_consent(path)
+    assert consent.counts["rows"] == len(rows) > 300
+    assert all(consent.counts[s] > 0 for s in ("granted", "withdrawn", "objected"))
+    assert set(consent.frame["basis"].dropna()) == {"express", "implied"}
