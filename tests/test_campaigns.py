@@ -267,17 +267,38 @@ def test_campaign_counts_of_the_spelled_out_cases():
     counts = campaign_counts(out, PLAN)
     assert list(counts.columns) == list(COUNT_COLUMNS)
     assert counts.to_dict("index") == {
-        "reward": {"candidates": 12, "suppressed": 2, "no_email": 2, "invalid_email": 2,
+        "reward": {"candidates": 12, "suppressed": 2, "no_consent": 0, "no_email": 2,
+                   "invalid_email": 2,
                    "quarantined": 1, "contacted_recently": 1, "duplicate_email": 0,
                    "over_cap": 0, "holdout": 0,
                    "targets": 4},
-        "winback": {"candidates": 3, "suppressed": 1, "no_email": 0, "invalid_email": 0,
+        "winback": {"candidates": 3, "suppressed": 1, "no_consent": 0, "no_email": 0,
+                    "invalid_email": 0,
                     "quarantined": 1, "contacted_recently": 0, "duplicate_email": 0,
                     "over_cap": 0, "holdout": 0,
                     "targets": 1},
     }
     with pytest.raises(InputError, match=r"campaign\(s\) 'reward' that are not in the plan"):
         campaign_counts(out, PLAN[1:])
+
+
+def test_no_consent_excludes_from_email_campaigns_only_after_suppression():
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"], "segment": ["champions", "champions", "at_risk",
+                                                         "champions"],
+        "email": ["a@x.org", None, "c@x.org", "d@x.org"], "monetary": [1.0, 2.0, 3.0, 4.0]})
+    plan = (Campaign("reward", "retention", ("champions",), holdout_fraction=0.0),
+            Campaign("push", "retention", ("at_risk",), channel="push", holdout_fraction=0.0))
+    out = assign_campaigns(customers, plan, as_of=AS_OF, suppressed=[False, False, False, True],
+                           no_consent=[True, True, True, True])
+    assert out["exclusion_reason"].fillna("-").tolist() == ["no_consent", "no_consent", "-",
+                                                          "suppressed"]
+    assert out["group"].tolist() == ["excluded", "excluded", "target", "suppressed"]
+    counts = campaign_counts(out, plan)
+    assert counts.loc["reward", "no_consent"] == 2 and counts.loc["push", "no_consent"] == 0
+    with pytest.raises(InputError, match=r"'no_consent' parameter must hold one flag per "
+                                         r"customer \(4\)"):
+        assign_campaigns(customers, plan, as_of=AS_OF, no_consent=[True])
 
 
 def test_without_email_valid_every_non_blank_email_is_valid():

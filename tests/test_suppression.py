@@ -1,4 +1,5 @@
 import hashlib
+import os
 
 import numpy as np
 import pandas as pd
@@ -78,13 +79,15 @@ def test_load_csv_with_bom_semicolon_and_aliases(tmp_path):
     path = tmp_path / "unsub.csv"
     raw = "\ufeffE-Mail;Customer ID;Reason\n Ann@Example.com ;17850.0;unsub\n;00042;erased\n"
     path.write_bytes(raw.encode("utf-8"))
-    sup = load_suppression([path])
+    os.utime(path, (1_767_225_600, 1_767_225_600))  # 2026-01-01T00:00:00Z
+    sup = load_suppression([path], now=1_767_225_600 + 1.5 * 86_400)
     assert sup.emails == {"ann@example.com"}
     assert sup.customer_ids == {"17850", "00042"}
     assert len(sup) == 3
     assert sup.sources == [{
         "path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "rows": 2, "emails": 1, "ids": 2,
+        "rows": 2, "emails": 1, "ids": 2, "modified": "2026-01-01T00:00:00+00:00",
+        "age_days": 1.5,
     }]
 
 
