@@ -49,6 +49,8 @@ def _input_options(func: Callable) -> Callable:
                      "and counted."),
         click.option("--max-drop-fraction", type=float,
                      help="Fail when more than this share of rows is dropped (default 0.5)."),
+        click.option("--min-date", help="Plausibility floor of order dates, YYYY-MM-DD: earlier "
+                     "dates are refused, or dropped with --on-bad-rows drop (default 1900-01-01)."),
         click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
         click.option("--encoding", help="CSV encoding (default: UTF-8, BOM or not)."),
         click.option("--table", help="Table name when INPUT is a DuckDB database."),
@@ -101,6 +103,7 @@ def _config(ctx_options: dict[str, Any]) -> Config:
         "on_bad_rows": ctx_options.pop("on_bad_rows"), "delimiter": ctx_options.pop("delimiter"),
         "encoding": ctx_options.pop("encoding"), "table": ctx_options.pop("table"),
         "max_drop_fraction": ctx_options.pop("max_drop_fraction"),
+        "min_date": ctx_options.pop("min_date"),
     }
     for key, value in overrides.items():
         if value is not None:
@@ -128,7 +131,7 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
         window_days=config.features.window_days, date_format=inp.date_format,
         decimal=inp.decimal,
         on_bad_rows=inp.on_bad_rows, max_drop_fraction=inp.max_drop_fraction, table=inp.table,
-        delimiter=inp.delimiter, encoding=inp.encoding,
+        delimiter=inp.delimiter, encoding=inp.encoding, min_date=inp.min_date,
         con=connect(progress_bar=sys.stderr.isatty()),
     )
     return config, tx

@@ -11,6 +11,7 @@ Example ``weekly.toml``::
     date_format = "%Y-%m-%d %H:%M:%S"   # optional: ISO 8601 is read without it
     on_bad_rows = "raise"               # or "drop"
     max_drop_fraction = 0.5
+    min_date = "1900-01-01"             # orders dated before it are refused (or dropped)
 
     [columns]                           # canonical = "Source Column"
     customer_id = "Customer ID"
@@ -105,6 +106,7 @@ class InputConfig:
     decimal: str = "."
     on_bad_rows: str = "raise"
     max_drop_fraction: float = 0.5
+    min_date: str = "1900-01-01"
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .columns import ColumnMap
 from .errors import ConfigError, DataError, EmptyResultError, InputError
 from .progress import step
 from .quality import DataQualityReport
-from .sources import Source, _quote, open_source
+from .sources import Source, _csv_error, _quote, open_source
 
 __all__ = ["Transactions", "load_transactions", "connect"]
 
@@ -37,6 +37,16 @@ _TEMPORAL = ("DATE", "TIMESTAMP")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _MAX_ABS_AMOUNT = 1e13
+#: Amounts are kept to 4 decimal places (DECIMAL(18, 4)); a non-zero amount below half the
+#: last place would become 0, so it is refused instead of rounded away.
+_MIN_ABS_AMOUNT = 0.00005
+#: Default plausibility floor of order dates: earlier dates are refused (or dropped).
+DEFAULT_MIN_DATE = dt.date(1900, 1, 1)
+#: Whitespace stripped from the ends of text values: what Python's ``str.isspace`` calls
+#: whitespace (ASCII and Unicode spaces, tab, line breaks, NEL, separators \x1c-\x1f).
+_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
+#: The first day an Excel serial date can mean (1900 date system, after Lotus' leap bug).
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
 _TEXT_COLUMNS = ("email", "first_name", "country", "channel", "product_id", "category")
 #: Sources parsed once into a table: CSV (parsing text is the dear part) and DataFrames
 #: (a snapshot: later changes to the caller's frame must not leak into the results).
@@ -117,87 +127,140 @@ def _ident(name: str) -> str:
 
 
 def _padded(text: str) -> str:
-    return f"(starts_with({text}, ' ') OR ends_with({text}, ' '))"
+    # True for '' and for a value starting or ending with a byte <= ' ' (space, tab, line
+    # breaks, control characters): a byte comparison, far cheaper than a regular expression.
+    return f"({text} < '!' OR reverse({text}) < '!')"
+
+
+def _strip(text: str) -> str:
+    """Return SQL removing Unicode whitespace (:data:`_SPACE`) from both ends of ``text``."""
+    return f"regexp_replace({text}, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
 
 
 def _raw_text(col: str) -> str:
     return f"CAST({_ident(col)} AS VARCHAR)"
 
 
-def _text(col: str) -> str:
-    # trim() copies every string; testing the ends first leaves clean values untouched.
+def _text(col: str, *, unicode_ends: bool = False) -> str:
+    # Stripping copies every string; testing the ends first leaves clean values untouched.
+    # With unicode_ends (ids), non-ASCII values are stripped too (a trailing no-break space).
     text = _raw_text(col)
-    return (f"CASE WHEN {_padded(text)} THEN NULLIF(trim({text}), '') "
-            f"WHEN {text} = '' THEN NULL ELSE {text} END")
+    return f"CASE WHEN {_text_changes(col, unicode_ends=unicode_ends)} " \
+           f"THEN NULLIF({_strip(text)}, '') ELSE {text} END"
 
 
-def _text_changes(col: str) -> str:
-    """Return SQL true where :func:`_text` differs from the raw text."""
+def _text_changes(col: str, *, unicode_ends: bool = False) -> str:
+    """Return SQL true where :func:`_text` may differ from the raw text."""
     text = _raw_text(col)
-    return f"({_padded(text)} OR {text} = '')"
-
-
-def _has_text_sql(col: str) -> str:
-    """Return SQL true when the column holds more than spaces (``_text(col) IS NOT NULL``)."""
-    text = _raw_text(col)
-    return (f"({text} IS NOT NULL AND {text} <> '' "
-            f"AND NOT (starts_with({text}, ' ') AND trim({text}) = ''))")
+    if unicode_ends:
+        return f"({_padded(text)} OR strlen({text}) <> length({text}))"
+    return _padded(text)
 
 
 def _customer_id_sql(col: str) -> str:
-    # Text ids: spaces stripped, Unicode NFC, spreadsheet floats 17850.0 -> 17850. Only
-    # ids that can change (padded, holding a dot, non-ASCII) go through the costly path.
+    # Text ids: Unicode whitespace stripped, Unicode NFC, spreadsheet floats 17850.0 ->
+    # 17850. Only ids that can change (padded, empty, holding a dot, non-ASCII) go through
+    # the costly path.
     text = _raw_text(col)
-    norm = f"nfc_normalize(trim({text}))"
+    norm = f"nfc_normalize({_strip(text)})"
     fixed = (f"CASE WHEN contains({norm}, '.') THEN "
              rf"regexp_replace({norm}, '^([0-9]+)\.0+$', '\1') ELSE {norm} END")
-    return (f"CASE WHEN {_customer_id_changes(col)} THEN NULLIF({fixed}, '') "
-            f"WHEN {text} = '' THEN NULL ELSE {text} END")
+    return f"CASE WHEN {_customer_id_changes(col)} THEN NULLIF({fixed}, '') ELSE {text} END"
 
 
 def _customer_id_changes(col: str) -> str:
-    """Return SQL true where a non-empty id may differ from its normal form."""
+    """Return SQL true where an id may differ from its normal form (or be empty)."""
     text = _raw_text(col)
     return f"({_padded(text)} OR contains({text}, '.') OR strlen({text}) <> length({text}))"
 
 
 def _timestamp_sql(col: str, type_name: str, date_format: str | None) -> str:
     if _is(type_name, _TEMPORAL):  # DATE, TIMESTAMP, TIMESTAMPTZ (session time zone is UTC)
-        return f"CAST({_ident(col)} AS TIMESTAMP)"
+        value = f"CAST({_ident(col)} AS TIMESTAMP)"
+        return f"(CASE WHEN isfinite({value}) THEN {value} END)"  # 'infinity' is no date
     text = _text(col)
     if date_format:
         parsed = f"try_strptime({text}, {_quote(date_format)})"
         return f"CAST(CAST({parsed} AS TIMESTAMPTZ) AS TIMESTAMP)"
-    return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    # DuckDB also reads 'epoch', 'infinity', '-infinity' and '-0044-03-15': an ISO date
+    # starts with a digit (a byte comparison), anything else is malformed.
+    return (f"CASE WHEN {text} >= '0' AND {text} < ':' "
+            f"THEN CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END")
+
+
+def _number_value_sql(col: str, type_name: str, decimal: str) -> str:
+    """Return SQL parsing a number column to DOUBLE (NULL when unparseable; no range test)."""
+    if _is(type_name, _NUMERIC):
+        return f"CAST({_ident(col)} AS DOUBLE)"
+    text = _text(col)
+    if decimal == ",":  # strict: a '.' in such a file is an error, never a guess
+        text = f"CASE WHEN contains({text}, '.') THEN NULL ELSE replace({text}, ',', '.') END"
+    return f"TRY_CAST({text} AS DOUBLE)"
 
 
 def _number_sql(col: str, type_name: str, decimal: str, *, checked: bool = False) -> str:
     if checked and _is(type_name, _NUMERIC):  # no bad value: the range test can go
         return f"CAST({_ident(col)} AS DOUBLE)"
-    text = _text(col)
-    if decimal == ",":  # strict: a '.' in such a file is an error, never a guess
-        text = f"CASE WHEN contains({text}, '.') THEN NULL ELSE replace({text}, ',', '.') END"
-    value = (f"CAST({_ident(col)} AS DOUBLE)" if _is(type_name, _NUMERIC)
-             else f"TRY_CAST({text} AS DOUBLE)")
+    value = _number_value_sql(col, type_name, decimal)
     return f"(CASE WHEN isfinite({value}) AND abs({value}) < {_MAX_ABS_AMOUNT} THEN {value} END)"
 
 
-def _expected(canonical: str, date_format: str | None, decimal: str) -> str:
+def _amount_unfit(amount: str) -> str:
+    """Return SQL true when an amount is out of range or would round to 0 at 4 decimals."""
+    return (f"(abs({amount}) >= {_MAX_ABS_AMOUNT} "
+            f"OR ({amount} <> 0 AND abs({amount}) < {_MIN_ABS_AMOUNT}))")
+
+
+def _number_reason(value: str) -> str:
+    """Return SQL naming why a parsed value is refused: out of range, or too small."""
+    return (f"CASE WHEN isfinite({value}) AND abs({value}) >= {_MAX_ABS_AMOUNT} THEN 'range' "
+            f"WHEN {value} <> 0 AND abs({value}) < {_MIN_ABS_AMOUNT} THEN 'precision' END")
+
+
+def _expected(canonical: str, date_format: str | None, decimal: str, reason: str | None,
+              min_date: dt.date) -> str:
     if canonical == "order_date":
+        if reason == "early":
+            return (f"a date on or after {min_date} (the plausibility floor: older dates are "
+                    "taken for export errors)")
         return (f"a date in the format {date_format!r}" if date_format else
                 "an ISO 8601 date or timestamp such as 2024-03-05 or 2024-03-05T14:30:00+01:00")
+    if reason == "range":
+        return f"a number of absolute value below {_MAX_ABS_AMOUNT:,.0f}: out of range"
+    if reason == "precision":
+        return ("0 or an amount of at least 0.0001 in absolute value: amounts are kept to 4 "
+                "decimal places and this one would round to 0")
     example = "12,50 (decimal comma, no thousands separator)" if decimal == "," else "12.50"
     return f"a finite number such as {example}"
 
 
-def _hint(canonical: str, date_format: str | None, decimal: str) -> str:
+def _hint(canonical: str, date_format: str | None, decimal: str, reason: str | None,
+          value: object) -> str:
     hint = "Fix the value, or pass --on-bad-rows drop to drop and count such rows."
-    if canonical == "order_date" and not date_format:
+    if canonical == "order_date" and reason == "early":
+        hint = "Fix the value or lower the floor with --min-date ([input] min_date); or pass " \
+               "--on-bad-rows drop to drop and count such rows."
+    elif canonical == "order_date" and _looks_like_excel_serial(value):
+        day = _EXCEL_EPOCH + dt.timedelta(days=int(float(str(value))))
+        hint = (f"{value!r} looks like an Excel serial date (day {int(float(str(value)))} = "
+                f"{day}): export the column as dates (ISO 8601) instead. " + hint)
+    elif canonical == "order_date" and not date_format:
         hint = ("Dates that are not ISO 8601 need --date-format (e.g. '%d/%m/%Y'); day/month "
                 "order is never guessed. " + hint)
-    elif canonical != "order_date" and decimal == ".":
+    elif reason == "precision":
+        hint = "Scale the amounts to a smaller currency unit (e.g. thousandths). " + hint
+    elif canonical != "order_date" and reason is None and decimal == ".":
         hint = "Numbers with a decimal comma need --decimal ','. " + hint
     return hint
+
+
+def _looks_like_excel_serial(value: object) -> bool:
+    """Whether a date value is a number Excel would show as a date since 1900 (up to 9999)."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return False
+    return 1 <= number < 2_958_466
 
 
 def load_transactions(
@@ -213,6 +276,7 @@ def load_transactions(
     table: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    min_date: str | dt.date = DEFAULT_MIN_DATE,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Transactions:
     """Load, validate and clean transactions.
@@ -242,6 +306,9 @@ def load_transactions(
         Table inside a DuckDB database file.
     delimiter, encoding : str, optional
         CSV options; the delimiter is sniffed and UTF-8 (BOM or not) assumed by default.
+    min_date : str or date, default=date(1900, 1, 1)
+        Plausibility floor: an order dated before it is refused like a malformed value
+        (``on_bad_rows="raise"``) or dropped and counted as ``before_min_date``.
     con : duckdb.DuckDBPyConnection, optional
         Connection to use; a new one from :func:`connect` by default.
 
@@ -252,7 +319,8 @@ def load_transactions(
     Raises
     ------
     DataError
-        A malformed value (file, data row, column, value and what was expected).
+        A malformed value, out of range or before ``min_date`` (file, data row, column,
+        value and what was expected).
     MissingColumnsError
         Required columns are missing.
     InputError
@@ -283,19 +351,25 @@ def load_transactions(
         raise ConfigError(f"The 'window_days' parameter must be a positive int. "
                           f"Got {window_days!r} instead.")
     as_of_date = _parse_as_of(as_of)
+    floor = _parse_date("min_date", min_date)
     con = con or connect()
     with step("reading and validating"):
         src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
         mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
-        checks = _parse(con, src, mapping, date_format, decimal)
+        try:
+            checks = _parse(con, src, mapping, date_format, decimal, floor)
+        except duckdb.InvalidInputException as exc:  # CSV text beyond the sniffed sample
+            if src.kind != "csv":
+                raise
+            raise _csv_error(src.paths[0], exc, encoding=encoding, delimiter=delimiter) from None
         report = DataQualityReport(source=src.name)
         counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
-                            decimal)
+                            decimal, floor)
         if src.kind not in _COPIED:  # a view: drop the tests the counts proved idle
-            _parse(con, src, mapping, date_format, decimal, plain=_plain(counts))
+            _parse(con, src, mapping, date_format, decimal, floor, plain=_plain(counts))
     with step("cleaning"):
         as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
-                                          window_days)
+                                          window_days, floor)
     if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:
         raise InputError(
             f"{src.name}: {report.rows_dropped:,} of {report.rows_read:,} rows would be dropped "
@@ -308,6 +382,16 @@ def load_transactions(
                                f"({_drop_summary(report)}).")
     src.check_unchanged()
     return Transactions(con, src, mapping, as_of_date, window_start, report)
+
+
+def _parse_date(name: str, value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"The {name!r} parameter must be an ISO date (YYYY-MM-DD). "
+                          f"Got {value!r} instead.") from None
 
 
 def _parse_as_of(as_of: str | dt.date | None) -> dt.date | None:
@@ -325,36 +409,58 @@ def _drop_summary(report: DataQualityReport) -> str:
 
 
 def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
-           date_format: str | None, decimal: str,
-           plain: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Define the parsed rows ``staged``: ``_bad_<column>`` flags and ``_valid``.
+           date_format: str | None, decimal: str, min_date: dt.date,
+           plain: frozenset[str] = frozenset()) -> dict[str, tuple[str, str, str, str]]:
+    """Define the parsed rows ``staged``: ``_bad_<check>`` flags, ``_early`` and ``_valid``.
 
     ``staged`` is a view over the source, read again by each query, except for CSV
     and DataFrames, parsed once into a temporary table. ``plain`` names the tests that
     :func:`_count_bad` found never true, left out of a second definition: ``valid``
     (every row valid), ``customer_id`` and ``order_id`` (no value changed by
-    normalisation). Returns ``{canonical: SQL testing a raw_source row for a malformed
-    value}`` for the error path.
+    normalisation). Returns, per check, the SQL for the error path over a ``raw_source``
+    row: ``(column named, test for a refused value, the value as text, the reason code)``.
     """
     types = src.columns
     cid, oid = mapping["customer_id"], mapping.get("order_id")
     valid = "valid" in plain
-    ts = _timestamp_sql(mapping["order_date"], types[mapping["order_date"]], date_format)
+    date_col = mapping["order_date"]
+    ts = _timestamp_sql(date_col, types[date_col], date_format)
+    floor = f"TIMESTAMP {_quote(min_date.isoformat())}"
     inner = [
         f"{_raw_text(cid) if 'customer_id' in plain else _customer_id_sql(cid)} AS customer_id",
-        f"{'TRUE' if valid else _has_text_sql(cid)} AS _has_id",
         f"{'FALSE' if 'customer_id' in plain else _customer_id_changes(cid)} AS _id_changes",
         f"{ts} AS order_ts",
     ]
-    checks = {"order_date": f"({ts}) IS NULL"}
+    checks = {"order_date": (date_col, f"(({ts}) IS NULL OR ({ts}) < {floor})",
+                             _raw_text(date_col),
+                             f"CASE WHEN ({ts}) IS NOT NULL THEN 'early' END")}
+    flags = {"order_date": "order_ts IS NULL"}
     value_columns = ["amount"] if "amount" in mapping else ["quantity", "unit_price"]
     for canonical in value_columns:
         col, type_name = mapping[canonical], types[mapping[canonical]]
         inner.append(f"{_number_sql(col, type_name, decimal, checked=valid)} AS _n_{canonical}")
-        checks[canonical] = f"({_number_sql(col, type_name, decimal)}) IS NULL"
+        number = _number_sql(col, type_name, decimal)
+        test = f"({number}) IS NULL"
+        flags[canonical] = f"_n_{canonical} IS NULL"
+        if canonical == "amount":
+            test += f" OR {_amount_unfit(number)}"
+            flags[canonical] += f" OR {_amount_unfit('_n_amount')}"
+        checks[canonical] = (col, f"({test})", _raw_text(col),
+                             _number_reason(_number_value_sql(col, type_name, decimal)))
+    if "amount" not in mapping:  # line items: the product must fit the amount type too
+        q, p = (_number_sql(mapping[c], types[mapping[c]], decimal)
+                for c in ("quantity", "unit_price"))
+        flags["amount"] = f"coalesce({_amount_unfit('_n_quantity * _n_unit_price')}, FALSE)"
+        checks["amount"] = (
+            mapping["unit_price"],
+            f"coalesce({_amount_unfit(f'({q}) * ({p})')}, FALSE)",
+            f"{_raw_text(mapping['quantity'])} || ' × ' || {_raw_text(mapping['unit_price'])}",
+            _number_reason(f"({q}) * ({p})"))
     if oid:
-        inner.append(f"{_raw_text(oid) if 'order_id' in plain else _text(oid)} AS order_id")
-        inner.append(f"{'FALSE' if 'order_id' in plain else _text_changes(oid)} AS _key_changes")
+        order_id = _raw_text(oid) if "order_id" in plain else _text(oid, unicode_ends=True)
+        inner.append(f"{order_id} AS order_id")
+        inner.append(f"{'FALSE' if 'order_id' in plain else _text_changes(oid, unicode_ends=True)}"
+                     " AS _key_changes")
         # A 64-bit hash of every source column finds identical lines; a false match needs
         # a collision (odds about n^2 / 2^65: 3e-6 for 10 million rows).
         inner.append(f"hash({', '.join(_ident(c) for c in src.columns)}) AS _line_hash")
@@ -362,18 +468,24 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
         inner.append("FALSE AS _key_changes")
     inner += [f"{_text(mapping[c])} AS {c}" for c in _TEXT_COLUMNS if c in mapping]
 
-    flags = {c: ("FALSE" if valid else "order_ts IS NULL" if c == "order_date"
-                 else f"_n_{c} IS NULL") for c in checks}
+    if valid:
+        flags = dict.fromkeys(flags, "FALSE")
     amount = " * ".join(f"_n_{c}" for c in value_columns)
+    if "amount" not in mapping:  # a product out of range is flagged, never cast
+        amount = f"CASE WHEN abs({amount}) < {_MAX_ABS_AMOUNT} THEN {amount} END"
     order_key = "order_id" if oid else "CAST(CAST(order_ts AS DATE) AS VARCHAR)"
+    early = "FALSE" if valid else f"coalesce(order_ts < {floor}, FALSE)"
     outer = [
-        f"* EXCLUDE (_has_id, {', '.join(f'_n_{c}' for c in value_columns)})",
+        f"* EXCLUDE ({', '.join(f'_n_{c}' for c in value_columns)})",
         f"CAST(round({amount}, 4) AS DECIMAL(18, 4)) AS amount",
         f"{order_key} AS order_key",
         "CAST(order_ts AS DATE) AS order_date",
         *(f"{test} AS _bad_{c}" for c, test in flags.items()),
-        "TRUE AS _valid" if valid else f"NOT ({' OR '.join(flags.values())}) AND _has_id AS _valid",
-        "NOT _has_id AS _no_id",
+        f"{early} AS _early",
+        "TRUE AS _valid" if valid else
+        f"NOT ({' OR '.join(f'({t})' for t in flags.values())} OR {early}) "
+        "AND customer_id IS NOT NULL AS _valid",
+        "customer_id IS NULL AS _no_id",
     ]
     _create(con, "staged", "TABLE" if src.kind in _COPIED else "VIEW",
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM raw_source)")
@@ -401,43 +513,54 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, kind: str, sql: str) -> N
 
 
 def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
-               checks: dict[str, str], report: DataQualityReport, on_bad_rows: str,
-               date_format: str | None, decimal: str) -> pd.DataFrame:
-    """Count the parsed rows by flags and date; raise on a malformed value.
+               checks: dict[str, tuple[str, str, str, str]], report: DataQualityReport,
+               on_bad_rows: str, date_format: str | None, decimal: str,
+               min_date: dt.date) -> pd.DataFrame:
+    """Count the parsed rows by flags and date; raise on a refused value.
 
     Returns the counts: one row per ``_drop`` reason (``bad_value``,
-    ``missing_customer_id`` or missing: valid), ``order_date`` and bad-value flags, with
-    ``rows`` and ``return_lines``.
+    ``before_min_date``, ``missing_customer_id`` or missing: valid), ``order_date`` and
+    bad-value flags, with ``rows`` and ``return_lines``.
     """
     flags = [f"_bad_{c}" for c in checks]
     counts = con.execute(
-        f"SELECT {', '.join(flags)}, _no_id, order_date, "
+        f"SELECT {', '.join(flags)}, _no_id, _early, "
+        "CASE WHEN NOT _early THEN order_date END AS order_date, "
         "count(*) AS rows, count(*) FILTER (WHERE amount < 0) AS return_lines, "
         "count(*) FILTER (WHERE _id_changes) AS id_changes, "
         "count(*) FILTER (WHERE _key_changes) AS key_changes FROM staged GROUP BY ALL"
     ).df()
     bad = counts[flags].any(axis=1)
-    counts["_drop"] = np.where(bad, "bad_value",
-                               np.where(counts.pop("_no_id"), "missing_customer_id", None))
+    early = counts.pop("_early").astype(bool)
+    counts["_drop"] = np.where(bad, "bad_value", np.where(
+        early, "before_min_date",
+        np.where(counts.pop("_no_id"), "missing_customer_id", None)))
     report.rows_read = int(counts["rows"].sum())
-    report.bad_values = {mapping[c]: n for c in checks
+    names = {c: column for c, (column, *_) in checks.items()}
+    if "amount" not in mapping:
+        names["amount"] = f"{mapping['quantity']} × {mapping['unit_price']}"
+    report.bad_values = {names[c]: n for c in checks
                          if (n := int(counts.loc[counts[f"_bad_{c}"], "rows"].sum()))}
-    if not report.bad_values or on_bad_rows == "drop":
+    early_rows = int(counts.loc[early & ~bad, "rows"].sum())
+    if early_rows:
+        report.warnings.append(f"{early_rows:,} rows dated before the plausibility floor "
+                               f"min_date {min_date}.")
+    if not (report.bad_values or early_rows) or on_bad_rows == "drop":
         return counts
-    # Error path only: locate the first malformed value with its file and data row.
+    # Error path only: locate the first refused value with its file and data row.
     candidates = " UNION ALL ".join(
         f"SELECT _file, _row, {k} AS _k, {_quote(c)} AS canonical, "
-        f"CAST({_ident(mapping[c])} AS VARCHAR) AS value FROM numbered WHERE {test}"
-        for k, (c, test) in enumerate(checks.items())
+        f"{value} AS value, {reason} AS reason FROM numbered WHERE {test}"
+        for k, (c, (_, test, value, reason)) in enumerate(checks.items())
     )
     found = con.execute(
         f"WITH numbered AS (SELECT *, {src.row_sql} AS _row, {src.file_sql} AS _file "
         f"FROM raw_source) {candidates} ORDER BY _file, _row, _k LIMIT 1"
     ).fetchone()
-    file, row_number, _, canonical, value = found
-    raise DataError(file, int(row_number), mapping[canonical], value,
-                    _expected(canonical, date_format, decimal),
-                    _hint(canonical, date_format, decimal))
+    file, row_number, _, canonical, value, reason = found
+    raise DataError(file, int(row_number), names[canonical], value,
+                    _expected(canonical, date_format, decimal, reason, min_date),
+                    _hint(canonical, date_format, decimal, reason, value))
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> pd.DataFrame:
@@ -466,7 +589,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> pd.D
 
 def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict[str, str],
            counts: pd.DataFrame, report: DataQualityReport, as_of: dt.date | None,
-           window_days: int | None) -> tuple[dt.date, dt.date | None]:
+           window_days: int | None, min_date: dt.date) -> tuple[dt.date, dt.date | None]:
     """Apply the rules after the bad values: duplicates, then the as-of date and window.
 
     Defines the view ``transactions`` and fills the report from ``counts`` (see
@@ -480,7 +603,7 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
     if as_of is None and len(kept):
         as_of = kept.index.max()
     as_of = as_of.date() if isinstance(as_of, dt.datetime) else as_of
-    window_start = (as_of - dt.timedelta(days=window_days - 1)
+    window_start = (_window_start(as_of, window_days, min_date)
                     if window_days and as_of is not None else None)
     after = dates > as_of if as_of is not None else dates.notna()
     before = dates < window_start if window_start else pd.Series(False, index=kept.index)
@@ -489,6 +612,7 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
     dropped = counts.groupby("_drop")["rows"].sum()
     report.dropped = {
         "bad_value": int(dropped.get("bad_value", 0)),
+        "before_min_date": int(dropped.get("before_min_date", 0)),
         "missing_customer_id": int(dropped.get("missing_customer_id", 0)),
         "duplicate_line": int(extra["rows"].sum()),
         "after_as_of": int(kept.loc[after, "rows"].sum()),
@@ -506,12 +630,23 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
             f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
             "were excluded."
         )
-    internal = ["_valid", "_no_id", "_id_changes", "_key_changes",
+    internal = ["_valid", "_no_id", "_early", "_id_changes", "_key_changes",
                 *(f"_bad_{c}" for c in checks)]
     if "order_id" in mapping:
         internal.append("_line_hash")
     _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)
     return as_of, window_start
+
+
+def _window_start(as_of: dt.date, window_days: int, min_date: dt.date) -> dt.date:
+    """First day of the window; refused when it would start before ``min_date``."""
+    longest = (as_of - min_date).days + 1
+    if window_days > longest:
+        raise ConfigError(
+            f"--window-days {window_days:,} would start the window before the plausibility "
+            f"floor min_date {min_date}, where no kept row can be (as of {as_of}, at most "
+            f"{longest:,} days); give a shorter window, or none to count every day.")
+    return as_of - dt.timedelta(days=window_days - 1)
 
 
 def _define_transactions(con: duckdb.DuckDBPyConnection, internal: list[str],

@@ -13,6 +13,8 @@ __all__ = ["CLEANING_RULES", "DataQualityReport"]
 #: The cleaning rules, in the order they are applied, with what each one does.
 CLEANING_RULES: dict[str, str] = {
     "bad_value": "row with an unparseable date or amount dropped (only with on_bad_rows='drop')",
+    "before_min_date": "row dated before the plausibility floor min_date dropped (only with "
+                       "on_bad_rows='drop')",
     "missing_customer_id": "row without customer id dropped",
     "duplicate_line": "with an order id: line identical in every column to an earlier one dropped",
     "after_as_of": "row dated after the as-of date excluded",
@@ -74,7 +76,8 @@ class DataQualityReport:
     @property
     def rows_dropped(self) -> int:
         """Rows removed as dirt (bad values, missing ids, duplicates), not by the window."""
-        return sum(self.dropped[k] for k in ("bad_value", "missing_customer_id", "duplicate_line"))
+        return sum(self.dropped.get(k, 0) for k in ("bad_value", "before_min_date",
+                                                    "missing_customer_id", "duplicate_line"))
 
     def to_dict(self) -> dict:
         """Return the report as a JSON-ready dict."""

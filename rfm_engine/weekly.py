@@ -252,7 +252,7 @@ def run_weekly(
         window_days=config.features.window_days, date_format=inp.date_format,
         decimal=inp.decimal, on_bad_rows=inp.on_bad_rows,
         max_drop_fraction=inp.max_drop_fraction, table=inp.table, delimiter=inp.delimiter,
-        encoding=inp.encoding, con=connect(),
+        encoding=inp.encoding, min_date=inp.min_date, con=connect(),
     )
     run_dir = output_dir / tx.as_of.isoformat()
     _refuse_existing(run_dir, force)

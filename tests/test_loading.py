@@ -13,7 +13,7 @@ from rfm_engine.errors import (
     MissingColumnsError,
 )
 from rfm_engine.features import customer_features
-from rfm_engine.loading import load_transactions
+from rfm_engine.loading import connect, load_transactions
 
 RETAIL_COLUMNS = {"customer_id": "Customer ID", "order_id": "Invoice", "order_date": "InvoiceDate",
                   "quantity": "Quantity", "unit_price": "Price", "country": "Country"}
@@ -28,8 +28,8 @@ def test_online_retail_shape_cleaning_counts(data_dir):
     tx = load_transactions(data_dir / "online_retail_ii_small.csv", columns=RETAIL_COLUMNS)
     r = tx.report
     assert r.rows_read == 12
-    assert r.dropped == {"bad_value": 0, "missing_customer_id": 1, "duplicate_line": 1,
-                         "after_as_of": 0, "before_window": 0}
+    assert r.dropped == {"bad_value": 0, "before_min_date": 0, "missing_customer_id": 1,
+                         "duplicate_line": 1, "after_as_of": 0, "before_window": 0}
     assert r.rows_kept == 10
     assert r.return_lines == 3
     assert tx.as_of == dt.date(2009, 12, 8)
@@ -253,3 +253,31 @@ def test_an_empty_amount_is_named_as_such(tmp_path):
                   "amount": [10.0, None]}).to_parquet(path)
     with pytest.raises(DataError, match=r"row 2, column 'amount': got an empty value, expected"):
         load_transactions(path)
+
+
+def test_dataframe_with_a_repeated_column_name_is_refused():
+    raw = pd.DataFrame([["a", "2024-01-01", 1.0, 2.0]],
+                       columns=["customer_id", "order_date", "amount", "amount"])
+    with pytest.raises(InputError, match=r"column name\(s\) 'amount' appear more than once"):
+        load_transactions(raw)
+
+
+def test_typed_dates_infinite_or_before_the_floor(tmp_path):
+    path = tmp_path / "tx.parquet"
+    pd.DataFrame({"customer_id": ["a", "b", "c"],
+                  "order_date": pd.to_datetime(["2024-01-01", "1850-06-01", "2024-01-02"]),
+                  "amount": [1.0, 2.0, 3.0]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"row 2, column 'order_date': got '1850-06-01 00:00:00', "
+                                        r"expected a date on or after 1900-01-01"):
+        load_transactions(path)
+    tx = load_transactions(path, on_bad_rows="drop")
+    assert tx.report.dropped["before_min_date"] == 1 and tx.report.rows_kept == 2
+    assert load_transactions(path, min_date="1800-01-01").report.rows_kept == 3
+    with pytest.raises(ConfigError, match="'min_date' parameter must be an ISO date"):
+        load_transactions(path, min_date="01/01/1900")
+    con = connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a', TIMESTAMP 'infinity', 1.0), "
+                "('b', TIMESTAMP '2024-01-01', 2.0)) v(customer_id, order_date, amount)")
+    con.execute(f"COPY t TO '{tmp_path / 'inf.parquet'}' (FORMAT parquet)")
+    with pytest.raises(DataError, match="row 1, column 'order_date': got 'infinity'"):
+        load_transactions(tmp_path / "inf.parquet")
