@@ -91,6 +91,9 @@ ACCEPTED = {
         lambda t, q: t.loc["A", "frequency"] == 3 and len(t) == 2),
     "control_character_inside_an_id": ({"tx.csv": _csv("A\x01B,1,2024-01-01,10\n")}, "tx.csv", [],
                                        lambda t, q: "A\x01B" in t.index),
+    "order_id_shared_by_two_customers": (
+        {"tx.csv": _csv("A,1,2024-01-01,10\n", "B,1,2024-01-01,20\n")}, "tx.csv", [],
+        lambda t, q: (t.loc["A", "frequency"], t.loc["B", "monetary"]) == (1, 20.0)),
     "date_before_floor_dropped_on_request": (
         {"tx.csv": _csv("A,1,1850-03-15,10\n", "A,2,2024-01-01,10\n")}, "tx.csv",
         ["--on-bad-rows", "drop"],
