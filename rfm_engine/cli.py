@@ -6,7 +6,6 @@ maps errors to exit codes (see :mod:`rfm_engine.errors`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -69,19 +68,28 @@ def _tracking_options(func: Callable) -> Callable:
                         "sqlite:///mlflow.db in the working folder).")(func)
 
 
-def _track(enabled: bool, uri: str | None, kind: str, **kwargs: Any) -> None:
-    """Log an MLflow run; a tracking failure is reported, not fatal (outputs are written)."""
+def _track(enabled: bool, uri: str | None, kind: str,
+           collect: Callable[[], dict[str, Any]] | None = None, **kwargs: Any) -> None:
+    """Log an MLflow run once the outputs are written (or published).
+
+    ``collect`` returns more arguments of :func:`rfm_engine.tracking.track_run` (metrics,
+    artifacts...); it runs here so that a failure while gathering them is handled like a
+    failure to log. Nothing after the outputs may turn a finished command into a failure:
+    any error (a refused artifact, a store that cannot be reached, a bug) is one warning
+    line on stderr and the command still exits 0.
+    """
     if not enabled or os.environ.get("RFM_ENGINE_NO_TRACKING", "") not in ("", "0"):
         return
-    from .tracking import track_run
-
     try:
+        from .tracking import track_run
+
+        if collect is not None:
+            kwargs.update(collect())
         info = track_run(kind, tracking_uri=uri, **kwargs)
-    except RFMEngineError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - tracking must not lose a finished run
-        _error(f"warning: MLflow tracking failed ({type(exc).__name__}: {exc}); "
-               "outputs are written, the run is not logged.")
+    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished run
+        why = str(exc) if isinstance(exc, RFMEngineError) else f"{type(exc).__name__}: {exc}"
+        _error(f"warning: MLflow tracking failed ({why}); the outputs are written, the run is "
+               "not logged.")
         return
     version = info.get("model_version")
     _echo(f"logged MLflow run {info['run_id']}" +
@@ -325,7 +333,7 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
 
         _track(True, tracking_uri, "segment",
                params={**config.to_dict(), "rules": rules, "n_bins": n_bins},
-               metrics=segmentation_metrics(summary, tx.report.to_dict()),
+               collect=lambda: {"metrics": segmentation_metrics(summary, tx.report.to_dict())},
                artifacts={"segments.csv": _beside(output, "summary.csv"),
                           "quality.json": _beside(output, "quality.json")},
                model=SegmentationModel.from_scorer(result.scorer, rules=rules))
@@ -413,8 +421,9 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
         _track(True, tracking_uri, "cluster",
                params={**config.to_dict(), "rules": rules, "n_bins": n_bins,
                        "clustering": kwargs},
-               metrics={**segmentation_metrics(seg.summary, tx.report.to_dict()),
-                        **{k: v for k, v in clustering.metrics().items() if v is not None}},
+               collect=lambda: {"metrics": {
+                   **segmentation_metrics(seg.summary, tx.report.to_dict()),
+                   **{k: v for k, v in clustering.metrics().items() if v is not None}}},
                artifacts=artifacts,
                model=SegmentationModel.from_scorer(seg.scorer, rules=rules,
                                                    clusterer=clustering.clusterer))
@@ -590,7 +599,9 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
 
     Writes OUTPUT (customer_id, p_alive, expected_purchases over the horizon,
     expected_average_value, clv) and beside it <name>.frequency_recency.png,
-    <name>.p_alive.png and <name>.quality.json.
+    <name>.p_alive.png and <name>.quality.json. When the data cannot identify the
+    models (e.g. too few repeat purchases) it says why in one line, writes nothing and
+    exits 3.
 
     \b
     Example (CDNOW, calibration to 1997-09-30, weeks; cdnow.csv is the raw sample converted
@@ -599,13 +610,18 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
           --horizon 39 -o out/clv.csv --params-out out/params.json
     """
     from .clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+    from .errors import ModelNotIdentifiedError
     from .features import clv_summary
-    from .writers import table_writer, text_writer, write_all
+    from .writers import json_text, table_writer, text_writer, write_all
 
     _check_output(output, force)
     _, tx = _load(options)
     summary = clv_summary(tx, time_unit=time_unit)
-    result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
+    try:
+        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
+    except ModelNotIdentifiedError as exc:
+        raise ModelNotIdentifiedError(f"{tx.source.name}: no CLV predicted: {exc} Nothing was "
+                                      "written.") from None
     _echo(str(tx.report))
     params = result.params
     if not _state["quiet"]:
@@ -622,7 +638,7 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
         output: table_writer(result.customers, output.suffix),
     }
     if params_out is not None:
-        outputs[params_out] = text_writer(json.dumps(params, indent=2) + "\n")
+        outputs[params_out] = text_writer(json_text(params))
     write_all(outputs, force=force)
     _echo(f"wrote {len(result.customers):,} customers to {output}")
 
@@ -708,7 +724,8 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
         from .tracking import run_artifacts, run_metrics
 
         _track(True, tracking_uri, "weekly", params=result.manifest["config"],
-               metrics=run_metrics(result), artifacts=run_artifacts(result.run_dir),
+               collect=lambda: {"metrics": run_metrics(result),
+                                "artifacts": run_artifacts(result.run_dir)},
                model=result.model, tags={"as_of": result.as_of.isoformat()})
 
 

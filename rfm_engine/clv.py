@@ -43,12 +43,11 @@ removable singularity) they are evaluated as the mean of ``a = 1 ± 1e-6``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import numbers
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -61,12 +60,18 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import ConfigError, DataError, EmptyResultError, MissingColumnsError
+from .errors import (
+    ConfigError,
+    DataError,
+    EmptyResultError,
+    MissingColumnsError,
+    ModelNotIdentifiedError,
+)
 from .features import _IS_PURCHASE, TIME_UNITS
 from .loading import Transactions
 from .plotting import new_axes
 from .sources import _quote
-from .writers import write_text_atomic
+from .writers import json_text, write_text_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -77,6 +82,7 @@ __all__ = [
     "IndependenceWarning",
     "CLVResult",
     "customer_lifetime_value",
+    "identification_problem",
     "fit_clv",
     "holdout_purchases",
     "simulate_summary",
@@ -98,6 +104,10 @@ _GG_PARAMS = ("p", "q", "v")
 #: Published CDNOW estimates (weeks, dollars): the defaults of `simulate_summary`.
 _CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 _CDNOW_GG = {"p": 6.25, "q": 3.74, "v": 15.44}
+#: A fitted shape parameter (all but ``alpha`` and ``v``, which carry the time and money
+#: units) outside these bounds means the likelihood has no finite maximum on the data.
+_SHAPE_BOUNDS = (1e-4, 1e4)
+_SCALE_PARAMS = ("alpha", "v")
 
 
 class IndependenceWarning(UserWarning):
@@ -211,19 +221,21 @@ def _minimize(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], start
     """Minimise ``objective`` (value, gradient) over log-parameters; warn on a poor fit.
 
     Returns the parameters, the minimum and whether the optimiser reached a finite
-    stationary point. Shape parameters (all but ``alpha`` and ``v``, which carry the
-    time and money units) outside [1e-4, 1e4] mean the data hardly identify the model.
+    stationary point. Shape parameters outside ``_SHAPE_BOUNDS`` mean the data hardly
+    identify the model (see `identification_problem`). Floating-point trouble on the
+    way (overflow while the optimiser tries huge parameters) is expected and silenced
+    here; the result is checked instead.
     """
-    if method == "L-BFGS-B":
-        result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                          options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10})
-    else:
-        result = minimize(lambda z: objective(z)[0], start, method="Nelder-Mead",
-                          options={"maxiter": max_iter, "xatol": 1e-10, "fatol": 1e-13})
-    params = dict(zip(names, map(float, np.exp(result.x)), strict=True))
-    gradient = float(np.max(np.abs(objective(result.x)[1])))
-    extreme = [f"{k} = {v:.3g}" for k, v in params.items()
-               if k not in ("alpha", "v") and not 1e-4 <= v <= 1e4]
+    with np.errstate(all="ignore"):
+        if method == "L-BFGS-B":
+            result = minimize(objective, start, jac=True, method="L-BFGS-B",
+                              options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10})
+        else:
+            result = minimize(lambda z: objective(z)[0], start, method="Nelder-Mead",
+                              options={"maxiter": max_iter, "xatol": 1e-10, "fatol": 1e-13})
+        params = dict(zip(names, map(float, np.exp(result.x)), strict=True))
+        gradient = float(np.max(np.abs(objective(result.x)[1])))
+    extreme = _extreme(params)
     converged = bool(np.all(np.isfinite(result.x)) and gradient < 1e-4 and not extreme)
     if extreme:
         warnings.warn(f"{owner}: the likelihood has no finite maximum on these data "
@@ -234,6 +246,14 @@ def _minimize(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], start
                       f"largest gradient {gradient:.2g}). Increase max_iter or check the data.",
                       ConvergenceWarning, stacklevel=3)
     return params, float(result.fun), converged
+
+
+def _extreme(params: Mapping[str, float]) -> list[str]:
+    """Parameters at a boundary of the likelihood, as ``"a = 3.1e+12"``."""
+    low, high = _SHAPE_BOUNDS
+    return [f"{k} = {v:.3g}" for k, v in params.items()
+            if not math.isfinite(v) or v <= 0
+            or (k not in _SCALE_PARAMS and not low <= v <= high)]
 
 
 # ---------------------------------------------------------------------- BG/NBD
@@ -862,6 +882,8 @@ class CLVResult:
         The fitted spend model.
     horizon, discount_rate, step : float
         As given to `fit_clv`.
+    warnings : list of str
+        What the fit warned about without failing (each said once).
     """
 
     customers: pd.DataFrame
@@ -870,6 +892,7 @@ class CLVResult:
     horizon: float
     discount_rate: float
     step: float
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def params(self) -> dict[str, dict[str, float]]:
@@ -914,7 +937,7 @@ class CLVResult:
                        "expected_purchases": float(self.customers["expected_purchases"].sum()),
                        "clv": float(self.customers["clv"].sum())},
         }
-        return json.dumps(document, indent=2) + "\n"
+        return json_text(document)
 
     def write_params(self, path: str | Path) -> Path:
         """Write `params` as JSON to ``path`` atomically and return the path.
@@ -922,7 +945,7 @@ class CLVResult:
         Reload with ``BetaGeoModel.from_params(json.loads(text)["bgnbd"])`` and
         ``GammaGammaModel.from_params(json.loads(text)["gamma_gamma"])``.
         """
-        return write_text_atomic(path, json.dumps(self.params, indent=2) + "\n")
+        return write_text_atomic(path, json_text(self.params))
 
 
 def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float = 0.01,
@@ -944,7 +967,16 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
     Returns
     -------
     CLVResult
-        Models, parameters and the per-customer table.
+        Models, parameters and the per-customer table: every number finite. Warnings
+        of the fit that do not stop it (a spend correlated with frequency, repeat
+        buyers without positive spend) are in ``warnings`` and emitted once each.
+
+    Raises
+    ------
+    ModelNotIdentifiedError
+        When the data cannot identify a model (`identification_problem`): nobody bought
+        a second time, a likelihood without a finite maximum, or predictions that are
+        not finite numbers. The message names the cause; nothing is predicted.
 
     Examples
     --------
@@ -963,18 +995,111 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
     _check_number("horizon", horizon, low=0.0, low_open=True)
     _check_number("discount_rate", discount_rate, low=0.0)
     _check_number("step", step, low=0.0, low_open=True)
-    bgnbd = BetaGeoModel().fit(summary)
-    gg = GammaGammaModel().fit(summary)
-    clv = customer_lifetime_value(bgnbd, gg, summary, horizon=horizon,
-                                  discount_rate=discount_rate, step=step)
-    customers = pd.DataFrame({
-        "customer_id": summary["customer_id"].to_numpy(),
-        "p_alive": bgnbd.probability_alive(summary).to_numpy(),
-        "expected_purchases": bgnbd.predict_purchases(horizon, summary).to_numpy(),
-        "expected_average_value": gg.expected_average_value(summary).to_numpy(),
-        "clv": clv.to_numpy(),
-    })
-    return CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step))
+    x = _frequency(_as_frame(summary, ("frequency",)))
+    if x.size and not (x > 0).any():
+        raise ModelNotIdentifiedError(
+            f"too few repeat purchases to fit BG/NBD: none of the {x.size:,} customers bought "
+            "on a second day, so nothing tells how often customers come back.")
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        bgnbd = BetaGeoModel().fit(summary)
+        _raise_if_not_identified(bgnbd)
+        try:
+            gg = GammaGammaModel().fit(summary)
+        except EmptyResultError as exc:  # no repeat buyer with a positive spend
+            raise ModelNotIdentifiedError(f"too few repeat purchases to fit Gamma-Gamma: "
+                                          f"{exc}") from None
+        _raise_if_not_identified(gg)
+        clv = customer_lifetime_value(bgnbd, gg, summary, horizon=horizon,
+                                      discount_rate=discount_rate, step=step)
+        customers = pd.DataFrame({
+            "customer_id": summary["customer_id"].to_numpy(),
+            "p_alive": bgnbd.probability_alive(summary).to_numpy(),
+            "expected_purchases": bgnbd.predict_purchases(horizon, summary).to_numpy(),
+            "expected_average_value": gg.expected_average_value(summary).to_numpy(),
+            "clv": clv.to_numpy(),
+        })
+    for column in customers.columns.drop("customer_id"):
+        values = customers[column].to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ModelNotIdentifiedError(
+                f"the fitted models give no finite {column} for {(~np.isfinite(values)).sum():,} "
+                f"of {len(values):,} customers (BG/NBD {_params_text(bgnbd.params_)}; "
+                f"Gamma-Gamma {_params_text(gg.params_)}): the data do not identify them.")
+    # Numerical warnings of the fit are superseded by the checks above; the models' own
+    # warnings (correlated spend, repeat buyers left out...) are kept, once each.
+    notes = list(dict.fromkeys(str(w.message) for w in caught
+                               if not issubclass(w.category, RuntimeWarning)))
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step),
+                     notes)
+
+
+def _params_text(params: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+
+
+_MEANING = {
+    "r": "purchase rate", "alpha": "purchase rate", "a": "drop-out", "b": "drop-out",
+    "p": "spend per purchase", "q": "spend per purchase", "v": "spend per purchase",
+}
+
+
+def identification_problem(model: BetaGeoModel | GammaGammaModel) -> str | None:
+    """Say why a fitted model is not identified by its data, or return None.
+
+    A model is not identified when its maximum-likelihood fit ran a parameter off to 0
+    or infinity (a shape parameter outside [1e-4, 1e4], any parameter not finite), when
+    its log-likelihood is not finite, or, for Gamma-Gamma, when ``q <= 1`` (then the
+    population mean spend, which customers without repeat purchases get, does not
+    exist). Predictions of such a model are artefacts of where the optimiser stopped.
+
+    Parameters
+    ----------
+    model : BetaGeoModel or GammaGammaModel
+        A fitted model.
+
+    Returns
+    -------
+    str or None
+        The cause in words, starting with the model's name; None when identified.
+
+    Examples
+    --------
+    >>> good = BetaGeoModel().fit(simulate_summary(500, T=39.0, random_state=0))
+    >>> identification_problem(good) is None
+    True
+    >>> bad = BetaGeoModel.from_params({"r": 0.5, "alpha": 4.0, "a": 3e12, "b": 2.0})
+    >>> print(identification_problem(bad))  # doctest: +NORMALIZE_WHITESPACE
+    BG/NBD cannot be fitted on these data: its likelihood has no finite maximum (a = 3e+12):
+    the drop-out of customers cannot be estimated from the data.
+    """
+    check_is_fitted(model)
+    name = "BG/NBD" if isinstance(model, BetaGeoModel) else "Gamma-Gamma"
+    n = model.n_customers_
+    who = "repeat buyers" if isinstance(model, GammaGammaModel) else "customers"
+    extreme = _extreme(model.params_)
+    if extreme:
+        meanings = dict.fromkeys(_MEANING[e.split(" ")[0]] for e in extreme)
+        source = f"these {n:,} {who}" if n else "the data"
+        return (f"{name} cannot be fitted on these data: its likelihood has no finite maximum "
+                f"({', '.join(extreme)}): the {' and '.join(meanings)} of customers cannot be "
+                f"estimated from {source}.")
+    if model.n_customers_ and not math.isfinite(model.log_likelihood_):
+        return (f"{name} cannot be fitted on these data: its log-likelihood is not finite at "
+                f"the optimum ({_params_text(model.params_)}).")
+    if isinstance(model, GammaGammaModel) and model.params_["q"] <= 1:
+        return (f"Gamma-Gamma cannot be used on these data: q = {model.params_['q']:.3g} <= 1, "
+                "so the population mean spend p v / (q - 1) that customers without repeat "
+                "purchases get does not exist.")
+    return None
+
+
+def _raise_if_not_identified(model: BetaGeoModel | GammaGammaModel) -> None:
+    problem = identification_problem(model)
+    if problem is not None:
+        raise ModelNotIdentifiedError(problem)
 
 
 # ---------------------------------------------------------------------- holdout

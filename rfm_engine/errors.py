@@ -9,7 +9,7 @@ code  meaning
 0     ok
 1     internal error (a bug: reported with a traceback)
 2     bad input or config
-3     empty result (no customer left)
+3     empty result (no customer left; a model that cannot be identified)
 4     compliance check failed (suppression)
 5     output exists (rerun without ``--force``)
 6     model integrity check failed
@@ -28,6 +28,7 @@ __all__ = [
     "ComplianceError",
     "OutputExistsError",
     "ModelIntegrityError",
+    "ModelNotIdentifiedError",
 ]
 
 
@@ -119,3 +120,12 @@ class ModelIntegrityError(RFMEngineError):
     """A model file does not match its recorded hash (exit code 6)."""
 
     exit_code = 6
+
+
+class ModelNotIdentifiedError(EmptyResultError):
+    """A model cannot be estimated from these data (exit code 3).
+
+    Raised when, for example, BG/NBD meets customers who never bought a second time, or
+    its likelihood has no finite maximum (a parameter runs off to 0 or infinity), so
+    any prediction would be an artefact of the optimiser. The message says why, in words.
+    """

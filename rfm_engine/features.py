@@ -19,7 +19,7 @@ from .progress import step
 from .sources import _quote
 
 __all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
-           "clv_summary"]
+           "clv_summary", "count_customers"]
 
 #: Columns of the customer table, in order (contact columns follow when mapped).
 CUSTOMER_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
@@ -114,14 +114,13 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
             FROM per_customer ORDER BY customer_id
         """).to_arrow_table()
     tx.source.check_unchanged()
-    report = tx.report
-    report.non_positive_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
     buyers = pc.greater(table["frequency"], 0)
+    other_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
+    n_customers = len(buyers)
     table = table.filter(buyers).drop_columns("_other_orders")
-    report.customers_without_purchase = len(buyers) - len(table)
+    _set_counts(tx, other_orders, n_customers, len(table))
     # Arrow's own conversion turns DATE into datetime.date without a detour via Timestamp.
     frame = table.to_pandas()
-    report.customers = len(frame)
     if frame.empty:
         raise EmptyResultError(
             f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
@@ -130,12 +129,63 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     return frame
 
 
+def _set_counts(tx: Transactions, other_orders: int, customers: int, buyers: int) -> None:
+    """Record the order and customer counts of the data-quality report."""
+    report = tx.report
+    report.non_positive_orders = int(other_orders)
+    report.customers_without_purchase = int(customers) - int(buyers)
+    report.customers = int(buyers)
+
+
+def count_customers(tx: Transactions) -> None:
+    """Fill the data-quality report's order and customer counts, if no step did yet.
+
+    :func:`customer_features` records them as it goes; the steps that do not build the
+    customer table (the CLV summary, the KPIs) call this, so every command's report
+    carries the real ``non_positive_orders``, ``customers_without_purchase`` and
+    ``customers`` (customers with a purchase), by the same purchase rule.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`; ``tx.report`` is updated.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                     "order_date": ["2024-01-01", "2024-01-11", "2024-01-06"],
+    ...                     "amount": [10.0, 30.0, -5.0]})
+    >>> tx = load_transactions(raw)
+    >>> count_customers(tx)
+    >>> tx.report.customers, tx.report.customers_without_purchase, tx.report.non_positive_orders
+    (1, 1, 1)
+    """
+    if tx.report.customers:  # customer_features (or an earlier call) counted them
+        return
+    with step("counting customers"):
+        other_orders, customers, buyers = tx.con.execute(f"""
+            WITH customer_orders AS (
+                SELECT customer_id, sum(amount) AS net, min(amount) AS min_line
+                FROM transactions GROUP BY customer_id, order_key
+            )
+            SELECT count(*) FILTER (WHERE NOT {_IS_PURCHASE}),
+                   count(DISTINCT customer_id),
+                   count(DISTINCT customer_id) FILTER (WHERE {_IS_PURCHASE})
+            FROM customer_orders
+        """).fetchone()
+    tx.source.check_unchanged()
+    _set_counts(tx, other_orders, customers, buyers)
+
+
 def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
     """Summarise transactions the way BG/NBD and Gamma-Gamma models take them.
 
     A customer's purchases on one day are merged into one purchase, as in lifetimes'
     ``summary_data_from_transaction_data``; a day counts when it is a purchase (net
-    amount above zero, or a free order: net zero without a return line).
+    amount above zero, or a free order: net zero without a return line). The
+    data-quality report's customer counts are filled too (:func:`count_customers`).
 
     Parameters
     ----------
@@ -168,6 +218,7 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
                           f"Got {time_unit!r} instead.")
     days = TIME_UNITS[time_unit]
     as_of = _as_of_sql(tx)
+    count_customers(tx)
     with step("computing CLV summary"):
         frame = tx.con.execute(f"""
             WITH days AS (

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .kpis import KPITable, cohort_retention, plot_cohort_heatmap, transaction_kpis
 from .loading import Transactions
+from .writers import json_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -77,10 +78,16 @@ class KPIReport:
         return (complete if len(complete) else frame).iloc[-1]
 
     def metrics(self) -> dict[str, Any]:
-        """Numbers worth tracking run over run: the latest complete period's KPIs and CLV."""
+        """Numbers worth tracking run over run: the latest complete period's KPIs and CLV.
+
+        ``predicted_clv`` holds ``total`` and ``mean``, both None when predicted CLV was
+        not computed (``warnings`` says why); a number that is not finite is left out.
+        """
         latest = self.latest
         out: dict[str, Any] = {"period": {k: float(latest[k]) for k in HEADLINE
-                                          if k in latest and pd.notna(latest[k])}}
+                                          if k in latest and pd.notna(latest[k])
+                                          and np.isfinite(float(latest[k]))}}
+        out["predicted_clv"] = {"total": None, "mean": None}
         if self.clv is not None:
             values = self.clv.customers["clv"]
             out["predicted_clv"] = {"total": float(values.sum()), "mean": float(values.mean())}
@@ -94,7 +101,7 @@ class KPIReport:
                                                            date_format="iso"))
                            for k, v in self.extras.items()},
                 "warnings": self.warnings}
-        return json.dumps(data, indent=2, default=str) + "\n"
+        return json_text(data)
 
     def to_html(self) -> str:
         """Return one self-contained HTML page with tables and plots (no email addresses)."""
@@ -271,7 +278,10 @@ def build_kpi_report(
     -------
     KPIReport
     """
+    from .features import count_customers
+
     notes: list[str] = []
+    count_customers(tx)  # the data-quality report of a KPI command carries them too
     kpis = transaction_kpis(tx, period=period, churn_days=churn_days, costs=costs)
     by_segment = (transaction_kpis(tx, period=period, by="segment", segments=segments,
                                    churn_days=churn_days)
@@ -297,8 +307,10 @@ def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: fl
                              discount_rate=discount_rate)
         except (RFMEngineError, ValueError, FloatingPointError) as exc:
             notes.append(f"predicted CLV skipped: {exc}")
-            result = None
-    notes += [f"predicted CLV: {w.message}" for w in caught]
+            return None
+    # fit_clv says each of its warnings once, in words; numerical noise is not news.
+    notes += list(dict.fromkeys(f"predicted CLV: {w.message}" for w in caught
+                                if not issubclass(w.category, RuntimeWarning)))
     return result
 
 

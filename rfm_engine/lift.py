@@ -72,6 +72,7 @@ from scipy import stats
 from .errors import ConfigError, InputError, MissingColumnsError
 from .loading import Transactions, load_transactions
 from .plotting import new_axes
+from .writers import json_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -479,7 +480,7 @@ class LiftReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         """Return :meth:`to_dict` as JSON text (NaN and infinities written as ``null``)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+        return json_text(self.to_dict(), indent=indent)
 
     def plot(self, ax: Axes | None = None, *, metric: str = "abs_lift") -> Axes:
         """Plot the lift of each campaign and the total with its confidence interval.
@@ -797,7 +798,7 @@ class BeforeAfterReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         """Return :meth:`to_dict` as JSON text (NaN written as ``null``)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+        return json_text(self.to_dict(), indent=indent)
 
     def plot(self, ax: Axes | None = None, *, metric: str = "revenue") -> Axes:
         """Plot one metric per period, before and after, with the two means.

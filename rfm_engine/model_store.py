@@ -52,7 +52,7 @@ from .errors import ConfigError, ModelIntegrityError
 from .manifest import sha256_file
 from .model import SegmentationModel
 from .scoring import RFMScorer
-from .writers import text_writer, write_all
+from .writers import json_text, text_writer, write_all
 
 __all__ = [
     "FORMATS",
@@ -470,7 +470,7 @@ def _entry(file: str, sha256: str, fmt: str, source: str | None) -> dict[str, An
 
 
 def _manifest_text(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    return json_text(manifest, sort_keys=True)
 
 
 def load_frozen(path: str | os.PathLike[str], *, folder: str | os.PathLike[str] = "models",

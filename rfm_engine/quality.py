@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .writers import write_text_atomic
+from .writers import json_text, write_text_atomic
 
 __all__ = ["CLEANING_RULES", "DataQualityReport"]
 
@@ -87,7 +86,7 @@ class DataQualityReport:
 
     def to_json(self) -> str:
         """Return the report as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        return json_text(self.to_dict())
 
     def write_json(self, path: str | Path) -> Path:
         """Write the report as JSON, atomically; return the path."""

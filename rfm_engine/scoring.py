@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from rfm_engine.errors import ConfigError
-from rfm_engine.writers import write_text_atomic
+from rfm_engine.writers import json_text, write_text_atomic
 
 __all__ = [
     "RFMScorer",
@@ -598,7 +598,7 @@ def save_scorer(scorer: RFMScorer, path: str | os.PathLike[str]) -> Path:
 
 def scorer_json(scorer: RFMScorer) -> str:
     """Return the JSON text `save_scorer` writes."""
-    return json.dumps(scorer.to_dict(), indent=2, allow_nan=False) + "\n"
+    return json_text(scorer.to_dict())
 
 
 def load_scorer(path: str | os.PathLike[str]) -> RFMScorer:

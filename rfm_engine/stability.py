@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import json
 import math
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -50,6 +49,7 @@ from .progress import step
 from .scoring import RFMScorer
 from .segments import RuleSet, load_rules
 from .sources import _quote
+from .writers import json_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -194,7 +194,7 @@ class StabilityReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         """Return :meth:`to_dict` as JSON text (NaN written as ``null``)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+        return json_text(self.to_dict(), indent=indent)
 
     def to_html(self) -> str:
         """Return the report as one self-contained HTML document (inline CSS, PNG plot)."""

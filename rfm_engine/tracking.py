@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,9 @@ def track_run(
     metrics : mapping or None, default=None
         Numbers, nested mappings allowed (``{"segment_size": {"champions": 120}}`` ->
         ``segment_size.champions``). Names are sanitized to MLflow's characters
-        (letters, digits, ``_ - . / space``; anything else becomes ``_``).
+        (letters, digits, ``_ - . / space``; anything else becomes ``_``). A value that
+        is not a finite number (NaN, infinity, None) is not logged; one warning names
+        them all.
     artifacts : mapping, sequence or None, default=None
         Files or folders to log: a sequence logs each under its own name; a mapping
         ``{artifact name: path}`` logs each file under the given (relative) name, e.g.
@@ -176,7 +179,8 @@ def track_run(
         If an artifact holds e-mail addresses (a CSV/TSV column named like ``email``, or an
         address in a text file) or is a Parquet file with such a column.
     ConfigError
-        If an artifact is missing, a metric is not a number, or a name is invalid.
+        If an artifact is missing, a metric is text or another non-number, or a name is
+        invalid.
 
     Examples
     --------
@@ -187,7 +191,17 @@ def track_run(
     """
     uri = _resolve_uri(tracking_uri)
     flat_params = {_key(k): _param_value(v) for k, v in _flatten(params or {}).items()}
-    flat_metrics = {_key(k): _metric_value(k, v) for k, v in _flatten(metrics or {}).items()}
+    flat_metrics: dict[str, float] = {}
+    not_finite: list[str] = []
+    for name, value in _flatten(metrics or {}).items():
+        number = _metric_value(name, value)
+        if math.isfinite(number):
+            flat_metrics[_key(name)] = number
+        else:
+            not_finite.append(name)
+    if not_finite:
+        warnings.warn(f"{len(not_finite)} metric(s) not logged to MLflow because they are not "
+                      f"finite numbers: {', '.join(not_finite)}.", UserWarning, stacklevel=2)
     files = _artifact_files(artifacts)
     for _, path in files:
         _check_no_emails(path)
@@ -454,7 +468,9 @@ def _param_value(value: Any) -> str:
         text = str(value)
     else:
         try:
-            text = json.dumps(value, default=str)
+            from .writers import json_text
+
+            text = json_text(value, indent=None).removesuffix("\n")
         except (TypeError, ValueError):
             text = str(value)
     if len(text) > _MAX_PARAM_VALUE:
@@ -463,11 +479,12 @@ def _param_value(value: Any) -> str:
 
 
 def _metric_value(name: str, value: Any) -> float:
+    """Return a metric as a float: NaN for None or a missing value (never logged)."""
+    if value is None:
+        return math.nan
     if isinstance(value, numbers.Real):
-        number = float(value)
-        if not math.isnan(number):
-            return number
-    raise ConfigError(f"Metric {name!r} must be a number (not NaN); got {value!r}.")
+        return float(value)
+    raise ConfigError(f"Metric {name!r} must be a number; got {value!r}.")
 
 
 def _artifact_files(
@@ -582,7 +599,9 @@ def run_metrics(result: Any) -> dict:
     if kpis.is_file():
         headline = json.loads(kpis.read_text(encoding="utf-8"))
         metrics["kpi"] = headline.get("period", {})
-        metrics["predicted_clv"] = headline.get("predicted_clv", {})
+        # null: predicted CLV was skipped (the run's warnings say why), nothing to log.
+        metrics["predicted_clv"] = {k: v for k, v in (headline.get("predicted_clv") or {}).items()
+                                    if v is not None}
     for row in result.campaigns.to_dict("records"):
         name = row.pop("campaign")
         metrics[f"campaign.{name}"] = {k: v for k, v in row.items()

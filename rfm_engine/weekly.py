@@ -56,7 +56,14 @@ from .suppression import (
     load_suppression,
     normalize_email,
 )
-from .writers import publish_folder, staging_folder, table_writer, text_writer, write_all
+from .writers import (
+    json_text,
+    publish_folder,
+    staging_folder,
+    table_writer,
+    text_writer,
+    write_all,
+)
 
 __all__ = ["RunResult", "run_weekly", "campaign_plan"]
 
@@ -297,6 +304,10 @@ def run_weekly(
                 table["campaign"].isin(resurrection))
         counts = campaign_counts(table, plan).reset_index()
 
+    # Everything the result needs is built before publishing: nothing after it can fail.
+    model = frozen or SegmentationModel.from_scorer(
+        seg.scorer, rules=config.segments.rules,
+        clusterer=clustering.clusterer if clustering is not None else None)
     with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
         manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
                               suppressions, layout, previous_dir, warnings, scorer is None,
@@ -304,9 +315,6 @@ def run_weekly(
         tx.source.check_unchanged()  # every read of the input is done
         publish_folder(staging, run_dir, force=force)
     logger.info("published %s", run_dir)
-    model = frozen or SegmentationModel.from_scorer(
-        seg.scorer, rules=config.segments.rules,
-        clusterer=clustering.clusterer if clustering is not None else None)
     return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
                      quality=tx.report)
 
@@ -466,8 +474,6 @@ def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migr
         "warnings": warnings,
         "versions": versions(),
     }
-    write_all({staging / "manifest.json": text_writer(json.dumps(manifest, indent=2,
-                                                                 default=str) + "\n")},
-              force=True)
+    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
     return manifest
 

@@ -8,7 +8,10 @@ output and earlier files untouched.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -20,9 +23,9 @@ import pandas as pd
 
 from .errors import ConfigError, OutputExistsError
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "figure_writer", "png_bytes", "publish_folder",
-           "staging_folder", "table_writer", "text_writer", "write_all", "write_table",
-           "write_text_atomic"]
+__all__ = ["TABLE_FORMATS", "atomic_path", "figure_writer", "json_text", "png_bytes",
+           "publish_folder", "staging_folder", "table_writer", "text_writer", "write_all",
+           "write_table", "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 Writer = Callable[[Path], object]
@@ -87,6 +90,72 @@ def figure_writer(figure: Any, *, dpi: int = 100) -> Writer:
 def text_writer(text: str) -> Writer:
     """Return a function writing UTF-8 ``text`` to a path."""
     return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
+def _plain_json(value: Any) -> Any:
+    """Turn ``value`` into plain JSON values: non-finite numbers become None (null)."""
+    if isinstance(value, Mapping):
+        return {_plain_key(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [_plain_json(v) for v in items]
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays
+        return _plain_json(value.tolist())
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, pd.Period):
+        return str(value)
+    return str(value)
+
+
+def _plain_key(key: Any) -> str | int | float | bool | None:
+    key = _plain_json(key)
+    return key if isinstance(key, str | int | float | bool) or key is None else str(key)
+
+
+def json_text(data: Any, *, indent: int | None = 2, sort_keys: bool = False,
+              ensure_ascii: bool = True) -> str:
+    """Return ``data`` as strict JSON text (ending with a newline): never NaN or Infinity.
+
+    Every JSON file the engine writes goes through this function. A float that is not
+    finite (NaN, inf) becomes ``null``; numpy scalars and arrays become plain numbers and
+    lists; dates become ISO text; paths and other objects their text.
+
+    Parameters
+    ----------
+    data : object
+        Mappings, sequences and scalars.
+    indent : int or None, default=2
+        Passed to :func:`json.dumps`.
+    sort_keys : bool, default=False
+        Passed to :func:`json.dumps`.
+    ensure_ascii : bool, default=True
+        Passed to :func:`json.dumps`.
+
+    Returns
+    -------
+    str
+        Text that ``json.loads`` reads without ever meeting ``NaN`` or ``Infinity``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(json_text({"mean": float("nan"), "n": np.int64(3), "x": [np.float64(1.5),
+    ...                  float("inf")]}, indent=None), end="")
+    {"mean": null, "n": 3, "x": [1.5, null]}
+    """
+    return json.dumps(_plain_json(data), indent=indent, sort_keys=sort_keys,
+                      ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
 
 
 def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> list[Path]:

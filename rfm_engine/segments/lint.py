@@ -17,7 +17,6 @@ open, and the report lists them and the cells they might take.
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pandas as pd
 
 from rfm_engine.errors import ConfigError
 from rfm_engine.segments.rules import Rule, RuleSet, load_rules
+from rfm_engine.writers import json_text
 
 __all__ = ["LintReport", "RuleIssue", "lint_rules", "score_cells"]
 
@@ -367,14 +367,14 @@ class LintReport:
         Parameters
         ----------
         indent : int or None, default=2
-            Passed to :func:`json.dumps`.
+            Passed to :func:`rfm_engine.writers.json_text`.
 
         Returns
         -------
         str
             The JSON text.
         """
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return json_text(self.to_dict(), indent=indent, ensure_ascii=False).removesuffix("\n")
 
     def __str__(self) -> str:
         rs = self.rule_set
