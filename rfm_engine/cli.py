@@ -69,23 +69,21 @@ def _tracking_options(func: Callable) -> Callable:
 
 
 def _track(enabled: bool, uri: str | None, kind: str,
-           collect: Callable[[], dict[str, Any]] | None = None, **kwargs: Any) -> None:
+           collect: Callable[[], dict[str, Any]]) -> None:
     """Log an MLflow run once the outputs are written (or published).
 
-    ``collect`` returns more arguments of :func:`rfm_engine.tracking.track_run` (metrics,
-    artifacts...); it runs here so that a failure while gathering them is handled like a
-    failure to log. Nothing after the outputs may turn a finished command into a failure:
-    any error (a refused artifact, a store that cannot be reached, a bug) is one warning
-    line on stderr and the command still exits 0.
+    ``collect`` returns the arguments of :func:`rfm_engine.tracking.track_run` (params,
+    metrics, artifacts, model, tags); it runs here so that a failure while gathering them
+    is handled like a failure to log. Nothing after the outputs may turn a finished
+    command into a failure: any error (a refused artifact, a store that cannot be
+    reached, a bug) is one warning line on stderr and the command still exits 0.
     """
     if not enabled or os.environ.get("RFM_ENGINE_NO_TRACKING", "") not in ("", "0"):
         return
     try:
         from .tracking import track_run
 
-        if collect is not None:
-            kwargs.update(collect())
-        info = track_run(kind, tracking_uri=uri, **kwargs)
+        info = track_run(kind, tracking_uri=uri, **collect())
     except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished run
         why = str(exc) if isinstance(exc, RFMEngineError) else f"{type(exc).__name__}: {exc}"
         _error(f"warning: MLflow tracking failed ({why}); the outputs are written, the run is "
@@ -331,12 +329,12 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
         from .model import SegmentationModel
         from .tracking import segmentation_metrics
 
-        _track(True, tracking_uri, "segment",
-               params={**config.to_dict(), "rules": rules, "n_bins": n_bins},
-               collect=lambda: {"metrics": segmentation_metrics(summary, tx.report.to_dict())},
-               artifacts={"segments.csv": _beside(output, "summary.csv"),
+        _track(True, tracking_uri, "segment", lambda: {
+            "params": {**config.to_dict(), "rules": rules, "n_bins": n_bins},
+            "metrics": segmentation_metrics(summary, tx.report.to_dict()),
+            "artifacts": {"segments.csv": _beside(output, "summary.csv"),
                           "quality.json": _beside(output, "quality.json")},
-               model=SegmentationModel.from_scorer(result.scorer, rules=rules))
+            "model": SegmentationModel.from_scorer(result.scorer, rules=rules)})
 
 
 def _k_range(value: str | None) -> tuple[int, int] | None:
@@ -418,15 +416,14 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
 
         artifacts = {p.name.removeprefix(output.stem + "."): p for p in outputs
                      if p != output and p.suffix in (".csv", ".png", ".json")}
-        _track(True, tracking_uri, "cluster",
-               params={**config.to_dict(), "rules": rules, "n_bins": n_bins,
+        _track(True, tracking_uri, "cluster", lambda: {
+            "params": {**config.to_dict(), "rules": rules, "n_bins": n_bins,
                        "clustering": kwargs},
-               collect=lambda: {"metrics": {
-                   **segmentation_metrics(seg.summary, tx.report.to_dict()),
-                   **{k: v for k, v in clustering.metrics().items() if v is not None}}},
-               artifacts=artifacts,
-               model=SegmentationModel.from_scorer(seg.scorer, rules=rules,
-                                                   clusterer=clustering.clusterer))
+            "metrics": {**segmentation_metrics(seg.summary, tx.report.to_dict()),
+                        **{k: v for k, v in clustering.metrics().items() if v is not None}},
+            "artifacts": artifacts,
+            "model": SegmentationModel.from_scorer(seg.scorer, rules=rules,
+                                                   clusterer=clustering.clusterer)})
 
 
 @cli.command(context_settings=CONTEXT)
@@ -723,10 +720,10 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
     if not no_tracking:
         from .tracking import run_artifacts, run_metrics
 
-        _track(True, tracking_uri, "weekly", params=result.manifest["config"],
-               collect=lambda: {"metrics": run_metrics(result),
-                                "artifacts": run_artifacts(result.run_dir)},
-               model=result.model, tags={"as_of": result.as_of.isoformat()})
+        _track(True, tracking_uri, "weekly", lambda: {
+            "params": result.manifest["config"], "metrics": run_metrics(result),
+            "artifacts": run_artifacts(result.run_dir), "model": result.model,
+            "tags": {"as_of": result.as_of.isoformat()}})
 
 
 @cli.group(context_settings=CONTEXT)
