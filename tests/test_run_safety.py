@@ -300,8 +300,18 @@ def _transactions():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """One real MLflow SQLite store shared by the examples (creating one takes seconds)."""
-    return tmp_path_factory.mktemp("mlflow")
+    """One real MLflow SQLite store shared by the examples (creating one takes seconds).
+
+    The CLI runs in this process here, and MLflow keeps the last tracking and registry
+    URIs in module globals (and exports them to the environment, for subprocesses):
+    reset them, or later tests' subprocesses would register into this store.
+    """
+    yield tmp_path_factory.mktemp("mlflow")
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
 
 
 @settings(max_examples=12, deadline=None, derandomize=True,
@@ -314,6 +324,8 @@ def test_any_small_transaction_set_runs_with_a_documented_exit_code(store, monke
     from rfm_engine.cli import main
 
     monkeypatch.delenv("RFM_ENGINE_NO_TRACKING", raising=False)
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # restored afterwards
+        monkeypatch.setenv(variable, f"sqlite:///{store}/mlflow.db")
 
     with tempfile.TemporaryDirectory(prefix="rfm-run-safe-") as tmp:
         root = Path(tmp)
