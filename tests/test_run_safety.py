@@ -314,7 +314,7 @@ def store(tmp_path_factory):
         mlflow.set_registry_uri(None)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(lines=_transactions(), suppress_first=st.booleans())
 def test_any_small_transaction_set_runs_with_a_documented_exit_code(store, monkeypatch, lines,
