@@ -1,16 +1,16 @@
 """Run configuration: a TOML file whose sections feed each pipeline step.
 
-Example ``weekly.toml``::
+Every key, with its type and default (``weekly.toml``)::
 
     [input]
-    path = "data/sample/transactions.csv"   # a CSV or Parquet file, a folder, a .duckdb file
-    table = "sales"                     # the table, when path is a DuckDB database
+    path = "data/sample/transactions.csv"   # a file, a folder of files, or a DuckDB database
+    table = "transactions"              # the table, when path is a DuckDB database
     delimiter = ","                     # CSV delimiter (default: sniffed)
     encoding = "utf-8"                  # CSV encoding (default: UTF-8, BOM or not)
-    decimal = "."                       # or ",": numbers written 12,50 in text files
     date_format = "%Y-%m-%d %H:%M:%S"   # optional: ISO 8601 is read without it
+    decimal = "."                       # or ","
     on_bad_rows = "raise"               # or "drop"
-    max_drop_fraction = 0.5
+    max_drop_fraction = 0.5             # 0..1
     min_date = "1900-01-01"             # orders dated before it are refused (or dropped)
 
     [columns]                           # canonical = "Source Column"
@@ -21,8 +21,9 @@ Example ``weekly.toml``::
     unit_price = "Price"
 
     [features]
-    as_of = "2025-12-31"                # default: the latest transaction date
-    window_days = 730                   # optional
+    as_of = "2025-12-31"                # default: the latest transaction date (a TOML date
+                                        # 2025-12-31 works too)
+    window_days = 730                   # optional, >= 1
 
     [scoring]
     n_bins = 5
@@ -38,6 +39,7 @@ Example ``weekly.toml``::
     dir = "out"                         # runs go to out/<as_of>/
     format = "generic"                  # or mailchimp, klaviyo, hubspot, braze
     suppression = ["suppression.csv"]   # unsubscribed, bounced, complained, erased
+                                        # (one file may be given as a plain string)
     no_suppression = false              # true: email campaigns without suppression, on purpose
     max_suppression_age_days = 7        # older suppression files stop an email run (exit 4)
     allow_stale_suppression = false     # true: use them anyway, with a warning
@@ -50,14 +52,15 @@ Example ``weekly.toml``::
 
     [clustering]                        # optional k-means beside the rule segments
     enabled = true
-    k_range = [2, 8]                    # k chosen by silhouette in this range, or:
-    n_clusters = 5                      # a fixed k
-    sample_size = 20000                 # customers sampled to fit and to score k
-    random_state = 0                    # seed of the sample and of k-means
+    k_range = [2, 8]                    # or n_clusters = 5
+    n_clusters = 5                      # optional: a fixed k instead of k_range
+    sample_size = 20000                 # customers sampled to fit and to choose k
+    random_state = 0
 
     [kpis]                              # the KPI report of each run (kpis.html)
     period = "month"                    # or "quarter"
-    churn_days = 90                     # lost after 90 days without a purchase
+    churn_days = 90                     # lost after 90 days without a purchase (0: not
+                                        # active in the next period)
     clv = true                          # BG/NBD + Gamma-Gamma, weeks
     clv_horizon = 52
     [kpis.inputs]                       # optional: costs, surveys, tickets, leads,
@@ -74,159 +77,456 @@ Example ``weekly.toml``::
     max_size = 5000
     min_days_between_contacts = 14
 
-Relative paths are resolved against the config file's folder. Command-line options
-override the file.
+:func:`config_keys` lists every key (``input.path``, ``scoring.edges``...).
+
+Types are checked strictly (pydantic models, unknown keys refused): ``enabled = "no"`` is
+an error, not ``true``; ``n_bins = "5"`` is an error, not 5. A wrong value stops with one
+line naming the file, the key, what was expected and the value, e.g. ``weekly.toml:
+[clustering] enabled: expected true or false, got 'no' (a string).``
+(:class:`~rfm_engine.errors.ConfigError`, exit code 2).
+
+Paths, one rule: every relative path of a config file is relative to the file's folder,
+and so are the defaults that are paths (``[scoring] models_dir = "models"``, ``[output]
+dir = "out"``): they are the ``models`` and ``out`` folders next to the config file.
+Without a config file they are relative to the working folder, as are paths given on
+the command line. ``[segments] rules`` is a path when it ends in ``.toml``.
+
+Command-line options override the file; they are validated like the file's values
+(:meth:`Config.with_overrides`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
 __all__ = ["ClusteringConfig", "Config", "FeaturesConfig", "InputConfig", "KPIConfig",
-           "MigrationConfig",
-           "OutputConfig",
-           "ScoringConfig", "SegmentsConfig", "load_config"]
+           "MigrationConfig", "OutputConfig", "ScoringConfig", "SegmentsConfig",
+           "config_keys", "load_config"]
 
 
-@dataclass
-class InputConfig:
+@dataclass(frozen=True)
+class _IsPath:
+    """Marks a field holding a path (or a list/table of paths) of the config file."""
+
+    when: Callable[[str], bool] = lambda value: True
+
+
+_PATH = _IsPath()
+_TOML_PATH = _IsPath(when=lambda value: value.endswith(".toml"))
+
+
+class _Section(BaseModel):
+    """A config table: strict types, unknown keys refused, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    #: The table name in the TOML file ("" for the whole file).
+    SECTION: ClassVar[str] = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            prefix = (self.SECTION,) if self.SECTION else ()
+            raise ConfigError(_describe(exc, prefix=prefix)) from None
+
+
+class InputConfig(_Section):
     """``[input]``: where transactions come from and how they are read."""
 
-    path: str | None = None
+    SECTION: ClassVar[str] = "input"
+
+    path: Annotated[str | None, _PATH] = None
     table: str | None = None
     delimiter: str | None = None
     encoding: str | None = None
     date_format: str | None = None
-    decimal: str = "."
-    on_bad_rows: str = "raise"
-    max_drop_fraction: float = 0.5
+    decimal: Literal[".", ","] = "."
+    on_bad_rows: Literal["raise", "drop"] = "raise"
+    max_drop_fraction: float = Field(0.5, ge=0, le=1)
     min_date: str = "1900-01-01"
 
 
-@dataclass
-class FeaturesConfig:
+class FeaturesConfig(_Section):
     """``[features]``: the observation window."""
 
+    SECTION: ClassVar[str] = "features"
+
     as_of: str | None = None
-    window_days: int | None = None
+    window_days: int | None = Field(None, ge=1)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            raise ValueError("expected a date such as 2025-12-31, not a date and time")
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                raise ValueError("expected an ISO date (YYYY-MM-DD)") from None
+        return value
 
 
-@dataclass
-class ScoringConfig:
+class ScoringConfig(_Section):
     """``[scoring]``: bins, fixed edges and the frozen model."""
+
+    SECTION: ClassVar[str] = "scoring"
 
     n_bins: int = 5
     edges: dict[str, list[float]] | None = None
-    model: str | None = None
-    models_dir: str = "models"
+    model: Annotated[str | None, _PATH] = None
+    models_dir: Annotated[str, _PATH] = "models"
 
 
-@dataclass
-class SegmentsConfig:
+class SegmentsConfig(_Section):
     """``[segments]``: the rule set (built-in name or TOML file)."""
 
-    rules: str = "rf-grid"
+    SECTION: ClassVar[str] = "segments"
+
+    rules: Annotated[str, _TOML_PATH] = "rf-grid"
 
 
-@dataclass
-class OutputConfig:
-    """``[output]``: where the weekly run writes, and for which email tool."""
+class OutputConfig(_Section):
+    """``[output]``: where the weekly run writes, for which email tool, and compliance."""
 
-    dir: str = "out"
+    SECTION: ClassVar[str] = "output"
+
+    dir: Annotated[str, _PATH] = "out"
     format: str = "generic"
-    suppression: list[str] = field(default_factory=list)
+    suppression: Annotated[list[str], _PATH] = Field(default_factory=list)
     no_suppression: bool = False
-    max_suppression_age_days: int = 7
+    max_suppression_age_days: int = Field(7, ge=0)
     allow_stale_suppression: bool = False
-    consent: str | None = None
+    consent: Annotated[str | None, _PATH] = None
     consent_required: bool = True
 
+    @field_validator("suppression", mode="before")
+    @classmethod
+    def _one_file(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # one file: a one-element list
 
-@dataclass
-class MigrationConfig:
+    @field_validator("format")
+    @classmethod
+    def _layout(cls, value: str) -> str:
+        from .exports import LAYOUTS
+
+        if value not in LAYOUTS:
+            raise ValueError(f"expected one of {', '.join(map(repr, LAYOUTS))}")
+        return value
+
+
+class MigrationConfig(_Section):
     """``[migration]``: trigger lists, ``{list name: segment entered}``."""
 
-    triggers: dict[str, str] = field(default_factory=lambda: {
+    SECTION: ClassVar[str] = "migration"
+
+    triggers: dict[str, str] = Field(default_factory=lambda: {
         "entered_at_risk": "at_risk", "became_champion": "champions"})
 
 
-@dataclass
-class ClusteringConfig:
+class ClusteringConfig(_Section):
     """``[clustering]``: optional k-means beside the rule segments."""
 
+    SECTION: ClassVar[str] = "clustering"
+
     enabled: bool = False
-    n_clusters: int | None = None
-    k_range: list[int] = field(default_factory=lambda: [2, 10])
-    sample_size: int = 20_000
+    n_clusters: int | None = Field(None, ge=1)
+    k_range: list[int] = Field(default_factory=lambda: [2, 10], min_length=2, max_length=2)
+    sample_size: int = Field(20_000, ge=1)
     random_state: int = 0
 
 
-@dataclass
-class KPIConfig:
+class KPIConfig(_Section):
     """``[kpis]``: the KPI report written with each weekly run."""
 
-    period: str = "month"
-    churn_days: int | None = 90
+    SECTION: ClassVar[str] = "kpis"
+
+    period: Literal["month", "quarter"] = "month"
+    churn_days: int | None = Field(90, ge=0)
     clv: bool = True
-    clv_horizon: float = 52
-    inputs: dict[str, str] = field(default_factory=dict)
+    clv_horizon: float = Field(52, gt=0)
+    inputs: Annotated[dict[str, str], _PATH] = Field(default_factory=dict)
+
+    @field_validator("inputs")
+    @classmethod
+    def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        from .crm_inputs import INPUT_KINDS
+
+        unknown = sorted(set(value) - set(INPUT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown input kind(s) {', '.join(map(repr, unknown))}; "
+                             f"expected some of {', '.join(INPUT_KINDS)}")
+        return value
 
 
-@dataclass
-class Config:
-    """A whole run configuration; every section has working defaults."""
+class Config(_Section):
+    """A whole run configuration; every section has working defaults.
 
-    input: InputConfig = field(default_factory=InputConfig)
-    columns: dict[str, str] = field(default_factory=dict)
-    features: FeaturesConfig = field(default_factory=FeaturesConfig)
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-    migration: MigrationConfig = field(default_factory=MigrationConfig)
-    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
-    kpis: KPIConfig = field(default_factory=KPIConfig)
+    Attributes are the file's tables (``config.input.path``, ``config.output.dir``...);
+    ``source`` is the config file read (None for the defaults). Assigning a value
+    validates it like the file's values (:class:`~rfm_engine.errors.ConfigError`).
+    """
+
+    input: InputConfig = Field(default_factory=InputConfig)
+    columns: dict[str, str] = Field(default_factory=dict)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    migration: MigrationConfig = Field(default_factory=MigrationConfig)
+    clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
+    kpis: KPIConfig = Field(default_factory=KPIConfig)
     campaigns: list[dict[str, Any]] | None = None
     source: str | None = None
 
+    #: Top-level names that are not keys of the file.
+    NOT_IN_FILE: ClassVar[frozenset[str]] = frozenset({"source"})
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as plain data (for manifests and tracking)."""
-        from dataclasses import asdict
+        """Return the configuration as plain data (for manifests and tracking).
 
-        return asdict(self)
+        Returns
+        -------
+        dict
+            ``{"input": {"path": ...}, ..., "campaigns": ..., "source": ...}``.
+        """
+        return self.model_dump()
+
+    def with_overrides(self, values: Mapping[str, Any], *,
+                       names: Mapping[str, str] | None = None) -> Config:
+        """Return a copy with some keys replaced, validated like the file's values.
+
+        Parameters
+        ----------
+        values : mapping
+            ``{"section.key": value}`` (``"columns"`` for the whole table); None values
+            are skipped (not given). Paths are taken as they are: relative to the working
+            folder, as command-line paths are.
+        names : mapping, optional
+            ``{"section.key": "--option"}``: how an error names the value (default: the
+            key, e.g. ``[features] window_days``).
+
+        Returns
+        -------
+        Config
+            The effective configuration.
+
+        Raises
+        ------
+        ConfigError
+            A value of the wrong type; the message names the option or key.
+
+        Examples
+        --------
+        >>> Config().with_overrides({"features.window_days": 30, "input.path": None}
+        ...                         ).features.window_days
+        30
+        >>> Config().with_overrides({"features.window_days": 0},
+        ...                         names={"features.window_days": "--window-days"})
+        Traceback (most recent call last):
+        rfm_engine.errors.ConfigError: --window-days: expected an integer >= 1, got 0 (an integer).
+        """
+        data = self.model_dump()
+        for key, value in values.items():
+            if value is None:
+                continue
+            *parents, last = key.split(".")
+            target = data
+            for part in parents:
+                target = target[part]
+            target[last] = value
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, names=names or {})) from None
+
+    def resolve_paths(self, base: str | os.PathLike[str]) -> None:
+        """Make every relative path key, given or default, relative to ``base``.
+
+        Parameters
+        ----------
+        base : str or path-like
+            The config file's folder.
+        """
+        base = Path(base)
+
+        def resolve(value: Any, marker: _IsPath) -> Any:
+            if isinstance(value, str) and marker.when(value):
+                return os.path.normpath(base / value)  # an absolute value stays as it is
+            if isinstance(value, list):
+                return [resolve(v, marker) for v in value]
+            if isinstance(value, dict):
+                return {k: resolve(v, marker) for k, v in value.items()}
+            return value
+
+        for section_name in type(self).model_fields:
+            section = getattr(self, section_name)
+            if not isinstance(section, _Section):
+                continue
+            for name, info in type(section).model_fields.items():
+                marker = _path_marker(info.metadata)
+                if marker is not None:
+                    setattr(section, name, resolve(getattr(section, name), marker))
 
 
-_SECTIONS = {"input": InputConfig, "features": FeaturesConfig, "scoring": ScoringConfig,
-             "segments": SegmentsConfig, "output": OutputConfig, "migration": MigrationConfig,
-             "clustering": ClusteringConfig, "kpis": KPIConfig}
-_PATH_KEYS = {("input", "path"), ("scoring", "model"), ("scoring", "models_dir"),
-              ("output", "dir"), ("output", "consent")}
+def _path_marker(metadata: list[Any]) -> _IsPath | None:
+    return next((m for m in metadata if isinstance(m, _IsPath)), None)
 
 
-def _section(cls: type, data: Any, *, source: str, name: str, base: Path) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: [{name}] must be a table.")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - allowed)
+def config_keys() -> list[str]:
+    """Every key a config file may hold, as dotted names.
+
+    Tables of free names (``[columns]``, ``[scoring.edges]``, ``[kpis.inputs]``,
+    ``[migration.triggers]``) and ``[[campaigns]]`` are listed as one key each.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> keys = config_keys()
+    >>> "clustering.enabled" in keys, "columns" in keys, "source" in keys
+    (True, True, False)
+    """
+    return list(_keys(Config, ""))
+
+
+def _keys(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        if model is Config and name in Config.NOT_IN_FILE:
+            continue
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            yield from _keys(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+# ---------------------------------------------------------------------------- messages
+
+_EXPECTED = {
+    "bool_type": "expected true or false",
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "list_type": "expected an array",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+}
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return "a date"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """``("scoring", "edges", "recency_days", 1)`` -> ``[scoring.edges] recency_days[1]``."""
+    loc = tuple(part for part in loc if part != "[key]")
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return "the file"
+    index = "".join(f"[{p}]" for p in loc if isinstance(p, int))
+    if len(names) == 1:
+        return f"{names[0]}{index}" if index else f"[{names[0]}]"
+    return f"[{'.'.join(names[:-1])}] {names[-1]}{index}"
+
+
+def _expected(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '')}".replace("' or '", "', '")
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+              "less_than": "<"}
+    if kind in bounds:
+        bound = next(iter(ctx.values()))
+        what = "an integer" if isinstance(bound, int) else "a number"
+        return f"expected {what} {bounds[kind]} {bound:g}"
+    if kind in ("too_short", "too_long"):
+        return f"expected {ctx.get('min_length', ctx.get('max_length'))} values"
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def _describe(exc: ValidationError, *, prefix: tuple[str, ...] = (),
+              names: Mapping[str, str] | None = None) -> str:
+    """One line for the first error: the key (or option), what was expected, the value."""
+    errors = exc.errors()
+    error = errors[0]
+    loc = prefix + tuple(error["loc"])
+    dotted = ".".join(str(p) for p in loc if isinstance(p, str) and p != "[key]")
+    option = next((names[k] for k in sorted(names or {}, key=len, reverse=True)
+                   if dotted == k or dotted.startswith(k + ".")), None)
+    where = option or _where(loc)
+    more = f" ({len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key{more}."
+    if "[key]" in error["loc"]:
+        return f"{where}: {_expected(error)}{more}."
+    return f"{where}: {_expected(error)}, got {_show(error['input'])}{more}."
+
+
+def _show(value: Any) -> str:
+    """Show a value as the file spells it, with its TOML type."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, dt.date | dt.time):
+        return f"{value.isoformat()} (a date)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_toml_type(value)})"
+
+
+def _unknown_keys(data: dict[str, Any], source: str) -> None:
+    """Refuse unknown tables and keys with the allowed names, before type checks."""
+    sections = {name: info.annotation for name, info in Config.model_fields.items()
+                if name not in Config.NOT_IN_FILE}
+    unknown = sorted(set(data) - set(sections))
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} in [{name}]; "
-                          f"allowed: {', '.join(sorted(allowed))}.")
-    values = dict(data)
-    for key, value in values.items():
-        is_path = (name, key) in _PATH_KEYS or (
-            (name, key) == ("segments", "rules") and str(value).endswith(".toml"))
-        if is_path and isinstance(value, str):
-            values[key] = os.path.normpath(base / value)  # an absolute value stays as it is
-    if name == "kpis" and isinstance(values.get("inputs"), dict):
-        values["inputs"] = {k: os.path.normpath(base / v) for k, v in values["inputs"].items()}
-    if name == "output" and isinstance(values.get("suppression"), list):
-        values["suppression"] = [os.path.normpath(base / p) for p in values["suppression"]]
-    return cls(**values)
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(sections))}.")
+    for name, model in sections.items():
+        table = data.get(name)
+        if not (isinstance(model, type) and issubclass(model, _Section)
+                and isinstance(table, dict)):
+            continue
+        allowed = set(model.model_fields)
+        extra = sorted(set(table) - allowed)
+        if extra:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(extra)} in [{name}]; "
+                              f"allowed: {', '.join(sorted(allowed))}.")
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -240,6 +540,7 @@ def load_config(path: str | Path | None) -> Config:
     Returns
     -------
     Config
+        Relative paths, given or default, resolved against the file's folder.
 
     Raises
     ------
@@ -258,22 +559,18 @@ def load_config(path: str | Path | None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
-    source, base = str(path), path.resolve().parent
-    known = {"columns", "campaigns", *_SECTIONS}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(known))}.")
-    columns = data.get("columns", {})
-    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise ConfigError(f"{source}: [columns] must map canonical names to column names "
-                          "(strings).")
-    sections = {name: _section(cls, data.get(name, {}), source=source, name=name, base=base)
-                for name, cls in _SECTIONS.items()}
-    campaigns = data.get("campaigns")
-    if campaigns is not None and not (
-            isinstance(campaigns, list) and all(isinstance(c, dict) for c in campaigns)):
-        raise ConfigError(f"{source}: campaigns must be [[campaigns]] tables.")
-    return Config(columns=dict(columns), source=source, campaigns=campaigns, **sections)
+    source = str(path)
+    _unknown_keys(data, source)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    config.resolve_paths(path.resolve().parent)
+    config.source = source
+    return config
