@@ -12,13 +12,15 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .columns import parse_column_spec
-from .config import Config, load_config
 from .errors import ConfigError, RFMEngineError
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["cli", "main"]
 
@@ -100,39 +102,66 @@ def _output_options(func: Callable) -> Callable:
                         help="Output file; the suffix (.csv or .parquet) picks the format.")(func)
 
 
-def _config(ctx_options: dict[str, Any]) -> Config:
-    """Read the config file and lay the command-line options over it."""
+#: Config key -> the command-line option that overrides it (errors name the option).
+_OPTION_NAMES = {
+    "input.path": "INPUT", "input.date_format": "--date-format", "input.decimal": "--decimal",
+    "input.on_bad_rows": "--on-bad-rows", "input.delimiter": "--delimiter",
+    "input.encoding": "--encoding", "input.table": "--table",
+    "input.max_drop_fraction": "--max-drop-fraction", "input.min_date": "--min-date",
+    "columns": "--columns",
+    "features.as_of": "--as-of", "features.window_days": "--window-days",
+    "segments.rules": "--segments", "scoring.n_bins": "--bins", "scoring.model": "--model",
+    "clustering.n_clusters": "--k", "clustering.k_range": "--k-range",
+    "clustering.sample_size": "--sample-size", "output.dir": "--output-dir",
+    "output.suppression": "--suppression", "output.no_suppression": "--no-suppression",
+    "output.format": "--format", "output.allow_stale_suppression": "--allow-stale-suppression",
+    "output.max_suppression_age_days": "--max-suppression-age-days",
+    "output.consent": "--consent",
+}
+
+
+def _path(value: Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) -> Config:
+    """Build the ONE effective config: the file, then the command-line options over it.
+
+    ``ctx_options`` are the shared input options (consumed); ``command`` holds the
+    command's own overrides as ``{"section.key": value}`` (None: not given). Every value
+    is validated like the file's; what this returns is what the command uses, writes
+    in manifests and logs to MLflow.
+    """
+    from .config import load_config
+
     config = load_config(ctx_options.pop("config_path"))
+    columns = ctx_options.pop("columns", None)
     overrides = {
-        "path": ctx_options.pop("input_path"), "date_format": ctx_options.pop("date_format"),
-        "decimal": ctx_options.pop("decimal"),
-        "on_bad_rows": ctx_options.pop("on_bad_rows"), "delimiter": ctx_options.pop("delimiter"),
-        "encoding": ctx_options.pop("encoding"), "table": ctx_options.pop("table"),
-        "max_drop_fraction": ctx_options.pop("max_drop_fraction"),
-        "min_date": ctx_options.pop("min_date"),
+        "input.path": _path(ctx_options.pop("input_path")),
+        "input.date_format": ctx_options.pop("date_format"),
+        "input.decimal": ctx_options.pop("decimal"),
+        "input.on_bad_rows": ctx_options.pop("on_bad_rows"),
+        "input.delimiter": ctx_options.pop("delimiter"),
+        "input.encoding": ctx_options.pop("encoding"),
+        "input.table": ctx_options.pop("table"),
+        "input.max_drop_fraction": ctx_options.pop("max_drop_fraction"),
+        "input.min_date": ctx_options.pop("min_date"),
+        "features.as_of": ctx_options.pop("as_of"),
+        "features.window_days": ctx_options.pop("window_days"),
+        "columns": {**config.columns, **parse_column_spec(columns)} if columns else None,
+        **(command or {}),
     }
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(config.input, key, str(value) if key == "path" else value)
-    if ctx_options.get("columns"):
-        config.columns.update(parse_column_spec(ctx_options.pop("columns")))
-    ctx_options.pop("columns", None)
-    for key in ("as_of", "window_days"):
-        value = ctx_options.pop(key)
-        if value is not None:
-            setattr(config.features, key, value)
-    return config
+    return config.with_overrides(overrides, names=_OPTION_NAMES)
 
 
-def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
-    """Build the config from the file and the options, and load the transactions."""
+def _read(config: Config) -> Any:
+    """Load the transactions the effective config names."""
     from .loading import connect, load_transactions
 
-    config = _config(ctx_options)
     if not config.input.path:
         raise ConfigError("No input: give INPUT or [input] path in the config.")
     inp = config.input
-    tx = load_transactions(
+    return load_transactions(
         inp.path, columns=config.columns, as_of=config.features.as_of,
         window_days=config.features.window_days, date_format=inp.date_format,
         decimal=inp.decimal,
@@ -140,7 +169,12 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
         delimiter=inp.delimiter, encoding=inp.encoding, min_date=inp.min_date,
         con=connect(progress_bar=sys.stderr.isatty()),
     )
-    return config, tx
+
+
+def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
+    """Build the effective config and load the transactions."""
+    config = _config(ctx_options)
+    return config, _read(config)
 
 
 def _beside(output: Path, tag: str) -> Path:
@@ -277,7 +311,9 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
               help="Frozen model to apply instead of fitting one: a scorer .json, or a "
               ".skops/.joblib model from the models folder (sha256-checked).")
 @click.option("--save-model", type=click.Path(path_type=Path),
-              help="Save the fitted scorer (JSON) for later weeks.")
+              help="Save the fitted model for later weeks: NAME.json (the scorer, plain JSON, "
+              "anywhere) or DIR/NAME.skops (a SegmentationModel recorded with its sha256 in "
+              "DIR/manifest.json; load it with --model from that models folder).")
 @_tracking_options
 def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
             model: Path | None, save_model: Path | None, tracking_uri: str | None,
@@ -293,23 +329,23 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
       rfm-engine segment next_week.csv --model models/scorer.json -o out/week2.csv
     """
     from .features import customer_features
+    from .model import SegmentationModel
     from .model_store import load_frozen
     from .pipeline import segment_customers
-    from .scoring import scorer_json
     from .segments import load_rules
     from .writers import table_writer, text_writer, write_all
 
     _check_output(output, force)
-    config = load_config(options.get("config_path"))
-    rules = str(rules or config.segments.rules)
-    n_bins = n_bins or config.scoring.n_bins
-    model = model or (Path(config.scoring.model) if config.scoring.model else None)
-    frozen = (load_frozen(model, folder=config.scoring.models_dir, rules=rules)
-              if model else None)
+    _check_save_model(save_model, force)
+    config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
+                               "scoring.model": _path(model)})
+    rules = config.segments.rules
+    frozen = (load_frozen(config.scoring.model, folder=config.scoring.models_dir, rules=rules)
+              if config.scoring.model else None)
     rule_set = frozen.rule_set_ if frozen is not None else load_rules(rules)
-    _, tx = _load(options)
+    tx = _read(config)
     customers = customer_features(tx)
-    result = segment_customers(customers, rules=rule_set, n_bins=n_bins,
+    result = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
                                edges=config.scoring.edges,
                                scorer=frozen.scorer_ if frozen is not None else None)
     _echo(str(tx.report))
@@ -318,31 +354,85 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
     summary = result.summary
     if not _state["quiet"]:
         click.echo(format_summary(summary))
+    fitted = SegmentationModel.from_scorer(result.scorer, rules=rules)
     outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
                _beside(output, "summary.csv"): table_writer(summary, ".csv"),
                output: table_writer(result.customers, output.suffix)}
-    if save_model:
-        outputs[save_model] = text_writer(scorer_json(result.scorer))
-    write_all(outputs, force=force)
+    saved = _model_outputs(save_model, fitted, config) if save_model else {}
+    in_folder = save_model is not None and save_model.suffix.lower() == ".skops"
+    write_all({**outputs, **({} if in_folder else saved)}, force=force)
+    if in_folder:  # the model and its manifest entry, together (checked before any work)
+        write_all(saved, force=True)
     _echo(f"wrote {len(result.customers):,} customers to {output}")
+    if save_model:
+        _echo(f"saved the model to {save_model}")
     if not no_tracking:
-        from .model import SegmentationModel
         from .tracking import segmentation_metrics
 
         _track(True, tracking_uri, "segment", lambda: {
-            "params": {**config.to_dict(), "rules": rules, "n_bins": n_bins},
+            "params": config.to_dict(),
             "metrics": segmentation_metrics(summary, tx.report.to_dict()),
             "artifacts": {"segments.csv": _beside(output, "summary.csv"),
                           "quality.json": _beside(output, "quality.json")},
-            "model": SegmentationModel.from_scorer(result.scorer, rules=rules)})
+            "model": fitted})
 
 
-def _k_range(value: str | None) -> tuple[int, int] | None:
+#: --save-model suffixes: the scorer as plain JSON, or a SegmentationModel in a models folder.
+_SAVE_SUFFIXES = (".json", ".skops")
+
+
+def _check_save_model(path: Path | None, force: bool) -> None:
+    """Refuse a --save-model path before any work: unknown suffix, bad name, existing file."""
+    if path is None:
+        return
+    from .errors import OutputExistsError
+    from .model_store import MANIFEST_NAME, read_manifest
+
+    suffix = path.suffix.lower()
+    if suffix not in _SAVE_SUFFIXES:
+        raise ConfigError(f"--save-model {str(path)!r}: the suffix must be .json (the scorer, "
+                          "plain JSON) or .skops (a model recorded in its folder's "
+                          f"{MANIFEST_NAME}); got {path.suffix or 'none'!r}.")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists; pass --force to replace it.")
+    if suffix == ".skops":
+        from .model_store import _check_name
+
+        try:
+            _check_name(path.stem)
+        except ConfigError as exc:
+            raise ConfigError(f"--save-model {str(path)!r}: {exc}") from None
+        if path.parent.is_dir():
+            entry = read_manifest(path.parent, missing_ok=True)["models"].get(path.stem)
+            if entry is not None and not force:
+                raise OutputExistsError(f"{path.parent / MANIFEST_NAME} already records a model "
+                                        f"named {path.stem!r}; pass --force to replace it.")
+
+
+def _model_outputs(path: Path, model: Any, config: Config) -> dict[Path, Any]:
+    """Return the writers of --save-model: the scorer JSON, or the model and its manifest."""
+    from .writers import text_writer
+
+    if path.suffix.lower() == ".json":
+        from .scoring import scorer_json
+
+        return {path: text_writer(scorer_json(model.scorer_))}
+    from .model_store import model_writers
+
+    folder = Path(config.scoring.models_dir)
+    if path.parent.resolve() != folder.resolve():
+        _echo(f"note: {path} is outside the models folder {folder}; --model and [scoring] "
+              "model load it only with [scoring] models_dir set to its folder.")
+    return model_writers(model, path.parent, path.stem,
+                         source=f"rfm-engine segment {config.input.path}")
+
+
+def _k_range(value: str | None) -> list[int] | None:
     if value is None:
         return None
     low, sep, high = value.partition("..")
     try:
-        return int(low), int(high)
+        return [int(low), int(high)]
     except ValueError:
         raise ConfigError(f"--k-range: {value!r} is not of the form LOW..HIGH, e.g. 2..10.") \
             from None
@@ -383,15 +473,15 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
     from .writers import table_writer, text_writer, write_all
 
     _check_output(output, force)
-    config = load_config(options.get("config_path"))
-    rules = str(rules or config.segments.rules)
-    n_bins = n_bins or config.scoring.n_bins
+    config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
+                               "clustering.n_clusters": n_clusters,
+                               "clustering.k_range": _k_range(k_range),
+                               "clustering.sample_size": sample_size})
+    rules, n_bins = config.segments.rules, config.scoring.n_bins
     settings = config.clustering
-    kwargs = {"n_clusters": n_clusters or settings.n_clusters,
-              "k_range": _k_range(k_range) or tuple(settings.k_range),
-              "sample_size": sample_size or settings.sample_size,
-              "random_state": settings.random_state}
-    _, tx = _load(options)
+    kwargs = {"n_clusters": settings.n_clusters, "k_range": tuple(settings.k_range),
+              "sample_size": settings.sample_size, "random_state": settings.random_state}
+    tx = _read(config)
     seg = segment_customers(customer_features(tx), rules=rules, n_bins=n_bins,
                             edges=config.scoring.edges)
     clustering = cluster_customers(seg.customers, **kwargs)
@@ -417,8 +507,7 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
         artifacts = {p.name.removeprefix(output.stem + "."): p for p in outputs
                      if p != output and p.suffix in (".csv", ".png", ".json")}
         _track(True, tracking_uri, "cluster", lambda: {
-            "params": {**config.to_dict(), "rules": rules, "n_bins": n_bins,
-                       "clustering": kwargs},
+            "params": config.to_dict(),
             "metrics": {**segmentation_metrics(seg.summary, tx.report.to_dict()),
                         **{k: v for k, v in clustering.metrics().items() if v is not None}},
             "artifacts": artifacts,
@@ -538,12 +627,12 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
 
     _check_output(output, force)
     inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
-    config = load_config(options.get("config_path"))
+    config = _config(options, {"segments.rules": rules})
     tables = {kind: read_input(kind, path) for kind, path in inputs.items() if path}
-    _, tx = _load(options)
+    tx = _read(config)
     segments = None
     if by == "segment":
-        seg = segment_customers(customer_features(tx), rules=str(rules or config.segments.rules),
+        seg = segment_customers(customer_features(tx), rules=config.segments.rules,
                                 n_bins=config.scoring.n_bins, edges=config.scoring.edges)
         segments = seg.customers[["customer_id", "segment"]]
     notes: list[str] = []
@@ -698,13 +787,14 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
     """
     from .weekly import run_weekly
 
-    config = _config(options)
-    result = run_weekly(config, output_dir=output_dir,
-                        suppression=list(suppression) or None,
-                        no_suppression=no_suppression, layout=layout, force=force,
-                        allow_stale_suppression=allow_stale_suppression,
-                        max_suppression_age_days=max_suppression_age_days,
-                        consent=consent)
+    config = _config(options, {
+        "output.dir": _path(output_dir),
+        "output.suppression": [str(p) for p in suppression] or None,
+        "output.no_suppression": no_suppression, "output.format": layout,
+        "output.allow_stale_suppression": allow_stale_suppression,
+        "output.max_suppression_age_days": max_suppression_age_days,
+        "output.consent": _path(consent)})
+    result = run_weekly(config, force=force)
     shown: list[str] = []
     if result.quality is not None:
         _echo(str(result.quality))  # as segment does; its warnings are in it

@@ -59,6 +59,7 @@ __all__ = [
     "MANIFEST_NAME",
     "TRUSTED_TYPES",
     "load_model",
+    "model_writers",
     "read_manifest",
     "record_model",
     "save_model",
@@ -145,6 +146,46 @@ def save_model(
     >>> sorted(read_manifest(folder)["models"]["model"])
     ['created', 'file', 'format', 'rfm_engine_version', 'sha256', 'source']
     """
+    writers = model_writers(model, folder, name, source=source)
+    write_all(writers, force=True)
+    return next(iter(writers))
+
+
+def model_writers(
+    model: SegmentationModel,
+    folder: str | os.PathLike[str] = "models",
+    name: str = "model",
+    *,
+    source: str | None = None,
+) -> dict[Path, Any]:
+    """Serialize a model for `save_model` without writing it: ``{path: writer}``.
+
+    Everything that can fail except the writing itself happens here (the skops
+    serialization, the trusted-type check, reading the manifest), so a caller can
+    prepare the model before writing its other outputs and write them all together.
+
+    Parameters
+    ----------
+    model : SegmentationModel
+        A fitted model.
+    folder : str or path-like, default="models"
+        The models folder (created when the writers run).
+    name : str, default="model"
+        Manifest key and file stem.
+    source : str or None, default=None
+        Where the model comes from.
+
+    Returns
+    -------
+    dict
+        ``{folder/name.skops: writer, folder/manifest.json: writer}`` for
+        :func:`rfm_engine.writers.write_all`.
+
+    Raises
+    ------
+    ConfigError, ModelIntegrityError
+        As `save_model`.
+    """
     import skops.io
     from skops.io.exceptions import UnsupportedTypeException
 
@@ -166,15 +207,16 @@ def save_model(
             "be loaded back; use a clusterer such as KMeans, or add the type to "
             "rfm_engine.model_store.TRUSTED_TYPES after reviewing it."
         )
-    folder.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder, missing_ok=True)
     file_name = f"{name}.skops"
     manifest["models"][name] = _entry(file_name, hashlib.sha256(data).hexdigest(), "skops",
                                       source)
-    path = folder / file_name
-    write_all({path: lambda tmp: tmp.write_bytes(data),
-               folder / MANIFEST_NAME: text_writer(_manifest_text(manifest))}, force=True)
-    return path
+
+    def write_folder(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return {folder / file_name: write_folder,
+            folder / MANIFEST_NAME: text_writer(_manifest_text(manifest))}
 
 
 def record_model(

@@ -176,6 +176,9 @@ def run_weekly(
 ) -> RunResult:
     """Run the weekly job and write ``DIR/<as_of>/``.
 
+    The keyword arguments override ``config`` (validated like it); the manifest's
+    ``config`` is that effective configuration.
+
     Parameters
     ----------
     config : Config
@@ -218,11 +221,20 @@ def run_weekly(
     OutputExistsError
         ``DIR/<as_of>`` exists and ``force`` is false.
     """
+    # The effective config: what runs is what the manifest (and MLflow) records.
+    config = config.with_overrides({
+        "output.dir": None if output_dir is None else str(output_dir),
+        "output.suppression": None if suppression is None else [str(p) for p in suppression],
+        "output.no_suppression": no_suppression, "output.format": layout or None,
+        "output.allow_stale_suppression": allow_stale_suppression,
+        "output.max_suppression_age_days": max_suppression_age_days,
+        "output.consent": None if consent is None else str(consent),
+        "output.consent_required": consent_required})
     out = config.output
-    output_dir = Path(output_dir or out.dir)
-    paths = [str(p) for p in (suppression if suppression is not None else out.suppression)]
-    waive = out.no_suppression if no_suppression is None else no_suppression
-    layout = layout or out.format
+    output_dir = Path(out.dir)
+    paths = list(out.suppression)
+    waive = out.no_suppression
+    layout = out.format
     if layout not in LAYOUTS:
         raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
                           f"Got {layout!r} instead.")
@@ -237,19 +249,14 @@ def run_weekly(
     scorer = frozen.scorer_ if frozen is not None else None
     suppressions = load_suppression(paths) if paths else SuppressionList.empty()
     compliance: dict[str, Any] = {
-        "max_suppression_age_days": (out.max_suppression_age_days
-                                     if max_suppression_age_days is None
-                                     else max_suppression_age_days),
-        "allow_stale_suppression": (out.allow_stale_suppression
-                                    if allow_stale_suppression is None
-                                    else allow_stale_suppression),
+        "max_suppression_age_days": out.max_suppression_age_days,
+        "allow_stale_suppression": out.allow_stale_suppression,
     }
     stale = check_freshness(suppressions, compliance["max_suppression_age_days"],
                             allow_stale=compliance["allow_stale_suppression"]
                             or not _has_email(plan))
-    consent_path = consent if consent is not None else out.consent
-    compliance["consent_required"] = (out.consent_required if consent_required is None
-                                      else consent_required)
+    consent_path = out.consent
+    compliance["consent_required"] = out.consent_required
     consents = (load_consent(consent_path, required=compliance["consent_required"])
                 if consent_path else None)
 
@@ -351,7 +358,7 @@ def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any
     notes: list[str] = []
     extras = input_kpis(inputs, period=settings.period, notes=notes)
     report = build_kpi_report(
-        tx, period=settings.period, churn_days=settings.churn_days, segments=segments,
+        tx, period=settings.period, churn_days=settings.churn_days or None, segments=segments,
         costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
         clv=settings.clv, clv_horizon=settings.clv_horizon, extras=extras)
     report.warnings += notes
