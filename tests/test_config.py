@@ -109,7 +109,7 @@ def test_toml_dates_and_the_new_output_keys(tmp_path):
             config.output.consent_required) == (10, True, True)
     defaults = Config().output
     assert (defaults.max_suppression_age_days, defaults.allow_stale_suppression,
-            defaults.consent, defaults.consent_required) == (7, False, None, False)
+            defaults.consent, defaults.consent_required) == (7, False, None, True)
 
 
 def test_overrides_and_assignments_are_validated():
