@@ -125,6 +125,20 @@ _PATH = _IsPath()
 _TOML_PATH = _IsPath(when=lambda value: value.endswith(".toml"))
 
 
+def _iso_date(value: Any) -> Any:
+    """Turn a TOML date or an ISO date text into ``YYYY-MM-DD``; leave other types."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("expected a date such as 2025-12-31, not a date and time")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValueError("expected an ISO date (YYYY-MM-DD)") from None
+    return value
+
+
 class _Section(BaseModel):
     """A config table: strict types, unknown keys refused, assignments validated."""
 
@@ -156,6 +170,11 @@ class InputConfig(_Section):
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     min_date: str = "1900-01-01"
 
+    @field_validator("min_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        return _iso_date(value)
+
 
 class FeaturesConfig(_Section):
     """``[features]``: the observation window."""
@@ -168,16 +187,7 @@ class FeaturesConfig(_Section):
     @field_validator("as_of", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
-        if isinstance(value, dt.datetime):
-            raise ValueError("expected a date such as 2025-12-31, not a date and time")
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip()).isoformat()
-            except ValueError:
-                raise ValueError("expected an ISO date (YYYY-MM-DD)") from None
-        return value
+        return _iso_date(value)
 
 
 class ScoringConfig(_Section):
