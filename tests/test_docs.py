@@ -67,25 +67,20 @@ def _field_names(cls: type) -> list[str]:
 
 
 def config_keys() -> set[tuple[str, str]]:
-    """Every key of the run config, as ``(section, key)``.
+    """Every key of the run config, as ``(section, key)``, from ``rfm_engine.config``.
 
     ``[[campaigns]]`` keys are ``("campaigns", key)``; free tables (``[columns]``) are
-    ``(name, "")``. Works on dataclasses and on pydantic models.
+    ``(name, "")``.
     """
     from rfm_engine.campaigns import Campaign
 
-    config = rfm_engine.config.load_config(None)
     keys: set[tuple[str, str]] = set()
-    for section in _field_names(type(config)):
-        if section == "source":  # where the config came from, not a key
-            continue
-        value = getattr(config, section)
-        if dataclasses.is_dataclass(value) or hasattr(type(value), "model_fields"):
-            keys |= {(section, key) for key in _field_names(type(value))}
-        elif section == "campaigns":
-            keys |= {("campaigns", key) for key in _field_names(Campaign)}
+    for dotted in rfm_engine.config.config_keys():
+        section, _, key = dotted.partition(".")
+        if section == "campaigns":
+            keys |= {("campaigns", name) for name in _field_names(Campaign)}
         else:
-            keys.add((section, ""))
+            keys.add((section, key))
     return keys
 
 
