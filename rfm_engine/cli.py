@@ -178,20 +178,33 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
 
 
 def _beside(output: Path, tag: str) -> Path:
-    """``out/segments.csv`` -> ``out/segments.<tag>``."""
-    return output.with_name(f"{output.name.removesuffix(output.suffix)}.{tag}")
+    """``out/segments.csv`` -> ``out/segments.csv.<tag>``.
+
+    The whole output name is kept, so the side files of ``x.csv`` and ``x.parquet``
+    never collide.
+    """
+    return output.with_name(f"{output.name}.{tag}")
 
 
-def _check_output(output: Path, force: bool) -> None:
-    """Fail fast, before any work, on a bad suffix or an existing output."""
-    from .errors import OutputExistsError
-    from .writers import TABLE_FORMATS
+def _check_output(output: Path, force: bool, sides: tuple[str, ...] = (),
+                  **others: Path | None) -> None:
+    """Fail fast, before any work, on a bad suffix or an output that cannot be written.
+
+    ``sides`` are the tags of the side files written beside ``output`` (:func:`_beside`);
+    ``others`` are the other output options (``save_model=...`` for ``--save-model``),
+    None when not given. Refuses an existing file (exit 5) unless ``force``, a folder
+    where a file goes, a parent that is a file or not writable, two outputs on one path
+    (exit 2).
+    """
+    from .writers import TABLE_FORMATS, check_outputs
 
     if output.suffix.lower() not in TABLE_FORMATS:
         raise ConfigError(f"--output {str(output)!r}: the suffix must be one of "
                           f"{', '.join(TABLE_FORMATS)}.")
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output} already exists; pass --force to replace it.")
+    check_outputs([("--output", output),
+                   *(("side file", _beside(output, tag)) for tag in sides),
+                   *((f"--{key.replace('_', '-')}", path) for key, path in others.items()
+                     if path is not None)], force=force)
 
 
 _state = {"quiet": False}
@@ -248,7 +261,8 @@ def cli(quiet: bool) -> None:
 def features(output: Path, force: bool, **options: Any) -> None:
     """Compute the RFM customer table (one row per customer).
 
-    Writes OUTPUT and OUTPUT's data-quality report beside it (<name>.quality.json).
+    Writes OUTPUT and its data-quality report beside it, OUTPUT.quality.json
+    (e.g. out/customers.parquet.quality.json).
 
     \b
     Example:
@@ -258,7 +272,7 @@ def features(output: Path, force: bool, **options: Any) -> None:
     from .features import customer_features
     from .writers import table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json",))
     _, tx = _load(options)
     table = customer_features(tx)
     _echo(str(tx.report))
@@ -290,7 +304,7 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
     from .features import clv_summary
     from .writers import table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json",))
     _, tx = _load(options)
     table = clv_summary(tx, time_unit=time_unit)
     _echo(str(tx.report))
@@ -320,8 +334,8 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
             no_tracking: bool, **options: Any) -> None:
     """Score customers and assign segments; print the segment table.
 
-    Writes OUTPUT (customers with features, scores and segment), <name>.summary.csv
-    (the segment table) and <name>.quality.json beside it.
+    Writes OUTPUT (customers with features, scores and segment), OUTPUT.summary.csv
+    (the segment table) and OUTPUT.quality.json beside it.
 
     \b
     Example:
@@ -335,7 +349,7 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
     from .segments import load_rules
     from .writers import table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json", "summary.csv"), save_model=save_model)
     _check_save_model(save_model, force)
     config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
                                "scoring.model": _path(model)})
@@ -458,9 +472,9 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
     """Cluster customers with k-means on R, F, M and compare with the rule segments.
 
     Writes OUTPUT (customers with segment, cluster, cluster_name) and beside it
-    <name>.clusters.csv (per cluster), <name>.crosstab.csv (clusters x segments),
-    <name>.k_scores.csv (inertia, silhouette per k), <name>.elbow.png,
-    <name>.silhouette.png and <name>.quality.json. Prints the adjusted Rand index.
+    OUTPUT.clusters.csv (per cluster), OUTPUT.crosstab.csv (clusters x segments),
+    OUTPUT.k_scores.csv (inertia, silhouette per k), OUTPUT.elbow.png,
+    OUTPUT.silhouette.png and OUTPUT.quality.json. Prints the adjusted Rand index.
 
     \b
     Example:
@@ -472,7 +486,8 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
     from .pipeline import segment_customers
     from .writers import table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json", "clusters.csv", "crosstab.csv",
+                                  "k_scores.csv", "elbow.png", "silhouette.png"))
     config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
                                "clustering.n_clusters": n_clusters,
                                "clustering.k_range": _k_range(k_range),
@@ -504,7 +519,7 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
         from .model import SegmentationModel
         from .tracking import segmentation_metrics
 
-        artifacts = {p.name.removeprefix(output.stem + "."): p for p in outputs
+        artifacts = {p.name.removeprefix(output.name + "."): p for p in outputs
                      if p != output and p.suffix in (".csv", ".png", ".json")}
         _track(True, tracking_uri, "cluster", lambda: {
             "params": config.to_dict(),
@@ -528,7 +543,7 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
 @click.option("--alpha", type=float, default=0.05, show_default=True,
               help="Significance level (confidence intervals at 1 - alpha).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Write the lift table (.csv or .parquet) and <name>.png beside it.")
+              help="Write the lift table (.csv or .parquet) and OUTPUT.png beside it.")
 @click.option("--force", is_flag=True, help="Replace existing output files.")
 def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Path | None,
          force: bool, **options: Any) -> None:
@@ -552,7 +567,7 @@ def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Pa
     from .writers import table_writer, write_all
 
     if output is not None:
-        _check_output(output, force)
+        _check_output(output, force, ("png",))
     from_file = options["config_path"] is not None
     given = {key for key, value in options.items() if value is not None}
     options["input_path"] = source
@@ -610,9 +625,9 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
     """Compute CRM KPIs per period: retention, churn, repeat rate, AOV, CLV, cohorts.
 
     Writes OUTPUT (one row per period, or per period and segment with --by segment),
-    <name>.cohorts.csv (first-purchase cohort x periods since), <name>.html (the KPI
-    report with plots), <name>.json (headline numbers and the KPIs of the optional
-    inputs) and <name>.quality.json; prints the table.
+    OUTPUT.cohorts.csv (first-purchase cohort x periods since), OUTPUT.html (the KPI
+    report with plots), OUTPUT.json (headline numbers and the KPIs of the optional
+    inputs) and OUTPUT.quality.json; prints the table.
 
     \b
     Example:
@@ -625,7 +640,7 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
     from .pipeline import segment_customers
     from .writers import table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json", "cohorts.csv", "html", "json"))
     inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
     config = _config(options, {"segments.rules": rules})
     tables = {kind: read_input(kind, path) for kind, path in inputs.items() if path}
@@ -684,8 +699,8 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
     """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value.
 
     Writes OUTPUT (customer_id, p_alive, expected_purchases over the horizon,
-    expected_average_value, clv) and beside it <name>.frequency_recency.png,
-    <name>.p_alive.png and <name>.quality.json. When the data cannot identify the
+    expected_average_value, clv) and beside it OUTPUT.frequency_recency.png,
+    OUTPUT.p_alive.png and OUTPUT.quality.json. When the data cannot identify the
     models (e.g. too few repeat purchases) it says why in one line, writes nothing and
     exits 3.
 
@@ -700,7 +715,8 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
     from .features import clv_summary
     from .writers import json_text, table_writer, text_writer, write_all
 
-    _check_output(output, force)
+    _check_output(output, force, ("quality.json", "frequency_recency.png", "p_alive.png"),
+                  params_out=params_out)
     _, tx = _load(options)
     summary = clv_summary(tx, time_unit=time_unit)
     try:
@@ -860,7 +876,9 @@ def models_promote(version: int, name: str, folder: Path, tracking_uri: str | No
       rfm-engine models promote 3
     """
     from .tracking import promote
+    from .writers import check_output_folder
 
+    check_output_folder(folder, label="--folder")
     path = promote(version, name, folder=folder, tracking_uri=tracking_uri)
     _echo(f"version {version} of {name!r} is now the frozen model: {path}")
 
@@ -945,7 +963,9 @@ def sample(directory: Path, n_customers: int, seed: int) -> None:
     import pandas as pd
 
     from .sample_data import write_consent, write_crm_inputs, write_sample
+    from .writers import check_output_folder
 
+    check_output_folder(directory, label="DIRECTORY")
     paths = write_sample(directory, n_customers=n_customers, seed=seed)
     transactions = pd.read_csv(paths["transactions"], dtype=str, keep_default_na=False)
     paths["consent"] = write_consent(directory, transactions, seed=seed)

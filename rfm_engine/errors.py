@@ -11,7 +11,7 @@ code  meaning
 2     bad input or config
 3     empty result (no customer left; a model that cannot be identified)
 4     compliance check failed (suppression)
-5     output exists (rerun without ``--force``)
+5     output exists (rerun without ``--force``) or is being written by another run
 6     model integrity check failed
 ====  ==========================================================
 """
@@ -26,7 +26,9 @@ __all__ = [
     "MissingColumnsError",
     "EmptyResultError",
     "ComplianceError",
+    "OutputError",
     "OutputExistsError",
+    "OutputBusyError",
     "ModelIntegrityError",
     "ModelNotIdentifiedError",
 ]
@@ -110,10 +112,22 @@ class ComplianceError(RFMEngineError):
     exit_code = 4
 
 
+class OutputError(InputError):
+    """An output path cannot be written (exit code 2).
+
+    Its folder is a file, it is a folder itself, two outputs share one path, or the
+    folder is not writable.
+    """
+
+
 class OutputExistsError(RFMEngineError):
     """The output exists and ``force`` was not given (exit code 5)."""
 
     exit_code = 5
+
+
+class OutputBusyError(OutputExistsError):
+    """Another process is writing the same output right now (exit code 5)."""
 
 
 class ModelIntegrityError(RFMEngineError):

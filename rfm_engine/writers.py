@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .errors import ConfigError, OutputExistsError
+from .errors import ConfigError, OutputBusyError, OutputError, OutputExistsError
+from .progress import logger
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "figure_writer", "json_text", "png_bytes",
-           "publish_folder", "staging_folder", "table_writer", "text_writer", "write_all",
-           "write_table", "write_text_atomic"]
+__all__ = ["LOCK_GRACE_SECONDS", "TABLE_FORMATS", "atomic_path", "check_output_folder",
+           "check_outputs", "figure_writer", "json_text", "lock_path", "png_bytes",
+           "publish_folder", "publish_lock", "remove_leftovers", "staging_folder",
+           "table_writer", "text_writer", "write_all", "write_table", "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 Writer = Callable[[Path], object]
@@ -158,8 +163,137 @@ def json_text(data: Any, *, indent: int | None = 2, sort_keys: bool = False,
                       ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
 
 
+def _label(label: str, path: Path) -> str:
+    return f"{label} {str(path)!r}" if label else repr(str(path))
+
+
+def _check_folder_chain(folder: Path, what: str) -> None:
+    """Refuse ``folder`` unless it is, or can be created as, a writable folder."""
+    existing = folder
+    while not existing.exists() and not existing.is_symlink():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.is_symlink() and not existing.exists():
+        raise OutputError(f"{what}: {str(existing)!r} is a broken symbolic link, not a folder. "
+                          "Nothing was written.")
+    if not existing.is_dir():
+        raise OutputError(f"{what}: {str(existing)!r} is a file, not a folder. "
+                          "Nothing was written.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what}: cannot write into folder {str(existing)!r} (permission "
+                          "denied). Nothing was written.")
+
+
+def check_outputs(outputs: Iterable[tuple[str, str | Path]], *, force: bool = False) -> None:
+    """Check that every output can be written, before any work is done.
+
+    Parameters
+    ----------
+    outputs : iterable of (label, path)
+        The files a command will write; the label names where the path came from
+        (``"--output"``, ``"--save-model"``, ...) in messages.
+    force : bool, default=False
+        Existing files will be replaced.
+
+    Raises
+    ------
+    OutputError
+        A path is a folder, its folder is a file (or cannot be created or written), or
+        two outputs are the same file.
+    OutputExistsError
+        A path exists and ``force`` is false.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_outputs([("--output", folder / "a.csv"), ("--save-model", folder / "a.csv")])
+    Traceback (most recent call last):
+    ...
+    rfm_engine.errors.OutputError: --save-model ... is the same file as --output ...
+    """
+    seen: dict[str, str] = {}
+    existing = []
+    for label, raw in outputs:
+        path = Path(raw)
+        what = _label(label, path)
+        key = os.path.normcase(str(path.resolve()))
+        if key in seen:
+            raise OutputError(f"{what} is the same file as {seen[key]}; give each output its "
+                              "own path. Nothing was written.")
+        seen[key] = what
+        if path.is_dir():
+            raise OutputError(f"{what} is a folder; give a file name, such as "
+                              f"{str(path / ('output' + (path.suffix or '.csv')))!r}. "
+                              "Nothing was written.")
+        _check_folder_chain(path.parent, what)
+        if path.exists() or path.is_symlink():
+            existing.append(str(path))
+    if existing and not force:
+        verb = "already exists" if len(existing) == 1 else "already exist"
+        raise OutputExistsError(f"{', '.join(existing)} {verb}; pass --force to replace, or "
+                                "choose another output. Nothing was written.")
+
+
+def check_output_folder(folder: str | Path, *, label: str = "output folder") -> None:
+    """Check that ``folder`` is, or can be created as, a writable folder.
+
+    Raises
+    ------
+    OutputError
+        ``folder`` or one of its parents is a file, or it cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> afile = pathlib.Path(tempfile.mkdtemp()) / "runs"
+    >>> _ = afile.write_text("")
+    >>> check_output_folder(afile / "weekly", label="--output-dir")
+    Traceback (most recent call last):
+    ...
+    rfm_engine.errors.OutputError: --output-dir ...: ... is a file, not a folder. ...
+    """
+    folder = Path(folder)
+    _check_folder_chain(folder, _label(label, folder))
+
+
+def _make_folders(folders: Iterable[Path]) -> list[Path]:
+    """Create ``folders`` (and parents); return the ones created, innermost first."""
+    created: list[Path] = []
+    for folder in folders:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        created += [p for p in missing if p not in created]
+    return sorted(created, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_empty(folders: Iterable[Path]) -> None:
+    for folder in folders:  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _keep_copy(path: Path) -> Path:
+    """Keep a hidden copy of the file ``path`` beside it (a hard link when possible)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bak", dir=path.parent)
+    os.close(fd)
+    backup = Path(name)
+    backup.unlink()
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
 def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> list[Path]:
     """Write several outputs all-or-nothing.
+
+    Every output is written to a temporary file beside its target first; only when all
+    are complete are they renamed into place. If a writer or a rename fails, the files
+    already renamed are taken back, the files they replaced are restored, the folders
+    this call created are removed, and the error is raised: nothing new remains.
 
     Parameters
     ----------
@@ -173,22 +307,51 @@ def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> l
     -------
     list of Path
         The written paths.
+
+    Raises
+    ------
+    OutputError
+        A target is a folder, its folder is a file or not writable, two targets are the
+        same file (checked before anything is written), or writing failed (for example
+        a full disk).
+    OutputExistsError
+        A target exists and ``force`` is false.
     """
     targets = {Path(p): writer for p, writer in outputs.items()}
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not force:
-        raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass --force to "
-                                "replace, or choose another output.")
+    check_outputs([("", p) for p in targets], force=force)
+    created = _make_folders(dict.fromkeys(p.parent for p in targets))
     temps: dict[Path, Path] = {}
+    backups: dict[Path, Path] = {}
+    placed: list[Path] = []
+    current = None
     try:
-        for path, writer in targets.items():
-            temps[path] = _temp_beside(path)
-            writer(temps[path])
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
+        for current, writer in targets.items():
+            temps[current] = _temp_beside(current)
+            writer(temps[current])
+        for current, tmp in temps.items():
+            if current.exists():
+                backups[current] = _keep_copy(current)
+            os.replace(tmp, current)
+            placed.append(current)
+    except BaseException as exc:
+        for path in reversed(placed):
+            with contextlib.suppress(OSError):
+                if path in backups:
+                    os.replace(backups.pop(path), path)
+                else:
+                    path.unlink()
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        _remove_empty(created)
+        if isinstance(exc, OSError):
+            raise OutputError(f"could not write {current}: {exc.strerror or exc}. "
+                              "Nothing was written.") from exc
+        raise
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
+        for backup in backups.values():
+            backup.unlink(missing_ok=True)
     return list(targets)
 
 
@@ -218,32 +381,231 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, force: bool = True) ->
     return write_all({path: table_writer(frame, path.suffix)}, force=force)[0]
 
 
+#: Seconds a run tries to take a busy publish lock before it is refused (another run's
+#: brief clean-up of a killed run's leftovers holds that run's lock for a moment).
+LOCK_GRACE_SECONDS = 2.0
+
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>staging|old)")
+_LOCK_FILE = re.compile(r"\.(?P<name>.+)\.lock")
+_held: dict[Path, list[int]] = {}  # lock file -> [file descriptor, nesting depth]
+
+
+def lock_path(target: str | Path) -> Path:
+    """Return the lock file of publishing ``target``: ``.<name>.lock`` beside it.
+
+    Examples
+    --------
+    >>> lock_path("out/2025-12-29").as_posix()
+    'out/.2025-12-29.lock'
+    """
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+def _try_lock(path: Path) -> int | None:
+    """Take the exclusive ``flock`` of ``path`` (created if missing) or return None if busy."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # its holder removed the file while we waited: lock the new one
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove the lock file while still holding it, then release it."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f", pid {int(path.read_text().split()[0])}"
+    return ""
+
+
+def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[str]:
+    """Remove what killed runs left in ``folder``; never touch what a live run is using.
+
+    A run killed outright (SIGKILL, power loss) can leave its hidden staging folder
+    ``.<name>.<random>.staging``, a previous run it had set aside to replace
+    (``.<name>.<random>.old``) and its lock file ``.<name>.lock``. They are leftovers
+    when the lock of ``<name>`` is free (its holder is dead: the OS releases a lock with
+    its process) or held by the caller (``held``). A set-aside run whose replacement was
+    never put in place is renamed back to ``<name>``; the other leftovers are removed.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder holding the published runs.
+    held : iterable of str
+        Names whose lock the caller holds.
+
+    Returns
+    -------
+    list of str
+        What was removed or restored, one line each.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> (out / ".2025-12-29.k3v9x0ab.staging").mkdir()
+    >>> remove_leftovers(out)
+    ['removed .2025-12-29.k3v9x0ab.staging']
+    >>> sorted(p.name for p in out.iterdir())
+    []
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names: dict[str, list[Path]] = {}
+    for entry in sorted(folder.iterdir()):
+        match = _LEFTOVER.fullmatch(entry.name) or _LOCK_FILE.fullmatch(entry.name)
+        if match:
+            names.setdefault(match["name"], []).append(entry)
+    done: list[str] = []
+    held = set(held)
+    for name, entries in names.items():
+        lock = folder.absolute() / f".{name}.lock"
+        fd = None
+        if name not in held:
+            if lock in _held:
+                continue  # this process is using them
+            fd = _try_lock(lock)
+            if fd is None:
+                continue  # a live run is using them
+        try:
+            for entry in entries:
+                if entry.name.endswith(".old"):
+                    kept, target = entry / name, folder / name
+                    if kept.is_dir() and not target.exists():
+                        os.replace(kept, target)
+                        done.append(f"restored {name} from {entry.name}")
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    done.append(f"removed {entry.name}")
+        finally:
+            if fd is not None:
+                _unlock(lock, fd)
+    return done
+
+
+@contextlib.contextmanager
+def publish_lock(target: str | Path, *,
+                 grace: float = LOCK_GRACE_SECONDS) -> Iterator[list[str]]:
+    """Hold the exclusive lock on publishing ``target`` for the block.
+
+    The lock is an ``fcntl.flock`` on ``.<name>.lock`` beside ``target``: the OS
+    releases it when the process ends, however it ends, so a killed run never leaves a
+    lock that blocks the next one. On taking it, the leftovers of killed runs in the
+    folder are removed (:func:`remove_leftovers`). Nested calls for the same target in
+    one process share the lock. The lock file is removed on release; folders created
+    for it are removed again when they are left empty.
+
+    Parameters
+    ----------
+    target : str or Path
+        The file or folder to be published, e.g. ``out/2025-12-29``.
+    grace : float, default=LOCK_GRACE_SECONDS
+        Seconds to retry while another process holds the lock.
+
+    Yields
+    ------
+    list of str
+        The leftovers removed or restored when the lock was taken (empty when nested).
+
+    Raises
+    ------
+    OutputBusyError
+        Another process holds the lock (exit code 5).
+    OutputError
+        The folder of ``target`` cannot be created or written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> with publish_lock(out / "2025-12-29"):
+    ...     (out / ".2025-12-29.lock").exists()
+    True
+    >>> (out / ".2025-12-29.lock").exists()
+    False
+    """
+    target = Path(target)
+    path = lock_path(target.absolute())
+    if path in _held:
+        _held[path][1] += 1
+        try:
+            yield []
+        finally:
+            _held[path][1] -= 1
+        return
+    check_output_folder(target.parent)
+    created = _make_folders([target.parent])
+    deadline = time.monotonic() + grace
+    while (fd := _try_lock(path)) is None:
+        if time.monotonic() >= deadline:
+            _remove_empty(created)
+            raise OutputBusyError(
+                f"{target} is being written by another run (lock file {lock_path(target)}"
+                f"{_holder(path)}); try again when it has finished. Nothing was written.")
+        time.sleep(0.05)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _held[path] = [fd, 1]
+        removed = remove_leftovers(target.parent, held=[target.name])
+        if removed:
+            logger.info("removed %d leftover(s) of killed runs in %s: %s",
+                        sum(line.startswith("removed") for line in removed), target.parent,
+                        "; ".join(removed))
+        yield removed
+    finally:
+        _held.pop(path, None)
+        _unlock(path, fd)
+        _remove_empty(created)
+
+
 @contextlib.contextmanager
 def staging_folder(target: str | Path) -> Iterator[Path]:
     """Yield an empty hidden folder beside ``target``; it is removed afterwards.
 
-    Build a whole run in it, then :func:`publish_folder` it. Whatever happens, the
-    staging folder does not outlive the block, so a crash leaves no partial run.
+    Build a whole run in it, then :func:`publish_folder` it. The block holds the publish
+    lock of ``target`` (:func:`publish_lock`, taken here unless the caller holds it), so
+    no other run can remove or replace it. An exception removes the staging folder; a
+    killed process cannot, and the next run that takes a lock in the same folder removes
+    it then.
     """
     target = Path(target)
-    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging",
-                                    dir=target.parent))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:  # innermost first: undo what this call created, if empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    with publish_lock(target):
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging",
+                                        dir=target.parent))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def publish_folder(staging: Path, target: str | Path, *, force: bool = False) -> Path:
     """Rename a complete staging folder to ``target`` (atomic on one file system).
 
-    An existing ``target`` is refused unless ``force``; then it is moved aside first and
-    removed only once the new folder is in place.
+    An existing ``target`` is refused unless ``force``; then it is moved aside first
+    (into ``.<name>.<random>.old``) and removed only once the new folder is in place. A
+    process killed between the two renames leaves the old run aside; the next run's
+    :func:`remove_leftovers` puts it back. Call it holding :func:`publish_lock`.
     """
     target = Path(target)
     if target.exists():

@@ -34,9 +34,9 @@ def test_segment_writes_table_summary_and_quality_report(tmp_path, data_dir):
     table = pd.read_csv(out, dtype={"customer_id": str})
     assert table.customer_id.tolist() == ["12346", "13078", "13085", "16321"]
     assert {"r_score", "f_score", "m_score", "rfm_cell", "fm_score", "segment"} <= set(table)
-    quality = json.loads(out.with_name("segments.quality.json").read_text())
+    quality = json.loads(out.with_name("segments.csv.quality.json").read_text())
     assert quality["dropped"]["duplicate_line"] == 1
-    summary = pd.read_csv(out.with_name("segments.summary.csv"))
+    summary = pd.read_csv(out.with_name("segments.csv.summary.csv"))
     assert summary.customers.sum() == 4
     assert "missing_customer_id" in result.stderr
 
@@ -190,12 +190,12 @@ def test_cluster_command_writes_clusters_crosstab_and_plots(tmp_path, cdnow_csv)
     table = pd.read_csv(out)
     assert {"segment", "cluster", "cluster_name"} <= set(table)
     assert len(table) == 2357
-    crosstab = pd.read_csv(tmp_path / "c.crosstab.csv")
+    crosstab = pd.read_csv(tmp_path / "c.csv.crosstab.csv")
     assert crosstab.drop(columns="cluster_name").to_numpy().sum() == 2357
-    k_scores = pd.read_csv(tmp_path / "c.k_scores.csv")
+    k_scores = pd.read_csv(tmp_path / "c.csv.k_scores.csv")
     assert k_scores.k.tolist() == [2, 3, 4]
     assert table.cluster.nunique() == k_scores.loc[k_scores.silhouette.idxmax(), "k"]
-    for plot in ("c.elbow.png", "c.silhouette.png"):
+    for plot in ("c.csv.elbow.png", "c.csv.silhouette.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "adjusted Rand index" in result.stdout
     bad = run("cluster", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
@@ -222,7 +222,7 @@ def test_clv_command_reproduces_the_published_cdnow_parameters(tmp_path, cdnow_c
     # Hardie's spreadsheet: E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226 (customer 0001)
     assert table.set_index("customer_id").loc["0001", "expected_purchases"] == pytest.approx(
         1.226, abs=0.002)
-    assert (tmp_path / "clv.p_alive.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "clv.csv.p_alive.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_lint_prints_and_writes_the_cell_table(tmp_path):

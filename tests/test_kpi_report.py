@@ -86,10 +86,10 @@ def test_kpis_command_writes_table_cohorts_report(sample, tmp_path, monkeypatch)
     table = pd.read_csv(out)
     assert {"period", "segment", "retention_rate", "churn_rate"} <= set(table)
     assert table.period.str.contains("Q").all()
-    cohorts = pd.read_csv(tmp_path / "k.cohorts.csv")
+    cohorts = pd.read_csv(tmp_path / "k.csv.cohorts.csv")
     assert (cohorts["0"] == 100).all()
-    assert "NPS" in json.loads((tmp_path / "k.json").read_text())["extras"]
-    assert (tmp_path / "k.html").read_text().startswith("<!DOCTYPE html>")
+    assert "NPS" in json.loads((tmp_path / "k.csv.json").read_text())["extras"]
+    assert (tmp_path / "k.csv.html").read_text().startswith("<!DOCTYPE html>")
     assert "NPS" in result.stdout
 
 

@@ -774,7 +774,7 @@ def test_lift_command_reads_a_published_run(first, sample, tmp_path):
     table = pd.read_csv(out)
     campaigns = set(pd.read_csv(Path(first.run_dir) / "campaigns.csv")["campaign"])
     assert set(table["campaign"]) == campaigns | {"(total)"}
-    assert (out.with_suffix(".png")).read_bytes()[:4] == b"\x89PNG"
+    assert out.with_name("lift.csv.png").read_bytes()[:4] == b"\x89PNG"
     # the sample ends on the run's as-of date: no outcome data, and the report says so
     assert "after" in result.stderr
 
