@@ -7,13 +7,20 @@
 
 Everything is built in a hidden staging folder beside ``DIR/<as_of>``; the lists are
 re-read and proven free of suppressed addresses there; only then is the folder renamed
-into place. A failure at any point leaves ``DIR`` as it was.
+into place. A failure at any point leaves ``DIR`` as it was. From the moment its as-of
+date is known the run holds the lock ``DIR/.<as_of>.lock``: a second run into the same
+folder and date is refused (exit code 5), and the leftovers of killed runs are removed
+(:func:`rfm_engine.writers.publish_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +64,10 @@ from .suppression import (
     normalize_email,
 )
 from .writers import (
+    check_output_folder,
     json_text,
     publish_folder,
+    publish_lock,
     staging_folder,
     table_writer,
     text_writer,
@@ -161,6 +170,37 @@ def _suggestions(tx: Transactions, customers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# The publish lock of DIR/<as_of> is taken as soon as the as-of date is known (before
+# loading when it is configured) and held until run_weekly returns or fails.
+_RUN_LOCKS: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("_RUN_LOCKS")
+
+
+def _holding_run_locks(func: Callable[..., RunResult]) -> Callable[..., RunResult]:
+    """Release the publish locks a run took (:func:`_lock_run`) when it returns or fails."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> RunResult:
+        with contextlib.ExitStack() as stack:
+            token = _RUN_LOCKS.set(stack)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _RUN_LOCKS.reset(token)
+
+    return wrapper
+
+
+def _lock_run(run_dir: Path, force: bool) -> None:
+    """Hold the publish lock of ``run_dir`` for the rest of the run; refuse an existing run.
+
+    Another run writing the same folder and as-of date gets exit code 5; the leftovers
+    of killed runs in the folder are removed (:func:`~rfm_engine.writers.publish_lock`).
+    """
+    _RUN_LOCKS.get().enter_context(publish_lock(run_dir))
+    _refuse_existing(run_dir, force)  # again under the lock: another run may just have published
+
+
+@_holding_run_locks
 def run_weekly(
     config: Config,
     *,
@@ -219,7 +259,10 @@ def run_weekly(
         the age limit (nothing is read further), or a suppressed address found in a
         written list (nothing is published).
     OutputExistsError
-        ``DIR/<as_of>`` exists and ``force`` is false.
+        ``DIR/<as_of>`` exists and ``force`` is false, or another run is writing it
+        (:class:`~rfm_engine.errors.OutputBusyError`).
+    OutputError
+        ``DIR`` is a file or cannot be written (checked before anything is read).
     """
     # The effective config: what runs is what the manifest (and MLflow) records.
     config = config.with_overrides({
@@ -240,8 +283,9 @@ def run_weekly(
                           f"Got {layout!r} instead.")
     plan = campaign_plan(config)
     _check_suppression_source(plan, paths, waive)
-    if config.features.as_of:  # fail fast, before reading anything
-        _refuse_existing(output_dir / str(config.features.as_of), force)
+    check_output_folder(output_dir)  # fail fast, before reading anything
+    if config.features.as_of:
+        _lock_run(output_dir / str(config.features.as_of), force)
     if not config.input.path:
         raise ConfigError("No input: give --input PATH or [input] path in the config.")
     frozen = _frozen_model(config)
@@ -269,7 +313,7 @@ def run_weekly(
         encoding=inp.encoding, min_date=inp.min_date, con=connect(),
     )
     run_dir = output_dir / tx.as_of.isoformat()
-    _refuse_existing(run_dir, force)
+    _lock_run(run_dir, force)
     objected = consents.remove_objected(tx) if consents is not None else []
     customers = customer_features(tx)
     seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
