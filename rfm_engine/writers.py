@@ -436,6 +436,15 @@ def _holder(path: Path) -> str:
     return ""
 
 
+def _is_lock_file(path: Path) -> bool:
+    """Whether ``path`` looks like one of our lock files (empty, or a process id)."""
+    try:
+        return path.is_file() and path.stat().st_size < 32 and (
+            not (text := path.read_text().strip()) or text.isdigit())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[str]:
     """Remove what killed runs left in ``folder``; never touch what a live run is using.
 
@@ -473,7 +482,8 @@ def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[st
         return []
     names: dict[str, list[Path]] = {}
     for entry in sorted(folder.iterdir()):
-        match = _LEFTOVER.fullmatch(entry.name) or _LOCK_FILE.fullmatch(entry.name)
+        match = _LEFTOVER.fullmatch(entry.name) or (
+            _LOCK_FILE.fullmatch(entry.name) if _is_lock_file(entry) else None)
         if match:
             names.setdefault(match["name"], []).append(entry)
     done: list[str] = []

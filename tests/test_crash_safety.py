@@ -235,3 +235,11 @@ def test_publish_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path):
         with publish_lock(target) as nested:  # the same process may nest
             assert nested == []
     assert list(target.parent.iterdir()) == []  # the killed holder's lock file is gone too
+
+
+def test_stale_lock_files_are_removed_and_foreign_ones_kept(tmp_path):
+    (tmp_path / ".2025-12-24.lock").write_text("12345\n")  # a killed run's: nobody holds it
+    (tmp_path / ".2025-12-17.lock").write_text("")
+    (tmp_path / ".notes.lock").write_text("not one of ours\n")
+    assert remove_leftovers(tmp_path) == []  # lock files are not counted as leftovers
+    assert hidden(tmp_path) == [".notes.lock"]
