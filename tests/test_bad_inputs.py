@@ -140,5 +140,5 @@ def test_accepted_input_means_what_the_readme_says(tmp_path, name):
     result = _segment(tmp_path, source, options, output="segments.parquet")
     assert result.returncode == 0, result.stderr
     table = pd.read_parquet(tmp_path / "out" / "segments.parquet").set_index("customer_id")
-    quality = json.loads((tmp_path / "out" / "segments.quality.json").read_text())
+    quality = json.loads((tmp_path / "out" / "segments.parquet.quality.json").read_text())
     assert check(table, quality), (table, quality)

@@ -254,7 +254,7 @@ def test_tracking_failure_after_writing_only_warns(tmp_path):
     assert seg.returncode == 0, seg.stderr
     assert (tmp_path / "seg.csv").is_file()
     assert [line for line in seg.stderr.splitlines() if line.startswith("warning: MLflow")] == [
-        f"warning: MLflow tracking failed ({tmp_path / 'seg.quality.json'}, line 2: holds an "
+        f"warning: MLflow tracking failed ({tmp_path / 'seg.csv.quality.json'}, line 2: holds an "
         "e-mail address. Tracking artifacts must never hold e-mail addresses: log segment "
         "summaries and counts, not target lists.); the outputs are written, the run is not "
         "logged."]
@@ -280,7 +280,7 @@ def test_every_command_reports_the_real_customer_counts(tmp_path):
                      *([] if command == "kpis" else ["2025-03-01"]))
         assert result.returncode in (0, 3), result.stderr
         if result.returncode == 0:
-            reports[command] = strict_load(out.with_name("x.quality.json").read_text())
+            reports[command] = strict_load(out.with_name("x.csv.quality.json").read_text())
     assert set(reports) >= {"features", "clv-summary", "kpis"}
     for command, report in reports.items():
         assert (report["customers"], report["customers_without_purchase"],
