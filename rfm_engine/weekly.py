@@ -16,11 +16,8 @@ folder and date is refused (exit code 5), and the leftovers of killed runs are r
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import datetime as dt
-import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,37 +167,16 @@ def _suggestions(tx: Transactions, customers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# The publish lock of DIR/<as_of> is taken as soon as the as-of date is known (before
-# loading when it is configured) and held until run_weekly returns or fails.
-_RUN_LOCKS: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("_RUN_LOCKS")
-
-
-def _holding_run_locks(func: Callable[..., RunResult]) -> Callable[..., RunResult]:
-    """Release the publish locks a run took (:func:`_lock_run`) when it returns or fails."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> RunResult:
-        with contextlib.ExitStack() as stack:
-            token = _RUN_LOCKS.set(stack)
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _RUN_LOCKS.reset(token)
-
-    return wrapper
-
-
-def _lock_run(run_dir: Path, force: bool) -> None:
+def _lock_run(locks: contextlib.ExitStack, run_dir: Path, force: bool) -> None:
     """Hold the publish lock of ``run_dir`` for the rest of the run; refuse an existing run.
 
     Another run writing the same folder and as-of date gets exit code 5; the leftovers
     of killed runs in the folder are removed (:func:`~rfm_engine.writers.publish_lock`).
     """
-    _RUN_LOCKS.get().enter_context(publish_lock(run_dir))
+    locks.enter_context(publish_lock(run_dir))
     _refuse_existing(run_dir, force)  # again under the lock: another run may just have published
 
 
-@_holding_run_locks
 def run_weekly(
     config: Config,
     *,
@@ -264,110 +240,111 @@ def run_weekly(
     OutputError
         ``DIR`` is a file or cannot be written (checked before anything is read).
     """
-    # The effective config: what runs is what the manifest (and MLflow) records.
-    config = config.with_overrides({
-        "output.dir": None if output_dir is None else str(output_dir),
-        "output.suppression": None if suppression is None else [str(p) for p in suppression],
-        "output.no_suppression": no_suppression, "output.format": layout or None,
-        "output.allow_stale_suppression": allow_stale_suppression,
-        "output.max_suppression_age_days": max_suppression_age_days,
-        "output.consent": None if consent is None else str(consent),
-        "output.consent_required": consent_required})
-    out = config.output
-    output_dir = Path(out.dir)
-    paths = list(out.suppression)
-    waive = out.no_suppression
-    layout = out.format
-    if layout not in LAYOUTS:
-        raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
-                          f"Got {layout!r} instead.")
-    plan = campaign_plan(config)
-    _check_suppression_source(plan, paths, waive)
-    check_output_folder(output_dir)  # fail fast, before reading anything
-    if config.features.as_of:
-        _lock_run(output_dir / str(config.features.as_of), force)
-    if not config.input.path:
-        raise ConfigError("No input: give --input PATH or [input] path in the config.")
-    frozen = _frozen_model(config)
-    rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
-    scorer = frozen.scorer_ if frozen is not None else None
-    suppressions = load_suppression(paths) if paths else SuppressionList.empty()
-    compliance: dict[str, Any] = {
-        "max_suppression_age_days": out.max_suppression_age_days,
-        "allow_stale_suppression": out.allow_stale_suppression,
-    }
-    stale = check_freshness(suppressions, compliance["max_suppression_age_days"],
-                            allow_stale=compliance["allow_stale_suppression"]
-                            or not _has_email(plan))
-    consent_path = out.consent
-    compliance["consent_required"] = out.consent_required
-    consents = (load_consent(consent_path, required=compliance["consent_required"])
-                if consent_path else None)
+    with contextlib.ExitStack() as locks:  # publish locks, held until the run ends
+        # The effective config: what runs is what the manifest (and MLflow) records.
+        config = config.with_overrides({
+            "output.dir": None if output_dir is None else str(output_dir),
+            "output.suppression": None if suppression is None else [str(p) for p in suppression],
+            "output.no_suppression": no_suppression, "output.format": layout or None,
+            "output.allow_stale_suppression": allow_stale_suppression,
+            "output.max_suppression_age_days": max_suppression_age_days,
+            "output.consent": None if consent is None else str(consent),
+            "output.consent_required": consent_required})
+        out = config.output
+        output_dir = Path(out.dir)
+        paths = list(out.suppression)
+        waive = out.no_suppression
+        layout = out.format
+        if layout not in LAYOUTS:
+            raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
+                              f"Got {layout!r} instead.")
+        plan = campaign_plan(config)
+        _check_suppression_source(plan, paths, waive)
+        check_output_folder(output_dir)  # fail fast, before reading anything
+        if config.features.as_of:
+            _lock_run(locks, output_dir / str(config.features.as_of), force)
+        if not config.input.path:
+            raise ConfigError("No input: give --input PATH or [input] path in the config.")
+        frozen = _frozen_model(config)
+        rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
+        scorer = frozen.scorer_ if frozen is not None else None
+        suppressions = load_suppression(paths) if paths else SuppressionList.empty()
+        compliance: dict[str, Any] = {
+            "max_suppression_age_days": out.max_suppression_age_days,
+            "allow_stale_suppression": out.allow_stale_suppression,
+        }
+        stale = check_freshness(suppressions, compliance["max_suppression_age_days"],
+                                allow_stale=compliance["allow_stale_suppression"]
+                                or not _has_email(plan))
+        consent_path = out.consent
+        compliance["consent_required"] = out.consent_required
+        consents = (load_consent(consent_path, required=compliance["consent_required"])
+                    if consent_path else None)
 
-    inp = config.input
-    tx = load_transactions(
-        inp.path, columns=config.columns, as_of=config.features.as_of,
-        window_days=config.features.window_days, date_format=inp.date_format,
-        decimal=inp.decimal, on_bad_rows=inp.on_bad_rows,
-        max_drop_fraction=inp.max_drop_fraction, table=inp.table, delimiter=inp.delimiter,
-        encoding=inp.encoding, min_date=inp.min_date, con=connect(),
-    )
-    run_dir = output_dir / tx.as_of.isoformat()
-    _lock_run(run_dir, force)
-    objected = consents.remove_objected(tx) if consents is not None else []
-    customers = customer_features(tx)
-    seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
-                            edges=config.scoring.edges, scorer=scorer)
-    warnings = (stale + list(tx.report.warnings) + seg.warnings
-                + check_plan(plan, rule_set.segments))
-    clustering = _clustering(config, frozen, seg.customers)
-    scored = clustering.customers if clustering is not None else seg.customers
-
-    with step("migration against the previous run"):
-        previous_dir = find_previous_run(output_dir, tx.as_of)
-        previous = (pd.read_parquet(previous_dir / "customers.parquet")
-                    if previous_dir is not None else None)
-        previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
-        migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
-                            previous_as_of=previous_as_of)
-        table = migration.customers
-
-    with step("campaigns: suppression, holdout, caps"):
-        if "email" not in table:
-            table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
-        table["email"] = normalize_email(table["email"])
-        table["email_valid"] = is_valid_email(table["email"])
-        if consents is not None:
-            table["email_consent"] = consents.valid(table, tx.as_of)
-        contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
-        assignment = assign_campaigns(
-            table, plan, as_of=tx.as_of,
-            suppressed=suppressions.mask(table),
-            contact_history=_contact_history(output_dir, tx.as_of),
-            quarantined=formula_cells(contact).to_numpy(),
-            no_consent=(~table["email_consent"].to_numpy(dtype=bool)
-                        if consents is not None else None),
+        inp = config.input
+        tx = load_transactions(
+            inp.path, columns=config.columns, as_of=config.features.as_of,
+            window_days=config.features.window_days, date_format=inp.date_format,
+            decimal=inp.decimal, on_bad_rows=inp.on_bad_rows,
+            max_drop_fraction=inp.max_drop_fraction, table=inp.table, delimiter=inp.delimiter,
+            encoding=inp.encoding, min_date=inp.min_date, con=connect(),
         )
-        table = pd.concat([table, assignment], axis=1)
-        resurrection = [c.name for c in plan if c.type == "resurrection"]
-        for column, values in _suggestions(tx, table).items():
-            table[column] = table["customer_id"].map(values).where(
-                table["campaign"].isin(resurrection))
-        counts = campaign_counts(table, plan).reset_index()
+        run_dir = output_dir / tx.as_of.isoformat()
+        _lock_run(locks, run_dir, force)
+        objected = consents.remove_objected(tx) if consents is not None else []
+        customers = customer_features(tx)
+        seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
+                                edges=config.scoring.edges, scorer=scorer)
+        warnings = (stale + list(tx.report.warnings) + seg.warnings
+                    + check_plan(plan, rule_set.segments))
+        clustering = _clustering(config, frozen, seg.customers)
+        scored = clustering.customers if clustering is not None else seg.customers
 
-    # Everything the result needs is built before publishing: nothing after it can fail.
-    model = frozen or SegmentationModel.from_scorer(
-        seg.scorer, rules=config.segments.rules,
-        clusterer=clustering.clusterer if clustering is not None else None)
-    with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
-        manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
-                              suppressions, layout, previous_dir, warnings, scorer is None,
-                              clustering, compliance, consents, objected)
-        tx.source.check_unchanged()  # every read of the input is done
-        publish_folder(staging, run_dir, force=force)
-    logger.info("published %s", run_dir)
-    return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
-                     quality=tx.report)
+        with step("migration against the previous run"):
+            previous_dir = find_previous_run(output_dir, tx.as_of)
+            previous = (pd.read_parquet(previous_dir / "customers.parquet")
+                        if previous_dir is not None else None)
+            previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
+            migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
+                                previous_as_of=previous_as_of)
+            table = migration.customers
+
+        with step("campaigns: suppression, holdout, caps"):
+            if "email" not in table:
+                table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
+            table["email"] = normalize_email(table["email"])
+            table["email_valid"] = is_valid_email(table["email"])
+            if consents is not None:
+                table["email_consent"] = consents.valid(table, tx.as_of)
+            contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
+            assignment = assign_campaigns(
+                table, plan, as_of=tx.as_of,
+                suppressed=suppressions.mask(table),
+                contact_history=_contact_history(output_dir, tx.as_of),
+                quarantined=formula_cells(contact).to_numpy(),
+                no_consent=(~table["email_consent"].to_numpy(dtype=bool)
+                            if consents is not None else None),
+            )
+            table = pd.concat([table, assignment], axis=1)
+            resurrection = [c.name for c in plan if c.type == "resurrection"]
+            for column, values in _suggestions(tx, table).items():
+                table[column] = table["customer_id"].map(values).where(
+                    table["campaign"].isin(resurrection))
+            counts = campaign_counts(table, plan).reset_index()
+
+        # Everything the result needs is built before publishing: nothing after it can fail.
+        model = frozen or SegmentationModel.from_scorer(
+            seg.scorer, rules=config.segments.rules,
+            clusterer=clustering.clusterer if clustering is not None else None)
+        with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
+            manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
+                                  suppressions, layout, previous_dir, warnings, scorer is None,
+                                  clustering, compliance, consents, objected)
+            tx.source.check_unchanged()  # every read of the input is done
+            publish_folder(staging, run_dir, force=force)
+        logger.info("published %s", run_dir)
+        return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
+                         quality=tx.report)
 
 
 def _frozen_model(config: Config) -> SegmentationModel | None:
