@@ -748,12 +748,12 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
 def format_summary(summary: Any) -> str:
     """Render the segment table for the terminal."""
     shown = summary.assign(
-        share=(summary["share"] * 100).map("{:.1f}%".format),
-        revenue_share=(summary["revenue_share"] * 100).map("{:.1f}%".format),
-        revenue=summary["revenue"].map("{:,.0f}".format),
-        mean_recency_days=summary["mean_recency_days"].map("{:.0f}".format),
-        mean_frequency=summary["mean_frequency"].map("{:.2f}".format),
-        mean_monetary=summary["mean_monetary"].map("{:,.2f}".format),
+        share=(summary["share"] * 100).map("{:.1f}%".format, na_action="ignore"),
+        revenue_share=(summary["revenue_share"] * 100).map("{:.1f}%".format, na_action="ignore"),
+        revenue=summary["revenue"].map("{:,.0f}".format, na_action="ignore"),
+        mean_recency_days=summary["mean_recency_days"].map("{:.0f}".format, na_action="ignore"),
+        mean_frequency=summary["mean_frequency"].map("{:.2f}".format, na_action="ignore"),
+        mean_monetary=summary["mean_monetary"].map("{:,.2f}".format, na_action="ignore"),
     ).rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
                       "mean_frequency": "mean_F", "mean_monetary": "mean_M"})
     return shown.to_string(index=False, na_rep="-")

@@ -270,3 +270,18 @@ def test_quiet_keeps_errors(tmp_path):
     result = run("features", tmp_path / "missing.csv", "-q", "-o", tmp_path / "o.csv")
     assert result.returncode == 2
     assert result.stderr.startswith("error:")
+
+
+def test_segment_table_shows_a_dash_for_an_empty_segment():
+    import pandas as pd
+
+    from rfm_engine.cli import format_summary
+
+    summary = pd.DataFrame({
+        "segment": ["vip", "Other"], "customers": [2, 0], "share": [1.0, 0.0],
+        "revenue": [10.0, 0.0], "revenue_share": [1.0, 0.0],
+        "mean_recency_days": [3.0, float("nan")], "mean_frequency": [2.0, float("nan")],
+        "mean_monetary": [5.0, float("nan")]})
+    other = format_summary(summary).splitlines()[2].split()
+    assert other[0] == "Other" and other[-3:] == ["-", "-", "-"]
+    assert "nan" not in format_summary(summary)
