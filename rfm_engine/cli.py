@@ -50,6 +50,9 @@ def _input_options(func: Callable) -> Callable:
                      "and counted."),
         click.option("--max-drop-fraction", type=float,
                      help="Fail when more than this share of rows is dropped (default 0.5)."),
+        click.option("--max-shared-order-fraction", type=float,
+                     help="Fail when more than this share of order ids is used by more than "
+                     "one customer (default 0.01)."),
         click.option("--min-date", help="Plausibility floor of order dates, YYYY-MM-DD: earlier "
                      "dates are refused, or dropped with --on-bad-rows drop (default 1900-01-01)."),
         click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
@@ -108,6 +111,7 @@ _OPTION_NAMES = {
     "input.on_bad_rows": "--on-bad-rows", "input.delimiter": "--delimiter",
     "input.encoding": "--encoding", "input.table": "--table",
     "input.max_drop_fraction": "--max-drop-fraction", "input.min_date": "--min-date",
+    "input.max_shared_order_fraction": "--max-shared-order-fraction",
     "columns": "--columns",
     "features.as_of": "--as-of", "features.window_days": "--window-days",
     "segments.rules": "--segments", "scoring.n_bins": "--bins", "scoring.model": "--model",
@@ -146,6 +150,7 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
         "input.table": ctx_options.pop("table"),
         "input.max_drop_fraction": ctx_options.pop("max_drop_fraction"),
         "input.min_date": ctx_options.pop("min_date"),
+        "input.max_shared_order_fraction": ctx_options.pop("max_shared_order_fraction"),
         "features.as_of": ctx_options.pop("as_of"),
         "features.window_days": ctx_options.pop("window_days"),
         "columns": {**config.columns, **parse_column_spec(columns)} if columns else None,
@@ -160,15 +165,8 @@ def _read(config: Config) -> Any:
 
     if not config.input.path:
         raise ConfigError("No input: give INPUT or [input] path in the config.")
-    inp = config.input
-    return load_transactions(
-        inp.path, columns=config.columns, as_of=config.features.as_of,
-        window_days=config.features.window_days, date_format=inp.date_format,
-        decimal=inp.decimal,
-        on_bad_rows=inp.on_bad_rows, max_drop_fraction=inp.max_drop_fraction, table=inp.table,
-        delimiter=inp.delimiter, encoding=inp.encoding, min_date=inp.min_date,
-        con=connect(progress_bar=sys.stderr.isatty()),
-    )
+    return load_transactions(config.input.path, **config.load_options(),
+                             con=connect(progress_bar=sys.stderr.isatty()))
 
 
 def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:

@@ -67,8 +67,9 @@ from .errors import (
     MissingColumnsError,
     ModelNotIdentifiedError,
 )
-from .features import _IS_PURCHASE, TIME_UNITS
+from .features import TIME_UNITS
 from .loading import Transactions
+from .orders import IS_PURCHASE
 from .plotting import new_axes
 from .sources import _quote
 from .writers import json_text, write_text_atomic
@@ -1168,7 +1169,7 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
         WITH days AS (
             SELECT customer_id, order_date, sum(amount) AS net, min(amount) AS min_line
             FROM transactions GROUP BY customer_id, order_date
-        ), purchases AS (SELECT * FROM days WHERE {_IS_PURCHASE})
+        ), purchases AS (SELECT * FROM days WHERE {IS_PURCHASE})
         SELECT customer_id,
                count(*) FILTER (WHERE order_date > DATE {_quote(start.isoformat())})
                    AS frequency_holdout

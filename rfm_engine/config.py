@@ -11,6 +11,7 @@ Every key, with its type and default (``weekly.toml``)::
     decimal = "."                       # or ","
     on_bad_rows = "raise"               # or "drop"
     max_drop_fraction = 0.5             # 0..1
+    max_shared_order_fraction = 0.01    # 0..1: order ids used by several customers
     min_date = "1900-01-01"             # orders dated before it are refused (or dropped)
 
     [columns]                           # canonical = "Source Column"
@@ -168,6 +169,7 @@ class InputConfig(_Section):
     decimal: Literal[".", ","] = "."
     on_bad_rows: Literal["raise", "drop"] = "raise"
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
+    max_shared_order_fraction: float = Field(0.01, ge=0, le=1)
     min_date: str = "1900-01-01"
 
     @field_validator("min_date", mode="before")
@@ -314,6 +316,18 @@ class Config(_Section):
             ``{"input": {"path": ...}, ..., "campaigns": ..., "source": ...}``.
         """
         return self.model_dump()
+
+    def load_options(self) -> dict[str, Any]:
+        """Return the keyword arguments of :func:`~rfm_engine.load_transactions` this sets.
+
+        Returns
+        -------
+        dict
+            ``columns``, ``as_of``, ``window_days`` and every ``[input]`` key but ``path``.
+        """
+        options = self.input.model_dump(exclude={"path"})
+        return {**options, "columns": self.columns, "as_of": self.features.as_of,
+                "window_days": self.features.window_days}
 
     def with_overrides(self, values: Mapping[str, Any], *,
                        names: Mapping[str, str] | None = None) -> Config:

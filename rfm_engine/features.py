@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .errors import ConfigError, EmptyResultError
 from .loading import Transactions
+from .orders import CONTACT_COLUMNS, IS_PURCHASE, orders_table
 from .progress import step
 from .sources import _quote
 
@@ -29,10 +30,6 @@ CLV_SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_val
 #: Days per time unit of the CLV summary: lifetimes' ``freq_multiplier``,
 #: pymc-marketing's ``time_scaler``.
 TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
-#: When a group of lines (an order, or a customer's day) is a purchase: its net amount is
-#: above zero, or it is a free order (net exactly zero with no return line). CDNOW has 8
-#: customers whose only purchase cost $0.00; the published summaries count them.
-_IS_PURCHASE = "(net > 0 OR (net = 0 AND min_line >= 0))"
 
 
 def _as_of_sql(tx: Transactions) -> str:
@@ -76,32 +73,24 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     0           a             0          2      40.0
     1           b             5          1       5.0
     """
-    contact = [c for c in ("email", "first_name", "country") if c in tx.columns]
-    per_order = "".join(
-        f", arg_max({c}, order_ts) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
+    contact = "".join(
+        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for c in CONTACT_COLUMNS if c in tx.columns
     )
-    # Latest non-empty value; ties on the timestamp broken by the value itself.
-    per_customer = "".join(
-        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
-    )
-    selected = "".join(f", {c}" for c in contact)
     as_of = _as_of_sql(tx)
+    orders = orders_table(tx)
     with step("computing customer features"):
+        # Latest non-empty contact value; ties on the timestamp broken by the value itself.
         table = tx.con.sql(f"""
-            WITH customer_orders AS (
-                SELECT customer_id, order_key, min(order_date) AS order_date,
-                       max(order_ts) AS order_ts, sum(amount) AS net,
-                       min(amount) AS min_line {per_order}
-                FROM transactions GROUP BY customer_id, order_key
-            ), per_customer AS (
+            WITH per_customer AS (
                 SELECT customer_id,
-                       count(*) FILTER (WHERE {_IS_PURCHASE}) AS frequency,
-                       count(*) FILTER (WHERE NOT {_IS_PURCHASE}) AS _other_orders,
+                       count(*) FILTER (WHERE is_purchase) AS frequency,
+                       count(*) FILTER (WHERE NOT is_purchase) AS _other_orders,
                        sum(net) AS monetary,
-                       min(order_date) FILTER (WHERE {_IS_PURCHASE}) AS first_purchase,
-                       max(order_date) FILTER (WHERE {_IS_PURCHASE}) AS last_purchase
-                       {per_customer}
-                FROM customer_orders GROUP BY customer_id
+                       min(order_date) FILTER (WHERE is_purchase) AS first_purchase,
+                       max(order_date) FILTER (WHERE is_purchase) AS last_purchase
+                       {contact}
+                FROM {orders} GROUP BY customer_id
             )
             SELECT customer_id,
                    date_diff('day', last_purchase, {as_of}) AS recency_days,
@@ -110,7 +99,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                    CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE) AS avg_order_value,
                    first_purchase, last_purchase,
                    date_diff('day', first_purchase, {as_of}) AS tenure_days
-                   {selected}, _other_orders
+                   {''.join(f", {c}" for c in CONTACT_COLUMNS if c in tx.columns)}, _other_orders
             FROM per_customer ORDER BY customer_id
         """).to_arrow_table()
     tx.source.check_unchanged()
@@ -164,17 +153,14 @@ def count_customers(tx: Transactions) -> None:
     """
     if tx.report.customers:  # customer_features (or an earlier call) counted them
         return
+    orders = orders_table(tx)
     with step("counting customers"):
         other_orders, customers, buyers = tx.con.execute(f"""
-            WITH customer_orders AS (
-                SELECT customer_id, sum(amount) AS net, min(amount) AS min_line
-                FROM transactions GROUP BY customer_id, order_key
-            )
-            SELECT count(*) FILTER (WHERE NOT {_IS_PURCHASE}),
+            SELECT count(*) FILTER (WHERE NOT is_purchase),
                    count(DISTINCT customer_id),
-                   count(DISTINCT customer_id) FILTER (WHERE {_IS_PURCHASE})
-            FROM customer_orders
-        """).fetchone()
+                   count(DISTINCT customer_id) FILTER (WHERE is_purchase)
+            FROM {orders}
+        """).fetchall()[0]
     tx.source.check_unchanged()
     _set_counts(tx, other_orders, customers, buyers)
 
@@ -226,7 +212,7 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
                 FROM transactions GROUP BY customer_id, order_date
             ), ranked AS (
                 SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
-                FROM days WHERE {_IS_PURCHASE}
+                FROM days WHERE {IS_PURCHASE}
             )
             SELECT customer_id,
                    count(*) - 1 AS frequency,

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, MissingColumnsError
-from .features import _IS_PURCHASE
 from .loading import Transactions, _customer_id_sql
+from .orders import IS_PURCHASE
 from .plotting import new_axes
 from .progress import step
 from .sources import _quote
@@ -673,7 +673,7 @@ def _orders_cte(start: str, unit: str) -> str:
                    coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS gross
             FROM transactions GROUP BY customer_id, order_key
         ), dated AS MATERIALIZED (
-            SELECT customer_id, order_date, net, gross, {_IS_PURCHASE} AS is_purchase,
+            SELECT customer_id, order_date, net, gross, {IS_PURCHASE} AS is_purchase,
                    CAST(date_diff('{unit}', {start}, order_date) AS BIGINT) AS idx
             FROM orders
         )"""

@@ -110,7 +110,7 @@ MIN_HOLDOUT = 30
 _OUTCOME_COLUMNS = ["customer_id", "campaign", "group", "converted", "revenue"]
 _RUN_COLUMNS = ["customer_id", "campaign", "group"]
 _INPUT_OPTIONS = ("table", "delimiter", "encoding", "date_format", "decimal", "on_bad_rows",
-                  "max_drop_fraction")
+                  "max_drop_fraction", "max_shared_order_fraction", "min_date")
 _MAX_CELLS = 1 << 22  # bootstrap draws per chunk: 4 Mi values (32 MB), whatever the size
 _PERIODS = {"month": ("month", "1 MONTH", "M"), "quarter": ("quarter", "3 MONTH", "Q"),
             "week": ("week", "7 DAY", "W-SUN")}  # DuckDB weeks start on Monday, as W-SUN

@@ -42,6 +42,8 @@ _MAX_ABS_AMOUNT = 1e13
 _MIN_ABS_AMOUNT = 0.00005
 #: Default plausibility floor of order dates: earlier dates are refused (or dropped).
 DEFAULT_MIN_DATE = dt.date(1900, 1, 1)
+#: Default share of order ids that may be used by more than one customer (then refused).
+DEFAULT_MAX_SHARED_ORDER_FRACTION = 0.01
 #: Whitespace stripped from the ends of text values: what Python's ``str.isspace`` calls
 #: whitespace (ASCII and Unicode spaces, tab, line breaks, NEL, separators \x1c-\x1f).
 _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
@@ -96,6 +98,9 @@ class Transactions:
         First day counted when ``window_days`` was given.
     report : DataQualityReport
         What cleaning did.
+    max_shared_order_fraction : float
+        Share of order ids that may be used by more than one customer before the orders
+        table (:func:`rfm_engine.orders.orders_table`) refuses the data.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -104,6 +109,8 @@ class Transactions:
     as_of: dt.date
     window_start: dt.date | None
     report: DataQualityReport = field(repr=False)
+    max_shared_order_fraction: float = DEFAULT_MAX_SHARED_ORDER_FRACTION
+    _orders_table: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def has_order_id(self) -> bool:
@@ -280,6 +287,7 @@ def load_transactions(
     delimiter: str | None = None,
     encoding: str | None = None,
     min_date: str | dt.date = DEFAULT_MIN_DATE,
+    max_shared_order_fraction: float = DEFAULT_MAX_SHARED_ORDER_FRACTION,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Transactions:
     """Load, validate and clean transactions.
@@ -312,6 +320,10 @@ def load_transactions(
     min_date : str or date, default=date(1900, 1, 1)
         Plausibility floor: an order dated before it is refused like a malformed value
         (``on_bad_rows="raise"``) or dropped and counted as ``before_min_date``.
+    max_shared_order_fraction : float, default=0.01
+        With an order id: fail when more than this share of the order ids is used by
+        more than one customer (checked when the orders are grouped; a smaller share is
+        counted as ``shared_order_ids`` and each customer's lines are their own order).
     con : duckdb.DuckDBPyConnection, optional
         Connection to use; a new one from :func:`connect` by default.
 
@@ -350,6 +362,9 @@ def load_transactions(
     if not 0 <= max_drop_fraction <= 1:
         raise ConfigError(f"The 'max_drop_fraction' parameter must be in [0, 1]. "
                           f"Got {max_drop_fraction!r} instead.")
+    if not 0 <= max_shared_order_fraction <= 1:
+        raise ConfigError(f"The 'max_shared_order_fraction' parameter must be in [0, 1]. "
+                          f"Got {max_shared_order_fraction!r} instead.")
     if window_days is not None and (not isinstance(window_days, int) or window_days < 1):
         raise ConfigError(f"The 'window_days' parameter must be a positive int. "
                           f"Got {window_days!r} instead.")
@@ -384,7 +399,8 @@ def load_transactions(
         raise EmptyResultError(f"{src.name}: no transaction left after cleaning "
                                f"({_drop_summary(report)}).")
     src.check_unchanged()
-    return Transactions(con, src, mapping, as_of_date, window_start, report)
+    return Transactions(con, src, mapping, as_of_date, window_start, report,
+                        max_shared_order_fraction)
 
 
 def _parse_date(name: str, value: str | dt.date) -> dt.date:
@@ -579,7 +595,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> pd.D
     # Identical lines parse identically, so one group by the line hash finds them all.
     con.execute("CREATE OR REPLACE TEMP TABLE duplicate_lines AS SELECT _line_hash, "
                 "count(*) - 1 AS extra FROM staged GROUP BY _line_hash HAVING count(*) > 1")
-    if not con.execute("SELECT count(*) FROM duplicate_lines").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM duplicate_lines").fetchall()[0][0]:
         return empty
     return con.execute("""
         SELECT order_date, sum(extra) AS rows,

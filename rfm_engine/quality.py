@@ -39,6 +39,9 @@ class DataQualityReport:
     return_lines : int
         Kept lines with a negative amount (returns, cancellations): they count in
         monetary, net.
+    shared_order_ids : int
+        Order ids used by more than one customer (with an order id): each customer's
+        lines count as their own order.
     non_positive_orders : int
         Orders whose net amount is zero or below: kept in monetary, not counted in
         frequency.
@@ -62,6 +65,7 @@ class DataQualityReport:
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLEANING_RULES, 0))
     bad_values: dict[str, int] = field(default_factory=dict)
     return_lines: int = 0
+    shared_order_ids: int = 0
     non_positive_orders: int = 0
     customers_without_purchase: int = 0
     rows_kept: int = 0
@@ -102,6 +106,7 @@ class DataQualityReport:
         lines += [
             f"  rows kept                  {self.rows_kept:>12,}",
             f"  return/cancel lines (kept) {self.return_lines:>12,}",
+            f"  order ids of 2+ customers  {self.shared_order_ids:>12,}",
             f"  orders net <= 0 (no freq.) {self.non_positive_orders:>12,}",
             f"  customers w/o purchase     {self.customers_without_purchase:>12,}",
             f"  customers                  {self.customers:>12,}",

@@ -43,6 +43,7 @@ from .errors import ConfigError
 from .features import customer_features
 from .loading import Transactions, load_transactions
 from .migration import _as_date
+from .orders import drop_orders_table
 from .pipeline import segment_customers
 from .plotting import new_axes
 from .progress import step
@@ -453,7 +454,9 @@ def _weekly_customers(tx: Transactions, dates: Sequence[dt.date],
                         f"SELECT * FROM {_ALL_ROWS} WHERE {where}")
             week = dataclasses.replace(tx, as_of=as_of, window_start=start,
                                        report=copy.deepcopy(tx.report))
-            yield customer_features(week)
+            customers = customer_features(week)
+            drop_orders_table(week)  # each week's orders are its own
+            yield customers
     finally:
         con.execute(f"DROP VIEW IF EXISTS {_VIEW}")
         con.execute(f"ALTER VIEW {_ALL_ROWS} RENAME TO {_VIEW}")

@@ -281,14 +281,7 @@ def run_weekly(
         consents = (load_consent(consent_path, required=compliance["consent_required"])
                     if consent_path else None)
 
-        inp = config.input
-        tx = load_transactions(
-            inp.path, columns=config.columns, as_of=config.features.as_of,
-            window_days=config.features.window_days, date_format=inp.date_format,
-            decimal=inp.decimal, on_bad_rows=inp.on_bad_rows,
-            max_drop_fraction=inp.max_drop_fraction, table=inp.table, delimiter=inp.delimiter,
-            encoding=inp.encoding, min_date=inp.min_date, con=connect(),
-        )
+        tx = load_transactions(config.input.path, **config.load_options(), con=connect())
         run_dir = output_dir / tx.as_of.isoformat()
         _lock_run(locks, run_dir, force)
         objected = consents.remove_objected(tx) if consents is not None else []

@@ -70,6 +70,10 @@ REFUSED = {
     "utf16_bytes": ({"tx.csv": (HEADER + "\u00c4,1,2024-01-01,10\n").encode("utf-16")},
                     "tx.csv", [], 2, "This file is not utf-8 encoded. Set the encoding: "
                     "--encoding latin-1"),
+    "order_id_shared_by_two_customers": (
+        {"tx.csv": _csv("A,1,2024-01-01,10\n", "B,1,2024-01-01,20\n")}, "tx.csv", [], 2,
+        "tx.csv: 1 of 2 order ids (50.00%) are used by more than one customer, such as "
+        "'order_id' = '1' (2 customers: 'A', 'B'): more than max_shared_order_fraction 1.00%"),
     "empty_file": ({"tx.csv": b""}, "tx.csv", [], 2, "tx.csv: the file is empty"),
     "blank_file": ({"tx.csv": b"\n\n"}, "tx.csv", [], 2, "tx.csv: the file is empty"),
     "folder_mixing_csv_and_parquet": (
@@ -91,9 +95,14 @@ ACCEPTED = {
         lambda t, q: t.loc["A", "frequency"] == 3 and len(t) == 2),
     "control_character_inside_an_id": ({"tx.csv": _csv("A\x01B,1,2024-01-01,10\n")}, "tx.csv", [],
                                        lambda t, q: "A\x01B" in t.index),
-    "order_id_shared_by_two_customers": (
-        {"tx.csv": _csv("A,1,2024-01-01,10\n", "B,1,2024-01-01,20\n")}, "tx.csv", [],
-        lambda t, q: (t.loc["A", "frequency"], t.loc["B", "monetary"]) == (1, 20.0)),
+    "order_id_shared_by_two_customers_below_threshold": (
+        {"tx.csv": _csv("A,1,2024-01-01,10\n", "B,1,2024-01-01,20\n")}, "tx.csv",
+        ["--max-shared-order-fraction", "0.5"],
+        lambda t, q: ((t.loc["A", "frequency"], t.loc["B", "monetary"]) == (1, 20.0)
+                      and q["shared_order_ids"] == 1
+                      and any("1 of 2 order ids (50.00%) are used by more than one customer, "
+                              "such as 'order_id' = '1' (2 customers: 'A', 'B')" in w
+                              for w in q["warnings"]))),
     "date_before_floor_dropped_on_request": (
         {"tx.csv": _csv("A,1,1850-03-15,10\n", "A,2,2024-01-01,10\n")}, "tx.csv",
         ["--on-bad-rows", "drop"],
