@@ -106,7 +106,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -140,6 +140,10 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+#: A date key: a TOML date or ISO date text, kept as ``YYYY-MM-DD`` text.
+_IsoDate = Annotated[str, BeforeValidator(_iso_date)]
+
+
 class _Section(BaseModel):
     """A config table: strict types, unknown keys refused, assignments validated."""
 
@@ -170,12 +174,7 @@ class InputConfig(_Section):
     on_bad_rows: Literal["raise", "drop"] = "raise"
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     max_shared_order_fraction: float = Field(0.01, ge=0, le=1)
-    min_date: str = "1900-01-01"
-
-    @field_validator("min_date", mode="before")
-    @classmethod
-    def _iso_date(cls, value: Any) -> Any:
-        return _iso_date(value)
+    min_date: _IsoDate = "1900-01-01"
 
 
 class FeaturesConfig(_Section):
@@ -183,13 +182,8 @@ class FeaturesConfig(_Section):
 
     SECTION: ClassVar[str] = "features"
 
-    as_of: str | None = None
+    as_of: _IsoDate | None = None
     window_days: int | None = Field(None, ge=1)
-
-    @field_validator("as_of", mode="before")
-    @classmethod
-    def _iso_date(cls, value: Any) -> Any:
-        return _iso_date(value)
 
 
 class ScoringConfig(_Section):

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pandas as pd
@@ -300,3 +301,21 @@ def test_save_model_refuses_a_bad_name_before_any_work(tmp_path, name, message):
     assert message in result.stderr
     assert "missing.csv" not in result.stderr  # refused before reading the input
     assert not (tmp_path / "models").exists() and not (tmp_path / "a.csv").exists()
+
+
+def test_both_date_keys_share_one_date_type():
+    """[input] min_date and [features] as_of use one Annotated date type, no per-class copy."""
+    from rfm_engine.config import FeaturesConfig, InputConfig
+
+    date_type = config_module._IsoDate
+    for section, key in ((InputConfig, "min_date"), (FeaturesConfig, "as_of")):
+        assert not section.__pydantic_decorators__.field_validators, section.__name__
+        hint = typing.get_type_hints(section, include_extras=True)[key]
+        assert hint == date_type or date_type in typing.get_args(hint), key
+    assert [m.func for m in typing.get_args(date_type)[1:]] == [config_module._iso_date]
+    config = Config()
+    config.input.min_date = pd.Timestamp("2001-02-03").date()
+    config.features.as_of = " 2025-12-31 "
+    assert (config.input.min_date, config.features.as_of) == ("2001-02-03", "2025-12-31")
+    with pytest.raises(ConfigError, match=r"\[input\] min_date: expected an ISO date"):
+        config.input.min_date = "03/02/2001"
