@@ -11,8 +11,10 @@ column        meaning
 customer_id   the customer id (as in the transactions); this and/or ``email`` per row
 email         the email address
 status        ``granted``, ``withdrawn`` or ``objected``
-basis         ``express`` or ``implied`` (needed on granted rows; optional column)
-granted_at    when consent was given (optional; empty: before any run)
+basis         ``express``, ``implied`` or ``inquiry`` (needed on granted rows; optional
+              column)
+granted_at    when consent was given (optional; empty: before any run); required on
+              granted ``inquiry`` rows: the date of the inquiry
 expires_at    first day it no longer holds (optional; empty: no end)
 ============  ==========================================================================
 
@@ -38,6 +40,13 @@ Rules on ``as_of``
 * **granted, implied** (CASL's existing business relationship): as express, and valid only
   until the second anniversary of the customer's **last purchase** (the ``last_purchase``
   of the customer table): on that day and after, it has expired.
+* **granted, inquiry** (CASL s. 10(10)(d): the person's inquiry or application about a
+  product, valid for six months after it): ``granted_at`` is the inquiry date and is
+  required (a one-line error names the file, row and column otherwise). Valid from
+  ``granted_at`` until six calendar months after it (:data:`INQUIRY_CONSENT_MONTHS`): on
+  that day and after, it has expired (an inquiry of 2025-01-15 is valid through
+  2025-07-14; one of 2025-08-31 through 2026-02-27, the day before 2026-02-28). An
+  ``expires_at`` that comes earlier ends it earlier.
 * **no row**: with ``consent_required=True`` (the default) no recorded consent means
   ``no_consent``; with ``False`` the file lists only exceptions, and customers without a row
   are mailed as without a consent file (the law of an opt-out regime such as CAN-SPAM).
@@ -64,10 +73,12 @@ from .suppression import SuppressionList
 if TYPE_CHECKING:
     from .loading import Transactions
 
-__all__ = ["IMPLIED_CONSENT_YEARS", "ConsentList", "load_consent"]
+__all__ = ["IMPLIED_CONSENT_YEARS", "INQUIRY_CONSENT_MONTHS", "ConsentList", "load_consent"]
 
 #: Years implied consent lasts after the customer's last purchase (CASL s. 10(10)).
 IMPLIED_CONSENT_YEARS = 2
+#: Months implied consent from an inquiry or application lasts after it (CASL s. 10(10)(d)).
+INQUIRY_CONSENT_MONTHS = 6
 
 
 def _people(rows: pd.DataFrame) -> SuppressionList:
@@ -85,7 +96,8 @@ class ConsentList:
     ----------
     frame : DataFrame
         Canonical columns of :data:`rfm_engine.crm_inputs.CONSENT_SCHEMA` (``customer_id``
-        and/or ``email``, ``status``; optional ``basis``, ``granted_at``, ``expires_at``).
+        and/or ``email``, ``status``; optional ``basis``, ``granted_at``, ``expires_at``;
+        ``granted_at`` set on granted ``inquiry`` rows, as :func:`load_consent` checks).
     required : bool, default=True
         Customers without a row have no consent.
     source : dict, optional
@@ -164,6 +176,15 @@ class ConsentList:
         granted = granted[in_force.to_numpy(dtype=bool)]
         basis = granted["basis"] if "basis" in granted else pd.Series(index=granted.index)
         express = _people(granted[(basis == "express").to_numpy(dtype=bool)]).mask(customers)
+        inquiry = granted[(basis == "inquiry").to_numpy(dtype=bool)]
+        inquired = np.zeros(len(customers), dtype=bool)
+        if len(inquiry):
+            if "granted_at" not in inquiry or inquiry["granted_at"].isna().any():
+                raise InputError("Consent basis 'inquiry' needs its granted_at date (the "
+                                 "inquiry date).")
+            ends = (inquiry["granted_at"].dt.normalize()
+                    + pd.DateOffset(months=INQUIRY_CONSENT_MONTHS))
+            inquired = _people(inquiry[(day < ends).to_numpy(dtype=bool)]).mask(customers)
         implied = _people(granted[(basis == "implied").to_numpy(dtype=bool)]).mask(customers)
         if implied.any():
             if "last_purchase" not in customers:
@@ -173,7 +194,7 @@ class ConsentList:
             implied &= (day < ends).to_numpy(dtype=bool)
         blocked = (_people(self._rows("withdrawn")).mask(customers)
                    | _people(self._rows("objected")).mask(customers))
-        ok = express | implied
+        ok = express | implied | inquired
         if not self.required:
             ok |= ~_people(self.frame).mask(customers)
         return ok & ~blocked

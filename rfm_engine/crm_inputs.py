@@ -57,9 +57,10 @@ needs one: the recipient), ``event`` (``delivered``, ``open``, ``click``, ``boun
 
 ``consent`` (the weekly run's consent input, :data:`CONSENT_SCHEMA`, not a KPI input): at
 least one of ``customer_id`` and ``email`` (every row needs one; the pair is the key),
-``status`` (``granted``, ``withdrawn``, ``objected``), ``basis`` (``express`` or
-``implied``; optional column, needed on granted rows), ``granted_at`` and ``expires_at``
-(optional, empty ok, expiry not before the grant). See :mod:`rfm_engine.consent`.
+``status`` (``granted``, ``withdrawn``, ``objected``), ``basis`` (``express``,
+``implied`` or ``inquiry``; optional column, needed on granted rows), ``granted_at`` and
+``expires_at`` (optional, empty ok, expiry not before the grant; ``granted_at`` is required
+on granted ``inquiry`` rows: the inquiry date). See :mod:`rfm_engine.consent`.
 
 Booleans are ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``t``/``f``, ``y``/``n``
 (any case). Choices are compared trimmed and lower-cased.
@@ -251,7 +252,7 @@ INPUT_KINDS: tuple[str, ...] = tuple(INPUT_SCHEMAS)
 #: Allowed values of the ``status`` column of the consent input.
 CONSENT_STATUSES: tuple[str, ...] = ("granted", "withdrawn", "objected")
 #: Allowed values of its ``basis`` column.
-CONSENT_BASES: tuple[str, ...] = ("express", "implied")
+CONSENT_BASES: tuple[str, ...] = ("express", "implied", "inquiry")
 #: Schema of the consent input of the weekly run (``[output] consent``, see
 #: :mod:`rfm_engine.consent`): one row per person, keyed by customer id, email or both.
 CONSENT_SCHEMA: dict[str, Field] = {
@@ -261,10 +262,12 @@ CONSENT_SCHEMA: dict[str, Field] = {
     "status": Field("choice", "granted, withdrawn (no email) or objected (to profiling, "
                               "GDPR Art. 21: left out of the whole run)",
                     choices=CONSENT_STATUSES),
-    "basis": Field("choice", "express or implied (CASL: 2 years from the last purchase); "
-                             "needed when status is granted", required=False, nullable=True,
+    "basis": Field("choice", "express, implied (CASL: 2 years from the last purchase) or "
+                             "inquiry (CASL: 6 months from granted_at); needed when status "
+                             "is granted", required=False, nullable=True,
                    choices=CONSENT_BASES),
-    "granted_at": Field("timestamp", "when consent was given (empty: before any run)",
+    "granted_at": Field("timestamp", "when consent was given (empty: before any run); the "
+                                     "inquiry date for basis inquiry (required there)",
                         required=False, nullable=True),
     "expires_at": Field("timestamp", "first day consent no longer holds (empty: no end)",
                         required=False, nullable=True, not_before="granted_at"),
@@ -735,18 +738,30 @@ def _duplicates(schema: dict[str, Field], frame: pd.DataFrame, failures: list[_F
     first_of = (candidates[repeated].reset_index().groupby(key, sort=False, dropna=False)
                 ["index"].transform("min"))
     first_at = pd.Series(first_of.to_numpy(), index=candidates.index[repeated])
-    mask = np.zeros(len(frame), dtype=bool)
     later = first_at[first_at.index != first_at.to_numpy()]
-    mask[later.index.to_numpy()] = True
-    label = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+    # Name the key column that repeats: the first one set in the row (an empty customer_id
+    # beside a repeated email names the email), with the other set key columns as context.
+    named = frame.loc[later.index, key].notna().to_numpy()
+    column_of = [key[row.argmax()] if row.any() else key[0] for row in named]
+    set_in = {i: [c for c, on in zip(key, row, strict=True) if on] or key[:1]
+              for i, row in zip(later.index, named, strict=True)}
 
     def expected(i: int) -> str:
         j = int(first_at[i])
         where = f"row {rows[j]}" + (f" of {files[j]}" if files[j] != files[i] else "")
-        return f"a unique {label} ({where} has the same)"
+        same = set_in[i]
+        label = same[0] if len(same) == 1 else "(" + ", ".join(same) + ")"
+        empty = [c for c in key if c not in same]
+        also = f"; {', '.join(empty)} empty in both" if empty and len(key) > 1 else ""
+        return f"a unique {label} ({where} has the same{also})"
 
-    return [_Failure(key[0], mask, expected,
-                     "Remove the repeated row, or read with on_bad_rows='drop' to drop repeats.")]
+    failures = []
+    for column in dict.fromkeys(column_of):
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[[i for i, c in zip(later.index, column_of, strict=True) if c == column]] = True
+        failures.append(_Failure(column, mask, expected, "Remove the repeated row, or read "
+                                 "with on_bad_rows='drop' to drop repeats."))
+    return failures
 
 
 def _tickets_resolution(frame: pd.DataFrame) -> _Failure | None:
@@ -798,14 +813,26 @@ def _consent_basis(frame: pd.DataFrame) -> _Failure | None:
     basis = frame["basis"] if "basis" in frame else pd.Series(pd.NA, index=frame.index)
     mask = ((frame["status"] == "granted") & basis.isna()).fillna(False).to_numpy(dtype=bool)
     return _Failure("status" if "basis" not in frame else "basis", mask,
-                    "a basis ('express' or 'implied') for a granted consent")
+                    "a basis ('express', 'implied' or 'inquiry') for a granted consent")
+
+
+def _consent_inquiry_date(frame: pd.DataFrame) -> _Failure | None:
+    if "basis" not in frame:
+        return None
+    inquiry = (frame["status"] == "granted") & (frame["basis"] == "inquiry")
+    if "granted_at" in frame:
+        inquiry &= frame["granted_at"].isna()
+    return _Failure("granted_at" if "granted_at" in frame else "basis",
+                    inquiry.fillna(False).to_numpy(dtype=bool),
+                    "a granted_at date for basis 'inquiry' (the date of the inquiry: "
+                    "consent lasts 6 months from it)")
 
 
 _ROW_RULES: dict[str, tuple[Callable[[pd.DataFrame], _Failure | None], ...]] = {
     "tickets": (_tickets_resolution,),
     "leads": (_leads_outcome,),
     "email_events": (_email_recipient,),
-    "consent": (_consent_person, _consent_basis),
+    "consent": (_consent_person, _consent_basis, _consent_inquiry_date),
 }
 
 

@@ -18,8 +18,14 @@ import pytest
 
 from rfm_engine import customer_features, load_transactions, weekly
 from rfm_engine.config import load_config
-from rfm_engine.consent import ConsentList, load_consent
-from rfm_engine.errors import ComplianceError, ConfigError, DataError, MissingColumnsError
+from rfm_engine.consent import INQUIRY_CONSENT_MONTHS, ConsentList, load_consent
+from rfm_engine.errors import (
+    ComplianceError,
+    ConfigError,
+    DataError,
+    InputError,
+    MissingColumnsError,
+)
 from rfm_engine.sample_data import write_sample
 from rfm_engine.suppression import (
     SuppressionList,
@@ -188,6 +194,34 @@ def test_implied_consent_ends_on_the_second_anniversary_of_the_last_purchase():
     assert consent.valid(customers, "2026-02-28").tolist() == [False, False]
 
 
+def test_inquiry_consent_lasts_six_calendar_months_from_the_inquiry(tmp_path):
+    """CASL s. 10(10)(d): valid from the inquiry until the day six months on (excluded)."""
+    path = tmp_path / "consent.csv"
+    path.write_text("customer_id,status,basis,granted_at,expires_at\n"
+                    "a,granted,inquiry,2025-01-15,\n"
+                    "b,granted,inquiry,2025-08-31 16:30,\n"  # 6 months on: 2026-02-28
+                    "c,granted,inquiry,2025-01-15,2025-03-01\n"  # an earlier expiry wins
+                    "d,withdrawn,inquiry,,\n", encoding="utf-8")
+    consent = load_consent(path)
+    customers = _customers(customer_id=["a", "b", "c", "d"])
+    assert consent.valid(customers, "2025-01-14").tolist() == [False, False, False, False]
+    assert consent.valid(customers, "2025-01-15").tolist() == [True, False, True, False]
+    assert consent.valid(customers, "2025-02-28").tolist() == [True, False, True, False]
+    assert consent.valid(customers, "2025-03-01").tolist() == [True, False, False, False]
+    assert consent.valid(customers, "2025-07-14").tolist() == [True, False, False, False]
+    assert consent.valid(customers, "2025-07-15").tolist() == [False, False, False, False]
+    assert consent.valid(customers, "2025-08-31").tolist() == [False, True, False, False]
+    assert consent.valid(customers, "2026-02-27").tolist() == [False, True, False, False]
+    assert consent.valid(customers, "2026-02-28").tolist() == [False, False, False, False]
+    assert INQUIRY_CONSENT_MONTHS == 6
+
+
+def test_inquiry_consent_without_its_date_is_refused_in_python_too():
+    rows = pd.DataFrame({"customer_id": ["a"], "status": ["granted"], "basis": ["inquiry"]})
+    with pytest.raises(InputError, match="basis 'inquiry' needs its granted_at date"):
+        ConsentList(rows).valid(_customers(customer_id=["a"]), "2025-01-01")
+
+
 def test_express_consent_holds_from_its_grant_until_its_expiry():
     rows = pd.DataFrame({
         "customer_id": ["a", "b", "c"], "status": ["granted"] * 3, "basis": ["express"] * 3,
@@ -234,8 +268,19 @@ def test_the_most_protective_row_wins_and_email_keys_match_normalised():
      r"row 2, column 'customer_id': got '7.0', expected a unique customer_id \(row 1 has "
      r"the same\)"),
     ("email,customer_id,status\nann@x.org,,withdrawn\nANN@x.org,,objected\n", DataError,
-     r"row 2, column 'customer_id': got an empty value, expected a unique \(customer_id, "
-     r"email\) \(row 1 has the same\)"),
+     r"row 2, column 'email': got '<an email address>', expected a unique email \(row 1 has "
+     r"the same; customer_id empty in both\)"),
+    ("customer_id,email,status\n7,,withdrawn\n8,,withdrawn\n7,,objected\n", DataError,
+     r"row 3, column 'customer_id': got '7', expected a unique customer_id \(row 1 has the "
+     r"same; email empty in both\)"),
+    ("customer_id,email,status\n7,ann@x.org,withdrawn\n7,ann@x.org,objected\n", DataError,
+     r"row 2, column 'customer_id': got '7', expected a unique \(customer_id, email\) \(row 1 "
+     r"has the same\)"),
+    ("customer_id,status,basis,granted_at\n7,granted,inquiry,\n", DataError,
+     r"row 1, column 'granted_at': got an empty value, expected a granted_at date for basis "
+     r"'inquiry'"),
+    ("customer_id,status,basis\n7,withdrawn,\n8,granted,inquiry\n", DataError,
+     r"row 2, column 'basis': got 'inquiry', expected a granted_at date for basis 'inquiry'"),
     ("customer,status\n7,withdrawn\n", MissingColumnsError, r"customer_id or email"),
 ])
 def test_bad_consent_files_get_one_line_errors(tmp_path, text, error, message):
