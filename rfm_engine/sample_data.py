@@ -65,6 +65,7 @@ machine with the same numpy major version (numpy's ``default_rng`` streams).
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from collections.abc import Callable
@@ -572,10 +573,11 @@ def write_sample(
         }
     )
     suppression = generate_suppression(customers, fraction=0.03, seed=seed)
-    _atomic_write(
-        paths["suppression"],
-        lambda f: f.write(suppression.to_csv(index=False, lineterminator="\n").encode()),
-    )
+    from rfm_engine.writers import write_csv
+
+    text = io.StringIO()
+    write_csv(suppression, text)
+    _atomic_write(paths["suppression"], lambda f: f.write(text.getvalue().encode()))
     return paths
 
 

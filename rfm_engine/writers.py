@@ -1,8 +1,17 @@
-"""Atomic writers: every output goes to a temporary file in its folder, then is renamed.
+r"""Atomic writers: every output goes to a temporary file in its folder, then is renamed.
 
 A command that writes several files writes them all to temporary names first and
 renames them only when every one of them is complete, so a failure leaves no partial
 output and earlier files untouched.
+
+A temporary file is named ``.<name>.pid<pid>.<random>.tmp`` (a kept copy of a replaced
+file ``...bak``) and is ``flock``-ed by its writer while in use. A process killed outright
+(SIGKILL) cannot remove it; the next write into the same folder does
+(:func:`remove_stale_temps`: only files of that pattern whose process is gone and whose lock
+is free).
+
+Every CSV is written by :func:`write_csv`: UTF-8, rows ending in ``\n``, and any field
+holding a delimiter, quote, line feed or carriage return quoted.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,18 +39,42 @@ from .progress import logger
 
 __all__ = ["LOCK_GRACE_SECONDS", "TABLE_FORMATS", "atomic_path", "check_output_folder",
            "check_outputs", "figure_writer", "json_text", "lock_path", "png_bytes",
-           "publish_folder", "publish_lock", "remove_leftovers", "staging_folder",
-           "table_writer", "text_writer", "write_all", "write_table", "write_text_atomic"]
+           "publish_folder", "publish_lock", "remove_leftovers", "remove_stale_temps",
+           "staging_folder", "table_writer", "text_writer", "write_all", "write_csv",
+           "write_table", "write_text_atomic"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 Writer = Callable[[Path], object]
 
 
+_temp_locks: dict[Path, int] = {}  # temporary file -> descriptor holding its flock
+
+
+def _temp_prefix(path: Path) -> str:
+    """Return the start of the temporary names beside ``path`` (see :data:`_TEMP_FILE`)."""
+    return f".{path.name}.pid{os.getpid()}."
+
+
 def _temp_beside(path: Path) -> Path:
+    """Create an empty temporary file beside ``path``, locked until :func:`_drop_temp`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+    _temp_locks[Path(name)] = fd
     return Path(name)
+
+
+def _drop_temp(tmp: Path) -> None:
+    """Remove the temporary file ``tmp`` if it is still there, then release its lock."""
+    tmp.unlink(missing_ok=True)
+    fd = _temp_locks.pop(tmp, None)
+    if fd is not None:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -60,18 +94,58 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     tmp = _temp_beside(path)
+    _sweep_temps([path.parent])
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _drop_temp(tmp)
+
+
+class _RowsEndInLineFeed:
+    r"""A text file for :mod:`csv` rows written with the ``\r\n`` terminator.
+
+    Each row's terminator becomes ``\n``. The csv writer writes a row in one call, so only
+    the row end changes; a field holding ``\r`` is quoted since it is in the terminator.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def write(self, text: str) -> int:
+        if text.endswith("\r\n"):
+            text = text[:-2] + "\n"
+        return self._handle.write(text)
+
+
+def write_csv(frame: pd.DataFrame, target: str | Path | io.TextIOBase) -> None:
+    r"""Write ``frame`` (without its index) as the engine's CSV to a path or text file.
+
+    UTF-8, rows end in ``\n``, and a field holding a delimiter, a quote, a line feed *or a
+    lone carriage return* is quoted (pandas alone leaves ``"a\rb"`` bare when rows end in
+    ``\n``, and Excel and ESP importers then split the row). This is the one CSV writer of
+    the engine: every CSV output goes through it.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> write_csv(pd.DataFrame({"note": ["a\rb", "c"], "n": [1, 2]}), out)
+    >>> out.getvalue()
+    'note,n\n"a\rb",1\nc,2\n'
+    """
+    if isinstance(target, str | os.PathLike):
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            write_csv(frame, handle)
+        return
+    frame.to_csv(_RowsEndInLineFeed(target), index=False, lineterminator="\r\n")
 
 
 def table_writer(frame: pd.DataFrame, suffix: str) -> Writer:
     """Return a function writing ``frame`` as CSV or Parquet (by ``suffix``) to a path."""
     suffix = suffix.lower()
     if suffix == ".csv":
-        return lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n")
+        return lambda tmp: write_csv(frame, tmp)
     if suffix == ".parquet":
         return lambda tmp: frame.to_parquet(tmp, index=False)
     raise ConfigError(f"Unknown output suffix {suffix!r}; use one of {', '.join(TABLE_FORMATS)}.")
@@ -276,7 +350,7 @@ def _remove_empty(folders: Iterable[Path]) -> None:
 
 def _keep_copy(path: Path) -> Path:
     """Keep a hidden copy of the file ``path`` beside it (a hard link when possible)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bak", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".bak", dir=path.parent)
     os.close(fd)
     backup = Path(name)
     backup.unlink()
@@ -320,6 +394,7 @@ def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> l
     targets = {Path(p): writer for p, writer in outputs.items()}
     check_outputs([("", p) for p in targets], force=force)
     created = _make_folders(dict.fromkeys(p.parent for p in targets))
+    _sweep_temps(dict.fromkeys(p.parent for p in targets))
     temps: dict[Path, Path] = {}
     backups: dict[Path, Path] = {}
     placed: list[Path] = []
@@ -341,7 +416,7 @@ def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> l
                 else:
                     path.unlink()
         for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+            _drop_temp(tmp)
         _remove_empty(created)
         if isinstance(exc, OSError):
             raise OutputError(f"could not write {current}: {exc.strerror or exc}. "
@@ -349,7 +424,7 @@ def write_all(outputs: Mapping[str | Path, Writer], *, force: bool = False) -> l
         raise
     finally:
         for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+            _drop_temp(tmp)
         for backup in backups.values():
             backup.unlink(missing_ok=True)
     return list(targets)
@@ -387,6 +462,8 @@ LOCK_GRACE_SECONDS = 2.0
 
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>staging|old)")
 _LOCK_FILE = re.compile(r"\.(?P<name>.+)\.lock")
+#: Temporary files of :func:`write_all` and :func:`atomic_path` (see :func:`_temp_prefix`).
+_TEMP_FILE = re.compile(r"\.(?P<name>.+)\.pid(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.(?:tmp|bak)")
 _held: dict[Path, list[int]] = {}  # lock file -> [file descriptor, nesting depth]
 
 
@@ -445,6 +522,86 @@ def _is_lock_file(path: Path) -> bool:
         return False
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a zombie counts: its parent has not reaped it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by another user
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[str]:
+    """Remove the temporary files that killed writers left in ``folder``.
+
+    Only files named as this module names them (``.<name>.pid<pid>.<random>.tmp`` or
+    ``.bak``) are considered, and one is removed only when no live process can be writing
+    it: the process ``<pid>`` does not exist **and** nobody holds the file's ``flock`` (a
+    writer holds it while the file is in use, which also covers a writer whose process id
+    this process cannot see). Everything else is left alone.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder to clean.
+
+    Returns
+    -------
+    list of str
+        ``"removed <file name>"`` for each file removed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (out / ".segments.csv.pid999999999.k3v9x0ab.tmp").write_text("half a file")
+    >>> _ = (out / ".segments.csv.k3v9x0ab.tmp").write_text("not named by us: kept")
+    >>> remove_stale_temps(out)
+    ['removed .segments.csv.pid999999999.k3v9x0ab.tmp']
+    >>> sorted(p.name for p in out.iterdir())
+    ['.segments.csv.k3v9x0ab.tmp']
+    """
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError:
+        return []
+    done: list[str] = []
+    for entry in entries:
+        match = _TEMP_FILE.fullmatch(entry.name)
+        if not match or _process_alive(int(match["pid"])):
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone, a symbolic link, or not ours to read
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer holds it
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                done.append(f"removed {entry.name}")
+        finally:
+            os.close(fd)
+    return done
+
+
+def _sweep_temps(folders: Iterable[Path]) -> None:
+    """Remove the stale temporary files of killed writes in ``folders``, and say so."""
+    for folder in folders:
+        removed = remove_stale_temps(folder)
+        if removed:
+            logger.info("removed %d temporary file(s) of killed writes in %s: %s",
+                        len(removed), folder, "; ".join(r.split(" ", 1)[1] for r in removed))
+
+
 def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[str]:
     """Remove what killed runs left in ``folder``; never touch what a live run is using.
 
@@ -454,6 +611,8 @@ def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[st
     when the lock of ``<name>`` is free (its holder is dead: the OS releases a lock with
     its process) or held by the caller (``held``). A set-aside run whose replacement was
     never put in place is renamed back to ``<name>``; the other leftovers are removed.
+    Temporary files of killed single-file writes go too (:func:`remove_stale_temps`, the
+    same rule every write applies to its folder).
 
     Parameters
     ----------
@@ -480,13 +639,13 @@ def remove_leftovers(folder: str | Path, *, held: Iterable[str] = ()) -> list[st
     folder = Path(folder)
     if not folder.is_dir():
         return []
+    done: list[str] = remove_stale_temps(folder)
     names: dict[str, list[Path]] = {}
     for entry in sorted(folder.iterdir()):
         match = _LEFTOVER.fullmatch(entry.name) or (
             _LOCK_FILE.fullmatch(entry.name) if _is_lock_file(entry) else None)
         if match:
             names.setdefault(match["name"], []).append(entry)
-    done: list[str] = []
     held = set(held)
     for name, entries in names.items():
         lock = folder.absolute() / f".{name}.lock"

@@ -1,3 +1,5 @@
+import csv
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from rfm_engine.exports import (
     formula_cells,
     split_for_layout,
 )
-from rfm_engine.writers import write_all
+from rfm_engine.writers import table_writer, write_all, write_table
 
 
 @pytest.fixture
@@ -65,6 +67,31 @@ def test_generic_file_spelled_out(tmp_path, targets):
         'c2,bea@example.com,Bea,Champions,retention_champions,"socks, hats"\n'
         "c3,cy@example.org,,Can't Lose Them,retention_champions,\n"
     )
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_lone_carriage_return_is_quoted_and_reads_back_as_one_row(tmp_path, targets, layout):
+    """Excel and ESP importers end a row at a bare CR: every CSV quotes such a field."""
+    targets["first_name"] = ["Bea\rAnn", "Al", None]
+    targets["suggestions"] = ["socks\r", "mugs\r\nhats", None]
+    (path,) = write_all(export_writers("retention_champions", targets, layout, tmp_path))
+    raw = path.read_bytes()
+    assert b'"Bea\rAnn"' in raw and b'"socks\r"' in raw and b'"mugs\r\nhats"' in raw
+    assert raw.count(b"\n") == 4 + 1  # header and 3 rows end in LF; one LF inside quotes
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 4 and {len(r) for r in rows} == {len(rows[0])}
+    assert "Bea\rAnn" in rows[2] and "socks\r" in rows[2] and "mugs\r\nhats" in rows[1]
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert len(back) == 3 and (back == "Bea\rAnn").any(axis=None)
+
+
+def test_every_csv_writer_quotes_a_lone_carriage_return(tmp_path):
+    frame = pd.DataFrame({"id": ["a\rb", "c"], "n": [1.5, 2.0]})
+    for path in (write_table(frame, tmp_path / "t.csv"),
+                 write_all({tmp_path / "u.csv": table_writer(frame, ".csv")})[0]):
+        assert path.read_bytes() == b'id,n\n"a\rb",1.5\nc,2.0\n'
+        pd.testing.assert_frame_equal(pd.read_csv(path), frame)
 
 
 def test_mailchimp_tags_in_one_quoted_cell(tmp_path, targets):

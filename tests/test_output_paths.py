@@ -14,7 +14,14 @@ import pandas as pd
 import pytest
 
 from rfm_engine.errors import OutputError, OutputExistsError
-from rfm_engine.writers import check_output_folder, check_outputs, text_writer, write_all
+from rfm_engine.writers import (
+    check_output_folder,
+    check_outputs,
+    remove_leftovers,
+    remove_stale_temps,
+    text_writer,
+    write_all,
+)
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 
@@ -224,3 +231,80 @@ def test_check_output_folder_accepts_a_new_folder_under_an_existing_one(tmp_path
     (tmp_path / "f").write_text("")
     with pytest.raises(OutputError, match="output folder '.*f': '.*f' is a file, not a folder"):
         check_output_folder(tmp_path / "f")
+
+
+# --- temporary files of killed writes ---------------------------------------------------------
+
+
+WRITER = ("import sys, time\n"
+          "from rfm_engine.writers import write_all\n"
+          "def slow(tmp):\n"
+          "    open(tmp, 'w').write('half a row')\n"
+          "    print('writing', flush=True)\n"
+          "    time.sleep(60)\n"
+          "write_all({sys.argv[1]: slow}, force=True)\n")
+
+
+def _writing(target):
+    """Start a real process writing ``target``; return it once its temp file exists."""
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    return process
+
+
+def test_the_next_write_removes_temp_files_of_killed_writes_only(tmp_path, tx):
+    out = tmp_path / "out"
+    killed = _writing(out / "x.csv")
+    killed.kill()  # SIGKILL: it cannot clean up
+    killed.wait()
+    leftover = [p.name for p in out.iterdir()]
+    assert len(leftover) == 1 and leftover[0].startswith(f".x.csv.pid{killed.pid}.")
+    assert leftover[0].endswith(".tmp")
+    live = _writing(out / "y.csv")  # a live writer: its temp file stays
+    try:
+        live_temp = [p.name for p in out.iterdir() if p.name.startswith(".y.csv.")]
+        foreign = out / ".x.csv.k3v9x0ab.tmp"  # not named by the engine: kept
+        foreign.write_text("someone else's\n")
+        result = run("segment", tx, "--bins", "2", "-o", out / "x.csv")
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted(
+            [*live_temp, foreign.name])
+        assert (out / "x.csv").is_file()
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_stale_temps(out) == [f"removed {live_temp[0]}"]  # now it is dead too
+
+
+def test_a_temp_file_whose_lock_is_held_is_kept_even_if_its_pid_looks_dead(tmp_path):
+    """A writer in another pid namespace (a container) holds the flock: never removed."""
+    name = ".x.csv.pid999999999.k3v9x0ab.tmp"  # no such process here
+    temp = tmp_path / name
+    temp.write_text("half")
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(temp)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        write_all({tmp_path / "x.csv": text_writer("a\n")}, force=True)
+        assert temp.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    write_all({tmp_path / "x.csv": text_writer("b\n")}, force=True)
+    assert not temp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+
+
+def test_the_weekly_sweep_removes_temp_files_of_killed_writes_too(tmp_path):
+    (tmp_path / ".segments.csv.pid999999999.k3v9x0ab.tmp").write_text("half")
+    (tmp_path / ".segments.csv.pid999999999.a1b2c3d4.bak").write_text("old copy")
+    (tmp_path / f".segments.csv.pid{os.getpid()}.k3v9x0ab.tmp").write_text("ours: alive")
+    assert remove_leftovers(tmp_path) == [
+        "removed .segments.csv.pid999999999.a1b2c3d4.bak",
+        "removed .segments.csv.pid999999999.k3v9x0ab.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f".segments.csv.pid{os.getpid()}.k3v9x0ab.tmp"]
