@@ -16,6 +16,7 @@ view then keeps one copy of each repeated line without ever numbering rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,11 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
-    if progress_bar:  # off by default; DuckDB refuses to even set it inside Jupyter kernels
+    if progress_bar:
         con.execute("SET enable_progress_bar = true")
+    else:  # DuckDB 2 draws its bar by default, even with -q or into a log file
+        with contextlib.suppress(duckdb.Error):  # refused inside Jupyter kernels, where it is off
+            con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

@@ -281,3 +281,12 @@ def test_typed_dates_infinite_or_before_the_floor(tmp_path):
     con.execute(f"COPY t TO '{tmp_path / 'inf.parquet'}' (FORMAT parquet)")
     with pytest.raises(DataError, match="row 1, column 'order_date': got 'infinity'"):
         load_transactions(tmp_path / "inf.parquet")
+
+
+def test_duckdb_progress_bar_is_off_unless_asked():
+    # DuckDB 2 draws a progress bar by default: it would reach -q runs and log files.
+    from rfm_engine.loading import connect
+
+    setting = "SELECT current_setting('enable_progress_bar')"
+    assert connect().sql(setting).fetchall() == [(False,)]
+    assert connect(progress_bar=True).sql(setting).fetchall() == [(True,)]
