@@ -285,8 +285,6 @@ def test_typed_dates_infinite_or_before_the_floor(tmp_path):
 
 def test_duckdb_progress_bar_is_off_unless_asked():
     # DuckDB 2 draws a progress bar by default: it would reach -q runs and log files.
-    from rfm_engine.loading import connect
-
     setting = "SELECT current_setting('enable_progress_bar')"
     assert connect().sql(setting).fetchall() == [(False,)]
     assert connect(progress_bar=True).sql(setting).fetchall() == [(True,)]
