@@ -27,8 +27,9 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
+# One worker per core, a test file per worker (module fixtures are built once).
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: install
 	$(BIN)/python benchmarks/run.py
