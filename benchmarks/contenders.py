@@ -23,9 +23,9 @@ Checksum = tuple[int, int, float]
 
 
 def _library(path: str) -> Callable[[], Checksum]:
-    from rfm_engine.features import customer_features
-    from rfm_engine.loading import load_transactions
-    from rfm_engine.pipeline import segment_customers
+    from rfm_engine.core.features import customer_features
+    from rfm_engine.core.pipeline import segment_customers
+    from rfm_engine.io.loading import load_transactions
 
     def work() -> Checksum:
         customers = segment_customers(customer_features(load_transactions(path))).customers

@@ -1,6 +1,6 @@
 """Benchmark inputs: Parquet transaction files in the canonical layout, generated once.
 
-The rows come from :func:`rfm_engine.sample_data.generate_transactions` (``dirty=False``),
+The rows come from :func:`rfm_engine.datasets.sample_data.generate_transactions` (``dirty=False``),
 mapped from its Online Retail II layout to the canonical columns:
 
 ==============  =========  ==========================================
@@ -56,7 +56,7 @@ def transactions_file(
     if path.exists():
         log(f"using cached {path.name} ({path.stat().st_size / 2**20:,.0f} MiB)")
         return path
-    from rfm_engine.sample_data import generate_transactions
+    from rfm_engine.datasets.sample_data import generate_transactions
 
     data_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -76,11 +76,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from rfm_engine.features import customer_features
-    from rfm_engine.loading import connect, load_transactions
-    from rfm_engine.pipeline import RFM_FEATURES, score_customers, segment_customers
-    from rfm_engine.scoring import RFMScorer
-    from rfm_engine.segments import load_rules
+    from rfm_engine.core.features import customer_features
+    from rfm_engine.core.pipeline import RFM_FEATURES, score_customers, segment_customers
+    from rfm_engine.core.scoring import RFMScorer
+    from rfm_engine.core.segments import load_rules
+    from rfm_engine.io.loading import connect, load_transactions
 
     con = TimedConnection(connect())
     stages: dict[str, float] = {}
@@ -135,8 +135,9 @@ def main() -> None:
     print(f"\ncProfile of segment_customers (top {args.top} by cumulative time):")
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(args.top)
 
-    code = ("import time; t = time.perf_counter(); import rfm_engine.cli, rfm_engine.features, "
-            "rfm_engine.pipeline, rfm_engine.scoring, rfm_engine.writers; "
+    code = ("import time; t = time.perf_counter(); import rfm_engine.cli, "
+            "rfm_engine.core.features, rfm_engine.core.pipeline, rfm_engine.core.scoring, "
+            "rfm_engine.io.writers; "
             "print(time.perf_counter() - t)")
     seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True,
                                    text=True, check=True).stdout)

@@ -3,7 +3,11 @@
 The pipeline, one module per step::
 
     load_transactions  ->  customer_features / clv_summary  ->  RFMScorer  ->  RuleSet
-    (loading, sources)     (features)                           (scoring)      (segments)
+    (io.loading)           (core.features)                      (core.scoring) (core.segments)
+
+The subpackages are layers, each importing only the ones below it: ``io`` (data in and
+out), ``core`` (RFM), ``campaigns`` and ``measurement``, ``reports`` and ``datasets``,
+``runs`` and ``integrations``, then ``cli``. Every public name is importable from here.
 
 Examples
 --------
@@ -23,36 +27,44 @@ from typing import Any
 
 # Public name -> module. Imported on first use, so `rfm-engine --help` stays fast.
 _EXPORTS = {
-    "CANONICAL_COLUMNS": "columns", "ColumnMap": "columns", "parse_column_spec": "columns",
     "Config": "config", "load_config": "config",
     "ComplianceError": "errors", "ConfigError": "errors", "DataError": "errors",
     "EmptyResultError": "errors", "InputError": "errors", "MissingColumnsError": "errors",
     "ModelIntegrityError": "errors", "OutputExistsError": "errors", "RFMEngineError": "errors",
-    "TIME_UNITS": "features", "clv_summary": "features", "customer_features": "features",
-    "Transactions": "loading", "connect": "loading", "load_transactions": "loading",
-    "Segmentation": "pipeline", "score_customers": "pipeline", "segment_customers": "pipeline",
-    "segment_summary": "pipeline",
-    "CLEANING_RULES": "quality", "DataQualityReport": "quality",
-    "BinsCollapsedWarning": "scoring", "RFMScorer": "scoring", "load_scorer": "scoring",
-    "save_scorer": "scoring",
-    "LintReport": "segments", "Rule": "segments", "RuleSet": "segments",
-    "builtin_rule_sets": "segments", "lint_rules": "segments", "load_rules": "segments",
-    "Campaign": "campaigns", "DEFAULT_PLAN": "campaigns", "assign_campaigns": "campaigns",
-    "campaign_counts": "campaigns",
-    "SuppressionList": "suppression", "load_suppression": "suppression",
-    "LAYOUTS": "exports", "export_frame": "exports",
-    "Migration": "migration", "migrate": "migration",
-    "RunSummary": "summary_report",
-    "RunResult": "weekly", "run_weekly": "weekly",
-    "Clustering": "clustering", "RFMClusterer": "clustering", "cluster_customers": "clustering",
-    "apply_clusterer": "clustering", "name_clusters": "clustering",
-    "SegmentationModel": "model", "load_model": "model_store", "save_model": "model_store",
-    "StabilityReport": "stability", "stability_report": "stability",
-    "KPITable": "kpis", "transaction_kpis": "kpis", "cohort_retention": "kpis",
-    "KPIReport": "kpi_report", "build_kpi_report": "kpi_report",
-    "read_input": "crm_inputs",
-    "LiftReport": "lift", "campaign_lift": "lift", "before_after": "lift",
-    "BetaGeoModel": "clv", "GammaGammaModel": "clv", "CLVResult": "clv", "fit_clv": "clv",
+    "CANONICAL_COLUMNS": "io.columns", "ColumnMap": "io.columns",
+    "parse_column_spec": "io.columns",
+    "Transactions": "io.loading", "connect": "io.loading", "load_transactions": "io.loading",
+    "CLEANING_RULES": "io.quality", "DataQualityReport": "io.quality",
+    "read_input": "io.crm_inputs",
+    "TIME_UNITS": "core.features", "clv_summary": "core.features",
+    "customer_features": "core.features",
+    "Segmentation": "core.pipeline", "score_customers": "core.pipeline",
+    "segment_customers": "core.pipeline", "segment_summary": "core.pipeline",
+    "BinsCollapsedWarning": "core.scoring", "RFMScorer": "core.scoring",
+    "load_scorer": "core.scoring", "save_scorer": "core.scoring",
+    "LintReport": "core.segments", "Rule": "core.segments", "RuleSet": "core.segments",
+    "builtin_rule_sets": "core.segments", "lint_rules": "core.segments",
+    "load_rules": "core.segments",
+    "Clustering": "core.clustering", "RFMClusterer": "core.clustering",
+    "cluster_customers": "core.clustering", "apply_clusterer": "core.clustering",
+    "name_clusters": "core.clustering",
+    "SegmentationModel": "core.model",
+    "Campaign": "campaigns.plan", "DEFAULT_PLAN": "campaigns.plan",
+    "assign_campaigns": "campaigns.plan", "campaign_counts": "campaigns.plan",
+    "SuppressionList": "campaigns.suppression", "load_suppression": "campaigns.suppression",
+    "LAYOUTS": "campaigns.exports", "export_frame": "campaigns.exports",
+    "Migration": "measurement.migration", "migrate": "measurement.migration",
+    "StabilityReport": "measurement.stability", "stability_report": "measurement.stability",
+    "KPITable": "measurement.kpis", "transaction_kpis": "measurement.kpis",
+    "cohort_retention": "measurement.kpis",
+    "LiftReport": "measurement.lift", "campaign_lift": "measurement.lift",
+    "before_after": "measurement.lift",
+    "BetaGeoModel": "measurement.clv", "GammaGammaModel": "measurement.clv",
+    "CLVResult": "measurement.clv", "fit_clv": "measurement.clv",
+    "RunSummary": "reports.summary_report",
+    "KPIReport": "reports.kpi_report", "build_kpi_report": "reports.kpi_report",
+    "RunResult": "runs.weekly", "run_weekly": "runs.weekly",
+    "load_model": "integrations.model_store", "save_model": "integrations.model_store",
 }
 
 

@@ -1,6 +1,6 @@
 """``python -m rfm_engine``: the same as the ``rfm-engine`` command."""
 
-from rfm_engine.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

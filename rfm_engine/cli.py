@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .columns import parse_column_spec
 from .errors import ConfigError, RFMEngineError
+from .io.columns import parse_column_spec
 
 if TYPE_CHECKING:
     from .config import Config
@@ -77,7 +77,7 @@ def _track(enabled: bool, uri: str | None, kind: str,
            collect: Callable[[], dict[str, Any]]) -> None:
     """Log an MLflow run once the outputs are written (or published).
 
-    ``collect`` returns the arguments of :func:`rfm_engine.tracking.track_run` (params,
+    ``collect`` returns the arguments of :func:`rfm_engine.integrations.tracking.track_run` (params,
     metrics, artifacts, model, tags); it runs here so that a failure while gathering them
     is handled like a failure to log. Nothing after the outputs may turn a finished
     command into a failure: any error (a refused artifact, a store that cannot be
@@ -86,7 +86,7 @@ def _track(enabled: bool, uri: str | None, kind: str,
     if not enabled or os.environ.get("RFM_ENGINE_NO_TRACKING", "") not in ("", "0"):
         return
     try:
-        from .tracking import track_run
+        from .integrations.tracking import track_run
 
         info = track_run(kind, tracking_uri=uri, **collect())
     except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished run
@@ -161,7 +161,7 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
 
 def _read(config: Config) -> Any:
     """Load the transactions the effective config names."""
-    from .loading import connect, load_transactions
+    from .io.loading import connect, load_transactions
 
     if not config.input.path:
         raise ConfigError("No input: give INPUT or [input] path in the config.")
@@ -194,7 +194,7 @@ def _check_output(output: Path, force: bool, sides: tuple[str, ...] = (),
     where a file goes, a parent that is a file or not writable, two outputs on one path
     (exit 2).
     """
-    from .writers import TABLE_FORMATS, check_outputs
+    from .io.writers import TABLE_FORMATS, check_outputs
 
     if output.suffix.lower() not in TABLE_FORMATS:
         raise ConfigError(f"--output {str(output)!r}: the suffix must be one of "
@@ -267,8 +267,8 @@ def features(output: Path, force: bool, **options: Any) -> None:
       rfm-engine features tx.csv --columns "customer_id=Customer ID,order_id=Invoice,\\
     order_date=InvoiceDate,quantity=Quantity,unit_price=Price" -o out/customers.parquet
     """
-    from .features import customer_features
-    from .writers import table_writer, text_writer, write_all
+    from .core.features import customer_features
+    from .io.writers import table_writer, text_writer, write_all
 
     _check_output(output, force, ("quality.json",))
     _, tx = _load(options)
@@ -299,8 +299,8 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
       rfm-engine clv-summary cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 \\
           --time-unit W -o out/cdnow_summary.csv
     """
-    from .features import clv_summary
-    from .writers import table_writer, text_writer, write_all
+    from .core.features import clv_summary
+    from .io.writers import table_writer, text_writer, write_all
 
     _check_output(output, force, ("quality.json",))
     _, tx = _load(options)
@@ -340,12 +340,12 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
       rfm-engine segment tx.csv --segments classic --bins 5 -o out/segments.csv
       rfm-engine segment next_week.csv --model models/scorer.json -o out/week2.csv
     """
-    from .features import customer_features
-    from .model import SegmentationModel
-    from .model_store import load_frozen
-    from .pipeline import segment_customers
-    from .segments import load_rules
-    from .writers import table_writer, text_writer, write_all
+    from .core.features import customer_features
+    from .core.model import SegmentationModel
+    from .core.pipeline import segment_customers
+    from .core.segments import load_rules
+    from .integrations.model_store import load_frozen
+    from .io.writers import table_writer, text_writer, write_all
 
     _check_output(output, force, ("quality.json", "summary.csv"), save_model=save_model)
     _check_save_model(save_model, force)
@@ -379,7 +379,7 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
     if save_model:
         _echo(f"saved the model to {save_model}")
     if not no_tracking:
-        from .tracking import segmentation_metrics
+        from .integrations.tracking import segmentation_metrics
 
         _track(True, tracking_uri, "segment", lambda: {
             "params": config.to_dict(),
@@ -398,7 +398,7 @@ def _check_save_model(path: Path | None, force: bool) -> None:
     if path is None:
         return
     from .errors import OutputExistsError
-    from .model_store import MANIFEST_NAME, read_manifest
+    from .integrations.model_store import MANIFEST_NAME, read_manifest
 
     suffix = path.suffix.lower()
     if suffix not in _SAVE_SUFFIXES:
@@ -408,7 +408,7 @@ def _check_save_model(path: Path | None, force: bool) -> None:
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass --force to replace it.")
     if suffix == ".skops":
-        from .model_store import _check_name
+        from .integrations.model_store import _check_name
 
         try:
             _check_name(path.stem)
@@ -423,13 +423,13 @@ def _check_save_model(path: Path | None, force: bool) -> None:
 
 def _model_outputs(path: Path, model: Any, config: Config) -> dict[Path, Any]:
     """Return the writers of --save-model: the scorer JSON, or the model and its manifest."""
-    from .writers import text_writer
+    from .io.writers import text_writer
 
     if path.suffix.lower() == ".json":
-        from .scoring import scorer_json
+        from .core.scoring import scorer_json
 
         return {path: text_writer(scorer_json(model.scorer_))}
-    from .model_store import model_writers
+    from .integrations.model_store import model_writers
 
     folder = Path(config.scoring.models_dir)
     if path.parent.resolve() != folder.resolve():
@@ -479,10 +479,10 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
       rfm-engine cluster tx.csv --k-range 2..8 -o out/clusters.csv
       rfm-engine cluster tx.csv --k 5 --config weekly.toml -o out/clusters.parquet
     """
-    from .clustering import cluster_customers
-    from .features import customer_features
-    from .pipeline import segment_customers
-    from .writers import table_writer, text_writer, write_all
+    from .core.clustering import cluster_customers
+    from .core.features import customer_features
+    from .core.pipeline import segment_customers
+    from .io.writers import table_writer, text_writer, write_all
 
     _check_output(output, force, ("quality.json", "clusters.csv", "crosstab.csv",
                                   "k_scores.csv", "elbow.png", "silhouette.png"))
@@ -514,8 +514,8 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
     write_all(outputs, force=force)
     _echo(f"wrote {len(clustering.customers):,} customers to {output}")
     if not no_tracking:
-        from .model import SegmentationModel
-        from .tracking import segmentation_metrics
+        from .core.model import SegmentationModel
+        from .integrations.tracking import segmentation_metrics
 
         artifacts = {p.name.removeprefix(output.name + "."): p for p in outputs
                      if p != output and p.suffix in (".csv", ".png", ".json")}
@@ -561,8 +561,8 @@ def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Pa
     Example:
       rfm-engine lift out/2025-12-29 --transactions data/transactions.csv --days 30
     """
-    from .lift import campaign_lift
-    from .writers import table_writer, write_all
+    from .io.writers import table_writer, write_all
+    from .measurement.lift import campaign_lift
 
     if output is not None:
         _check_output(output, force, ("png",))
@@ -632,11 +632,11 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
       rfm-engine kpis tx.csv --config weekly.toml --period month --by segment \\
           --costs costs.csv --surveys surveys.csv -o out/kpis.csv
     """
-    from .crm_inputs import read_input
-    from .features import customer_features
-    from .kpi_report import build_kpi_report, costs_per_period, input_kpis
-    from .pipeline import segment_customers
-    from .writers import table_writer, text_writer, write_all
+    from .core.features import customer_features
+    from .core.pipeline import segment_customers
+    from .io.crm_inputs import read_input
+    from .io.writers import table_writer, text_writer, write_all
+    from .reports.kpi_report import build_kpi_report, costs_per_period, input_kpis
 
     _check_output(output, force, ("quality.json", "cohorts.csv", "html", "json"))
     inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
@@ -673,7 +673,7 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
 
 def _png_writer(axes: Any) -> Any:
     """Return a writer saving the figure of ``axes`` as a reproducible PNG."""
-    from .writers import figure_writer
+    from .io.writers import figure_writer
 
     return figure_writer(axes.figure)
 
@@ -708,10 +708,10 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
       rfm-engine clv cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 --time-unit W \\
           --horizon 39 -o out/clv.csv --params-out out/params.json
     """
-    from .clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+    from .core.features import clv_summary
     from .errors import ModelNotIdentifiedError
-    from .features import clv_summary
-    from .writers import json_text, table_writer, text_writer, write_all
+    from .io.writers import json_text, table_writer, text_writer, write_all
+    from .measurement.clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
 
     _check_output(output, force, ("quality.json", "frequency_recency.png", "p_alive.png"),
                   params_out=params_out)
@@ -799,7 +799,7 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
       rfm-engine run --config weekly.toml --as-of 2025-12-29 \\
           --suppression unsubscribed.csv --format mailchimp
     """
-    from .weekly import run_weekly
+    from .runs.weekly import run_weekly
 
     config = _config(options, {
         "output.dir": _path(output_dir),
@@ -822,7 +822,7 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
         click.echo(result.campaigns.to_string(index=False))
     _echo(f"wrote {result.run_dir}/ (summary.html, campaigns/, manifest.json)")
     if not no_tracking:
-        from .tracking import run_artifacts, run_metrics
+        from .integrations.tracking import run_artifacts, run_metrics
 
         _track(True, tracking_uri, "weekly", lambda: {
             "params": result.manifest["config"], "metrics": run_metrics(result),
@@ -848,7 +848,7 @@ def models_list(name: str, tracking_uri: str | None) -> None:
     Example:
       rfm-engine models list
     """
-    from .tracking import list_models
+    from .integrations.tracking import list_models
 
     table = list_models(name, tracking_uri=tracking_uri)
     click.echo(table.to_string(index=False) if len(table) else f"no versions of {name!r}")
@@ -873,8 +873,8 @@ def models_promote(version: int, name: str, folder: Path, tracking_uri: str | No
     Example:
       rfm-engine models promote 3
     """
-    from .tracking import promote
-    from .writers import check_output_folder
+    from .integrations.tracking import promote
+    from .io.writers import check_output_folder
 
     check_output_folder(folder, label="--folder")
     path = promote(version, name, folder=folder, tracking_uri=tracking_uri)
@@ -904,7 +904,7 @@ def segments_lint(rules: str, n_bins: int | None, cells: bool, output: Path | No
       rfm-engine segments lint classic --cells
       rfm-engine segments lint my_rules.toml --bins 4 -o out/cells.csv
     """
-    from .segments import lint_rules
+    from .core.segments import lint_rules
 
     report = lint_rules(rules, n_bins=n_bins)
     click.echo(str(report))
@@ -913,7 +913,7 @@ def segments_lint(rules: str, n_bins: int | None, cells: bool, output: Path | No
         columns = ["cell", "segment", "rule"]
         click.echo("\n" + table[columns].to_string(index=False, na_rep="-"))
     if output is not None:
-        from .writers import write_table
+        from .io.writers import write_table
 
         _check_output(output, force=True)
         write_table(table, output)
@@ -931,7 +931,7 @@ def segments_list() -> None:
     Example:
       rfm-engine segments list
     """
-    from .segments import builtin_rule_sets, load_rules
+    from .core.segments import builtin_rule_sets, load_rules
 
     for name in builtin_rule_sets():
         rule_set = load_rules(name)
@@ -960,8 +960,8 @@ def sample(directory: Path, n_customers: int, seed: int) -> None:
     """
     import pandas as pd
 
-    from .sample_data import write_consent, write_crm_inputs, write_sample
-    from .writers import check_output_folder
+    from .datasets.sample_data import write_consent, write_crm_inputs, write_sample
+    from .io.writers import check_output_folder
 
     check_output_folder(directory, label="DIRECTORY")
     paths = write_sample(directory, n_customers=n_customers, seed=seed)

@@ -227,7 +227,7 @@ class OutputConfig(_Section):
     @field_validator("format")
     @classmethod
     def _layout(cls, value: str) -> str:
-        from .exports import LAYOUTS
+        from .campaigns.exports import LAYOUTS
 
         if value not in LAYOUTS:
             raise ValueError(f"expected one of {', '.join(map(repr, LAYOUTS))}")
@@ -269,7 +269,7 @@ class KPIConfig(_Section):
     @field_validator("inputs")
     @classmethod
     def _kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        from .crm_inputs import INPUT_KINDS
+        from .io.crm_inputs import INPUT_KINDS
 
         unknown = sorted(set(value) - set(INPUT_KINDS))
         if unknown:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.campaigns import (
+from rfm_engine.campaigns.plan import (
     COUNT_COLUMNS,
     DEFAULT_PLAN,
     Campaign,
@@ -24,8 +24,8 @@ from rfm_engine.campaigns import (
     suggest_products,
     suggest_upsell,
 )
+from rfm_engine.core.segments import load_rules
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
-from rfm_engine.segments import load_rules
 
 AS_OF = date(2024, 3, 1)
 RF_GRID = load_rules("rf-grid").segments

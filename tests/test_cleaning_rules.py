@@ -14,7 +14,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.loading import load_transactions
+from rfm_engine.io.loading import load_transactions
 
 _IDS = ["a", "a", "b", "7", " a", "b ", "7.0", "", None, "e\u0301", "a\t", "\u00a0b", "\t"]
 _DATES = [f"2024-01-{day:02d}" for day in range(1, 11)]

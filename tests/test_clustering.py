@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import silhouette_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from rfm_engine.clustering import (
+from rfm_engine.core.clustering import (
     Clustering,
     RFMClusterer,
     cluster_customers,

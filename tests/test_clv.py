@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from rfm_engine.clv import (
+from rfm_engine.core.features import clv_summary
+from rfm_engine.errors import ConfigError, DataError, EmptyResultError, MissingColumnsError
+from rfm_engine.io.loading import load_transactions
+from rfm_engine.measurement.clv import (
     CLV_FORMAT,
     BetaGeoModel,
     GammaGammaModel,
@@ -24,9 +27,6 @@ from rfm_engine.clv import (
     plot_probability_alive_matrix,
     simulate_summary,
 )
-from rfm_engine.errors import ConfigError, DataError, EmptyResultError, MissingColumnsError
-from rfm_engine.features import clv_summary
-from rfm_engine.loading import load_transactions
 
 from .conftest import DATA, read_cdnow
 

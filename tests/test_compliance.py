@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rfm_engine import customer_features, load_transactions, weekly
+from rfm_engine import customer_features, load_transactions
+from rfm_engine.campaigns.consent import INQUIRY_CONSENT_MONTHS, ConsentList, load_consent
+from rfm_engine.campaigns.suppression import (
+    SuppressionList,
+    check_freshness,
+    is_valid_email,
+    load_suppression,
+    normalize_email,
+)
 from rfm_engine.config import load_config
-from rfm_engine.consent import INQUIRY_CONSENT_MONTHS, ConsentList, load_consent
+from rfm_engine.datasets.sample_data import write_sample
 from rfm_engine.errors import (
     ComplianceError,
     ConfigError,
@@ -26,14 +34,7 @@ from rfm_engine.errors import (
     InputError,
     MissingColumnsError,
 )
-from rfm_engine.sample_data import write_sample
-from rfm_engine.suppression import (
-    SuppressionList,
-    check_freshness,
-    is_valid_email,
-    load_suppression,
-    normalize_email,
-)
+from rfm_engine.runs import weekly
 
 from .test_weekly import AS_OF, MAPPING, cli, customers_of, read_csv, snapshot, write_config
 
@@ -467,7 +468,7 @@ def test_a_leaked_customer_without_consent_stops_the_run(sample, people, tmp_pat
 
 
 def test_sample_consent_file_loads_and_covers_every_status(tmp_path):
-    from rfm_engine.sample_data import generate_consent, generate_transactions
+    from rfm_engine.datasets.sample_data import generate_consent, generate_transactions
 
     transactions = generate_transactions(400, seed=3)
     rows = generate_consent(transactions, seed=3)

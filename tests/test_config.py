@@ -230,7 +230,7 @@ def test_segment_and_cluster_log_the_effective_config(tmp_path, data_dir, monkey
 
 
 def test_run_logs_and_records_the_effective_config(tmp_path, monkeypatch):
-    from rfm_engine.sample_data import write_sample
+    from rfm_engine.datasets.sample_data import write_sample
 
     monkeypatch.delenv("RFM_ENGINE_NO_TRACKING")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rfm_engine.errors import OutputBusyError
-from rfm_engine.writers import lock_path, publish_lock, remove_leftovers
+from rfm_engine.io.writers import lock_path, publish_lock, remove_leftovers
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 AS_OF = "2025-12-31"  # the sample's last day
@@ -217,7 +217,7 @@ def test_a_run_set_aside_by_a_killed_force_run_is_put_back(config, tmp_path):
 
 def test_publish_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path):
     target = tmp_path / "out" / AS_OF
-    code = ("import sys, time; from rfm_engine.writers import publish_lock\n"
+    code = ("import sys, time; from rfm_engine.io.writers import publish_lock\n"
             "with publish_lock(sys.argv[1]):\n"
             "    print('locked', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE,

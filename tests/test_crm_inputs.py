@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.campaigns import DEFAULT_PLAN
-from rfm_engine.crm_inputs import (
+from rfm_engine.campaigns.plan import DEFAULT_PLAN
+from rfm_engine.datasets.sample_data import (
+    CRM_INPUT_KINDS,
+    generate_crm_inputs,
+    generate_transactions,
+    write_crm_inputs,
+)
+from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
+from rfm_engine.io.crm_inputs import (
     INPUT_KINDS,
     INPUT_SCHEMAS,
     InputTable,
@@ -25,13 +32,6 @@ from rfm_engine.crm_inputs import (
     read_input,
     renewal_rate,
     sales_cycle,
-)
-from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
-from rfm_engine.sample_data import (
-    CRM_INPUT_KINDS,
-    generate_crm_inputs,
-    generate_transactions,
-    write_crm_inputs,
 )
 
 # One valid row per kind, as text (the way a CSV holds it). Id columns get the row number

@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rfm_engine import exports
-from rfm_engine.errors import ConfigError, InputError
-from rfm_engine.exports import (
+from rfm_engine.campaigns import exports
+from rfm_engine.campaigns.exports import (
     LAYOUT_COLUMNS,
     LAYOUTS,
     export_frame,
@@ -14,7 +13,8 @@ from rfm_engine.exports import (
     formula_cells,
     split_for_layout,
 )
-from rfm_engine.writers import table_writer, write_all, write_table
+from rfm_engine.errors import ConfigError, InputError
+from rfm_engine.io.writers import table_writer, write_all, write_table
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rfm_engine.core.features import clv_summary, customer_features
 from rfm_engine.errors import ConfigError, EmptyResultError
-from rfm_engine.features import clv_summary, customer_features
-from rfm_engine.loading import load_transactions
+from rfm_engine.io.loading import load_transactions
 
 from .conftest import read_cdnow
 

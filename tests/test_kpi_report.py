@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from rfm_engine import customer_features, load_transactions, segment_customers
-from rfm_engine.crm_inputs import read_input
-from rfm_engine.kpi_report import build_kpi_report, costs_per_period, input_kpis
-from rfm_engine.sample_data import write_crm_inputs, write_sample
+from rfm_engine.datasets.sample_data import write_crm_inputs, write_sample
+from rfm_engine.io.crm_inputs import read_input
+from rfm_engine.reports.kpi_report import build_kpi_report, costs_per_period, input_kpis
 
 RFM = str(Path(sys.executable).with_name("rfm-engine"))
 COLUMNS = {"customer_id": "Customer ID", "order_id": "Invoice", "order_date": "InvoiceDate",

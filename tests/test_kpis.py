@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
 from rfm_engine import ConfigError, MissingColumnsError, load_transactions
-from rfm_engine.kpis import (
+from rfm_engine.measurement.kpis import (
     KPI_COLUMNS,
     UNSEGMENTED,
     KPITable,

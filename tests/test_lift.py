@@ -13,7 +13,8 @@ from matplotlib.axes import Axes
 from scipy import stats
 
 from rfm_engine.errors import ConfigError, InputError, MissingColumnsError
-from rfm_engine.lift import (
+from rfm_engine.io.loading import load_transactions
+from rfm_engine.measurement.lift import (
     BEFORE_AFTER_COLUMNS,
     LIFT_COLUMNS,
     TOTAL,
@@ -24,7 +25,6 @@ from rfm_engine.lift import (
     before_after,
     campaign_lift,
 )
-from rfm_engine.loading import load_transactions
 
 AS_OF = dt.date(2024, 1, 31)  # window (2024-01-31, 2024-03-01] with days=30 (2024 is leap)
 Z95 = stats.norm.ppf(0.975)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rfm_engine.errors import RFMEngineError
-from rfm_engine.loading import load_transactions
+from rfm_engine.io.loading import load_transactions
 
 _CELLS = ["", " ", "A", "a\t", "\u00a0b", "0", "7.0", "10", "-4", "1e15", "0.00004", "1_200.50",
           "12,50", "nan", "inf", "x", "2024-01-01", "2025/03/04", "1850-01-01", "epoch",

@@ -5,6 +5,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from rfm_engine.core.features import customer_features
 from rfm_engine.errors import (
     ConfigError,
     DataError,
@@ -12,8 +13,7 @@ from rfm_engine.errors import (
     InputError,
     MissingColumnsError,
 )
-from rfm_engine.features import customer_features
-from rfm_engine.loading import connect, load_transactions
+from rfm_engine.io.loading import connect, load_transactions
 
 RETAIL_COLUMNS = {"customer_id": "Customer ID", "order_id": "Invoice", "order_date": "InvoiceDate",
                   "quantity": "Quantity", "unit_price": "Price", "country": "Country"}

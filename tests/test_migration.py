@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
 from rfm_engine.errors import ConfigError, InputError, MissingColumnsError
-from rfm_engine.migration import (
+from rfm_engine.measurement.migration import (
     DEFAULT_TRIGGERS,
     GONE,
     NEW,

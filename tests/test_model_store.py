@@ -1,5 +1,7 @@
 import json
 import os
+import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -10,17 +12,18 @@ from sklearn.cluster import BisectingKMeans, KMeans
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from rfm_engine.core.model import SegmentationModel
+from rfm_engine.core.scoring import RFMScorer, save_scorer
 from rfm_engine.errors import ConfigError, ModelIntegrityError
-from rfm_engine.manifest import sha256_file
-from rfm_engine.model import SegmentationModel
-from rfm_engine.model_store import (
+from rfm_engine.integrations.model_store import (
+    MOVED_TYPES,
     TRUSTED_TYPES,
     load_model,
     read_manifest,
     record_model,
     save_model,
 )
-from rfm_engine.scoring import RFMScorer, save_scorer
+from rfm_engine.io.manifest import sha256_file
 
 
 @pytest.fixture
@@ -108,12 +111,12 @@ def test_save_keeps_other_entries_and_records_source(model, folder):
 
 def test_trusted_types_are_what_the_bundle_needs(model):
     assert skops.io.get_untrusted_types(data=skops.io.dumps(model)) == [
-        "rfm_engine.model.SegmentationModel", "rfm_engine.scoring.RFMScorer"]
+        "rfm_engine.core.model.SegmentationModel", "rfm_engine.core.scoring.RFMScorer"]
     assert len(TRUSTED_TYPES) == len(set(TRUSTED_TYPES)) == 5
 
 
 def test_clustering_pipeline_round_trips(customers, folder):
-    from rfm_engine import clustering
+    from rfm_engine.core import clustering
     model = SegmentationModel(clusterer=clustering.make_pipeline(2)).fit(customers)
     assert set(skops.io.get_untrusted_types(data=skops.io.dumps(model))) <= set(TRUSTED_TYPES)
     save_model(model, folder)
@@ -331,9 +334,9 @@ def _never(*args, **kwargs):
 def test_bundle_with_rfm_clusterer_round_trips(tmp_path):
     import numpy as np
 
-    from rfm_engine.clustering import RFMClusterer
-    from rfm_engine.model import SegmentationModel
-    from rfm_engine.model_store import load_model, save_model
+    from rfm_engine.core.clustering import RFMClusterer
+    from rfm_engine.core.model import SegmentationModel
+    from rfm_engine.integrations.model_store import load_model, save_model
 
     rng = np.random.default_rng(0)
     customers = pd.DataFrame({"customer_id": [str(i) for i in range(300)],
@@ -346,3 +349,56 @@ def test_bundle_with_rfm_clusterer_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.transform(customers), model.transform(customers))
     pd.testing.assert_frame_equal(loaded.clusterer_.cluster_centers_,
                                   model.clusterer_.cluster_centers_)
+
+
+# --- models saved before the layered layout (tests/data/premove_model/README.md) -------------
+
+PREMOVE = Path(__file__).parent / "data" / "premove_model"
+
+
+@pytest.fixture(scope="module")
+def premove_customers() -> pd.DataFrame:
+    from rfm_engine import customer_features, load_transactions
+
+    return customer_features(load_transactions(PREMOVE / "transactions.csv"))
+
+
+@pytest.mark.parametrize("file, clustered", [("model.skops", False),
+                                             ("clustered.skops", True),
+                                             ("clustered.joblib", True)])
+def test_models_saved_before_the_move_load_and_segment_as_now(premove_customers, file,
+                                                               clustered):
+    from rfm_engine.core.clustering import RFMClusterer
+
+    clusterer = RFMClusterer(n_clusters=3, random_state=0) if clustered else None
+    now = SegmentationModel(n_bins=4, rules="classic", clusterer=clusterer)
+    now.fit(premove_customers)
+    old = load_model(file, PREMOVE)
+    assert type(old) is SegmentationModel and type(old.scorer_) is RFMScorer
+    assert ("cluster" in old.segment(premove_customers)) is clustered
+    pd.testing.assert_frame_equal(old.segment(premove_customers), now.segment(premove_customers))
+    assert "rfm_engine.model" not in sys.modules  # the old names stood in only while loading
+
+
+def test_old_files_record_old_paths_and_new_files_new_ones(tmp_path):
+    old = skops.io.get_untrusted_types(data=(PREMOVE / "clustered.skops").read_bytes())
+    assert "rfm_engine.model.SegmentationModel" in old
+    assert set(old) == set(MOVED_TYPES)  # every old path the file names is mapped
+    assert set(MOVED_TYPES.values()) == set(TRUSTED_TYPES)
+    save_model(load_model("clustered.skops", PREMOVE), tmp_path)
+    new = skops.io.get_untrusted_types(data=(tmp_path / "model.skops").read_bytes())
+    assert set(new) == set(TRUSTED_TYPES)
+
+
+def test_an_old_path_that_is_not_mapped_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from rfm_engine.integrations import model_store
+
+    shutil.copytree(PREMOVE, tmp_path / "models")
+    monkeypatch.setattr(model_store, "MOVED_TYPES", {
+        k: v for k, v in MOVED_TYPES.items() if not k.endswith("RFMScorer")})
+    with pytest.raises(ModelIntegrityError,
+                       match=r"holds type\(s\) rfm_engine\.scoring\.RFMScorer outside "
+                             r"TRUSTED_TYPES"):
+        load_model("model.skops", tmp_path / "models")

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from rfm_engine import customer_features, load_transactions
+from rfm_engine.core.features import count_customers
+from rfm_engine.core.orders import drop_orders_table, orders_table
 from rfm_engine.errors import InputError
-from rfm_engine.features import count_customers
-from rfm_engine.orders import drop_orders_table, orders_table
 
 
 def _lines(seed: int, n: int = 400) -> pd.DataFrame:

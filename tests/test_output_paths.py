@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from rfm_engine.errors import OutputError, OutputExistsError
-from rfm_engine.writers import (
+from rfm_engine.io.writers import (
     check_output_folder,
     check_outputs,
     remove_leftovers,
@@ -237,7 +237,7 @@ def test_check_output_folder_accepts_a_new_folder_under_an_existing_one(tmp_path
 
 
 WRITER = ("import sys, time\n"
-          "from rfm_engine.writers import write_all\n"
+          "from rfm_engine.io.writers import write_all\n"
           "def slow(tmp):\n"
           "    open(tmp, 'w').write('half a row')\n"
           "    print('writing', flush=True)\n"

@@ -23,15 +23,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.clv import (
+from rfm_engine.errors import ModelNotIdentifiedError
+from rfm_engine.io.writers import json_text
+from rfm_engine.measurement.clv import (
     BetaGeoModel,
     GammaGammaModel,
     fit_clv,
     identification_problem,
     simulate_summary,
 )
-from rfm_engine.errors import ModelNotIdentifiedError
-from rfm_engine.writers import json_text
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 

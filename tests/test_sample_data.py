@@ -1,4 +1,4 @@
-"""Tests of the sample data generator (rfm_engine.sample_data)."""
+"""Tests of the sample data generator (rfm_engine.datasets.sample_data)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rfm_engine.errors import ConfigError, MissingColumnsError
-from rfm_engine.sample_data import (
+from rfm_engine.datasets.sample_data import (
     COLUMNS,
     DIRT_RATES,
     SUPPRESSION_COLUMNS,
@@ -15,6 +14,7 @@ from rfm_engine.sample_data import (
     generate_transactions,
     write_sample,
 )
+from rfm_engine.errors import ConfigError, MissingColumnsError
 
 N = 5000
 LOWER_EMAIL = r"[a-z0-9._]+@[a-z0-9.-]+\.[a-z]+"
@@ -275,7 +275,7 @@ def test_clean_has_no_dirt(clean: pd.DataFrame) -> None:
 
 
 def test_dirt_rates_are_documented() -> None:
-    import rfm_engine.sample_data as module
+    import rfm_engine.datasets.sample_data as module
 
     for key in DIRT_RATES:
         assert f"``{key}``" in module.__doc__

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from rfm_engine.errors import ConfigError
-from rfm_engine.scoring import (
+from rfm_engine.core.scoring import (
     SCORER_FORMAT_VERSION,
     BinsCollapsedWarning,
     RFMScorer,
     load_scorer,
     save_scorer,
 )
+from rfm_engine.errors import ConfigError
 
 RFM_OUT = ["r_score", "f_score", "m_score", "rfm_cell", "fm_score", "rfm_score"]
 

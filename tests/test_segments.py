@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.errors import ConfigError, DataError, MissingColumnsError
-from rfm_engine.segments import (
+from rfm_engine.core.segments import (
     LintReport,
     Rule,
     RuleSet,
@@ -21,6 +20,7 @@ from rfm_engine.segments import (
     load_rules,
     score_cells,
 )
+from rfm_engine.errors import ConfigError, DataError, MissingColumnsError
 
 BUILTINS = ["classic", "pymc", "rf-grid", "seed"]
 
@@ -781,5 +781,5 @@ def test_every_customer_gets_exactly_one_known_segment(table, name):
 
 
 def test_builtin_files_are_where_the_package_data_says():
-    folder = Path(__file__).resolve().parents[1] / "rfm_engine" / "segments" / "builtin"
+    folder = Path(__file__).resolve().parents[1] / "rfm_engine" / "core" / "segments" / "builtin"
     assert sorted(p.stem for p in folder.glob("*.toml")) == BUILTINS

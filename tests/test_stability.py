@@ -14,9 +14,9 @@ from rfm_engine import (
     load_transactions,
     segment_customers,
 )
-from rfm_engine.loading import connect
-from rfm_engine.sample_data import generate_transactions
-from rfm_engine.stability import STABILITY_COLUMNS, StabilityReport, stability_report
+from rfm_engine.datasets.sample_data import generate_transactions
+from rfm_engine.io.loading import connect
+from rfm_engine.measurement.stability import STABILITY_COLUMNS, StabilityReport, stability_report
 
 RETAIL = {"customer_id": "Customer ID", "order_id": "Invoice", "order_date": "InvoiceDate",
           "quantity": "Quantity", "unit_price": "Price"}

@@ -8,10 +8,10 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from rfm_engine.core.pipeline import segment_summary
 from rfm_engine.errors import MissingColumnsError
-from rfm_engine.migration import migrate
-from rfm_engine.pipeline import segment_summary
-from rfm_engine.summary_report import (
+from rfm_engine.measurement.migration import migrate
+from rfm_engine.reports.summary_report import (
     RunSummary,
     plot_campaigns,
     plot_segments,
@@ -170,8 +170,8 @@ def test_heatmap_png_is_reproducible(tmp_path):
 
 def test_no_pyplot():
     code = ("import sys, datetime as dt, pandas as pd\n"
-            "from rfm_engine.migration import migrate\n"
-            "from rfm_engine.summary_report import write_heatmap_png\n"
+            "from rfm_engine.measurement.migration import migrate\n"
+            "from rfm_engine.reports.summary_report import write_heatmap_png\n"
             "m = migrate(pd.DataFrame({'customer_id': ['a'], 'segment': ['x']}), None, "
             "dt.date(2025, 1, 1))\n"
             "write_heatmap_png(m, sys.argv[1])\n"

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.errors import ComplianceError, InputError
-from rfm_engine.exports import export_writers
-from rfm_engine.suppression import (
+from rfm_engine.campaigns.exports import export_writers
+from rfm_engine.campaigns.suppression import (
     SuppressionList,
     is_valid_email,
     load_suppression,
@@ -17,7 +16,8 @@ from rfm_engine.suppression import (
     normalize_email,
     verify_no_suppressed,
 )
-from rfm_engine.writers import write_all
+from rfm_engine.errors import ComplianceError, InputError
+from rfm_engine.io.writers import write_all
 
 
 @pytest.fixture

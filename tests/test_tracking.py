@@ -9,10 +9,10 @@ from sklearn.cluster import KMeans
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from rfm_engine import tracking
+from rfm_engine.core.model import SegmentationModel
 from rfm_engine.errors import ComplianceError, ConfigError
-from rfm_engine.model import SegmentationModel
-from rfm_engine.model_store import load_model, read_manifest
+from rfm_engine.integrations import tracking
+from rfm_engine.integrations.model_store import load_model, read_manifest
 
 CUSTOMERS = pd.DataFrame({
     "customer_id": list("abcdefgh"),
@@ -180,11 +180,12 @@ def test_tracking_uri_precedence(monkeypatch):
 
 def test_import_is_cheap_and_core_does_not_import_tracking():
     code = (
-        "import sys, rfm_engine.tracking, rfm_engine.model_store, rfm_engine.pipeline\n"
+        "import sys, rfm_engine.integrations.tracking, rfm_engine.integrations.model_store\n"
+        "import rfm_engine.core.pipeline\n"
         "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
-        "del sys.modules['rfm_engine.tracking']\n"
-        "import rfm_engine.weekly, rfm_engine.cli, rfm_engine.model\n"
-        "assert 'rfm_engine.tracking' not in sys.modules, 'core imports tracking'\n"
+        "del sys.modules['rfm_engine.integrations.tracking']\n"
+        "import rfm_engine.runs.weekly, rfm_engine.cli, rfm_engine.core.model\n"
+        "assert 'rfm_engine.integrations.tracking' not in sys.modules, 'core imports tracking'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)

@@ -20,14 +20,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine import weekly
-from rfm_engine.campaigns import DEFAULT_PLAN, GROUPS
+from rfm_engine.campaigns.exports import LAYOUT_COLUMNS
+from rfm_engine.campaigns.plan import DEFAULT_PLAN, GROUPS
+from rfm_engine.campaigns.suppression import (
+    load_suppression,
+    normalize_customer_id,
+    normalize_email,
+)
 from rfm_engine.config import load_config
+from rfm_engine.datasets.sample_data import write_sample
 from rfm_engine.errors import ComplianceError, OutputExistsError
-from rfm_engine.exports import LAYOUT_COLUMNS
-from rfm_engine.sample_data import write_sample
-from rfm_engine.summary_report import RunSummary
-from rfm_engine.suppression import load_suppression, normalize_customer_id, normalize_email
+from rfm_engine.reports.summary_report import RunSummary
+from rfm_engine.runs import weekly
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 WEEK1 = "2025-12-24"

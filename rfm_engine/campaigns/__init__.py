@@ -1,0 +1,10 @@
+"""From segments to target lists: what is sent to whom, and who must not get it.
+
+``plan`` (the campaign plan, assignment, holdouts and caps), ``suppression`` (suppression
+lists and the check that none of them reaches an export), ``consent`` (express/implied
+consent and objections), ``exports`` (the ESP layouts: generic, Mailchimp, Klaviyo,
+HubSpot, Braze).
+
+May import: ``rfm_engine.core``, ``rfm_engine.io`` and the bottom modules; not
+``measurement`` (an independent sibling), nor anything above.
+"""

@@ -1,0 +1,229 @@
+"""Per-customer features computed in DuckDB: the RFM customer table and the CLV summary.
+
+Two different "recencies" live here, and their names keep them apart:
+
+* ``recency_days`` (customer table, RFM): days from the customer's **last** purchase to
+  ``as_of``. Small is good.
+* ``recency`` (CLV summary, lifetimes/pymc-marketing convention): the customer's **age at
+  their last purchase**, i.e. time from first to last purchase. Large is good.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.compute as pc
+
+from ..errors import ConfigError, EmptyResultError
+from ..io.loading import Transactions
+from ..io.sources import _quote
+from ..progress import step
+from .orders import CONTACT_COLUMNS, IS_PURCHASE, orders_table
+
+__all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
+           "clv_summary", "count_customers"]
+
+#: Columns of the customer table, in order (contact columns follow when mapped).
+CUSTOMER_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
+                    "first_purchase", "last_purchase", "tenure_days")
+#: Columns of the CLV summary (lifetimes / pymc-marketing names).
+CLV_SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
+#: Days per time unit of the CLV summary: lifetimes' ``freq_multiplier``,
+#: pymc-marketing's ``time_scaler``.
+TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
+
+
+def _as_of_sql(tx: Transactions) -> str:
+    return f"DATE {_quote(tx.as_of.isoformat())}"
+
+
+def customer_features(tx: Transactions) -> pd.DataFrame:
+    """Compute the RFM customer table, one row per customer, sorted by ``customer_id``.
+
+    Orders are grouped by ``order_id`` (or by customer and day without one). Every
+    order counts in ``monetary`` (net, returns included); an order counts in
+    ``frequency`` only when it is a purchase: net amount above zero, or a free order
+    (net exactly zero and no return line). Customers with no purchase are left out and
+    counted in the data-quality report.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id`` (str), ``recency_days`` (int, days from the last purchase to
+        ``as_of``; 0 for a purchase on ``as_of``), ``frequency`` (int, purchases),
+        ``monetary`` (float, net revenue), ``avg_order_value`` (monetary /
+        frequency), ``first_purchase``, ``last_purchase`` (dates), ``tenure_days`` (days
+        from the first purchase to ``as_of``), then the latest known ``email``,
+        ``first_name`` and ``country`` when mapped.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                     "order_date": ["2024-01-01", "2024-01-11", "2024-01-06"],
+    ...                     "amount": [10.0, 30.0, 5.0]})
+    >>> customer_features(load_transactions(raw))[["customer_id", "recency_days",
+    ...                                           "frequency", "monetary"]]
+      customer_id  recency_days  frequency  monetary
+    0           a             0          2      40.0
+    1           b             5          1       5.0
+    """
+    contact = "".join(
+        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for c in CONTACT_COLUMNS if c in tx.columns
+    )
+    as_of = _as_of_sql(tx)
+    orders = orders_table(tx)
+    with step("computing customer features"):
+        # Latest non-empty contact value; ties on the timestamp broken by the value itself.
+        table = tx.con.sql(f"""
+            WITH per_customer AS (
+                SELECT customer_id,
+                       count(*) FILTER (WHERE is_purchase) AS frequency,
+                       count(*) FILTER (WHERE NOT is_purchase) AS _other_orders,
+                       sum(net) AS monetary,
+                       min(order_date) FILTER (WHERE is_purchase) AS first_purchase,
+                       max(order_date) FILTER (WHERE is_purchase) AS last_purchase
+                       {contact}
+                FROM {orders} GROUP BY customer_id
+            )
+            SELECT customer_id,
+                   date_diff('day', last_purchase, {as_of}) AS recency_days,
+                   frequency,
+                   CAST(monetary AS DOUBLE) AS monetary,
+                   CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE) AS avg_order_value,
+                   first_purchase, last_purchase,
+                   date_diff('day', first_purchase, {as_of}) AS tenure_days
+                   {''.join(f", {c}" for c in CONTACT_COLUMNS if c in tx.columns)}, _other_orders
+            FROM per_customer ORDER BY customer_id
+        """).to_arrow_table()
+    tx.source.check_unchanged()
+    buyers = pc.greater(table["frequency"], 0)
+    other_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
+    n_customers = len(buyers)
+    table = table.filter(buyers).drop_columns("_other_orders")
+    _set_counts(tx, other_orders, n_customers, len(table))
+    # Arrow's own conversion turns DATE into datetime.date without a detour via Timestamp.
+    frame = table.to_pandas()
+    if frame.empty:
+        raise EmptyResultError(
+            f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
+            f"on or before {tx.as_of}."
+        )
+    return frame
+
+
+def _set_counts(tx: Transactions, other_orders: int, customers: int, buyers: int) -> None:
+    """Record the order and customer counts of the data-quality report."""
+    report = tx.report
+    report.non_positive_orders = int(other_orders)
+    report.customers_without_purchase = int(customers) - int(buyers)
+    report.customers = int(buyers)
+
+
+def count_customers(tx: Transactions) -> None:
+    """Fill the data-quality report's order and customer counts, if no step did yet.
+
+    :func:`customer_features` records them as it goes; the steps that do not build the
+    customer table (the CLV summary, the KPIs) call this, so every command's report
+    carries the real ``non_positive_orders``, ``customers_without_purchase`` and
+    ``customers`` (customers with a purchase), by the same purchase rule.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`; ``tx.report`` is updated.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                     "order_date": ["2024-01-01", "2024-01-11", "2024-01-06"],
+    ...                     "amount": [10.0, 30.0, -5.0]})
+    >>> tx = load_transactions(raw)
+    >>> count_customers(tx)
+    >>> tx.report.customers, tx.report.customers_without_purchase, tx.report.non_positive_orders
+    (1, 1, 1)
+    """
+    if tx.report.customers:  # customer_features (or an earlier call) counted them
+        return
+    orders = orders_table(tx)
+    with step("counting customers"):
+        other_orders, customers, buyers = tx.con.execute(f"""
+            SELECT count(*) FILTER (WHERE NOT is_purchase),
+                   count(DISTINCT customer_id),
+                   count(DISTINCT customer_id) FILTER (WHERE is_purchase)
+            FROM {orders}
+        """).fetchall()[0]
+    tx.source.check_unchanged()
+    _set_counts(tx, other_orders, customers, buyers)
+
+
+def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
+    """Summarise transactions the way BG/NBD and Gamma-Gamma models take them.
+
+    A customer's purchases on one day are merged into one purchase, as in lifetimes'
+    ``summary_data_from_transaction_data``; a day counts when it is a purchase (net
+    amount above zero, or a free order: net zero without a return line). The
+    data-quality report's customer counts are filled too (:func:`count_customers`).
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`; ``as_of`` ends the calibration period.
+    time_unit : {"D", "W", "M"}, default="D"
+        Unit of ``recency`` and ``T``: days, weeks of 7 days or months of 30.4375 days.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``frequency`` (repeat purchase days: purchase days - 1),
+        ``recency`` (age at the last purchase: first to last purchase), ``T`` (age at
+        ``as_of``: first purchase to ``as_of``), ``monetary_value`` (mean net value of the
+        repeat purchase days; 0 without repeats).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "a"],
+    ...                     "order_date": ["2024-01-01", "2024-01-08", "2024-01-15"],
+    ...                     "amount": [10.0, 20.0, 40.0]})
+    >>> clv_summary(load_transactions(raw), time_unit="W")
+      customer_id  frequency  recency    T  monetary_value
+    0           a          2      2.0  2.0            30.0
+    """
+    if time_unit not in TIME_UNITS:
+        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
+                          f"Got {time_unit!r} instead.")
+    days = TIME_UNITS[time_unit]
+    as_of = _as_of_sql(tx)
+    count_customers(tx)
+    with step("computing CLV summary"):
+        frame = tx.con.execute(f"""
+            WITH days AS (
+                SELECT customer_id, order_date, sum(amount) AS net, min(amount) AS min_line
+                FROM transactions GROUP BY customer_id, order_date
+            ), ranked AS (
+                SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
+                FROM days WHERE {IS_PURCHASE}
+            )
+            SELECT customer_id,
+                   count(*) - 1 AS frequency,
+                   date_diff('day', min(order_date), max(order_date)) / {days} AS recency,
+                   date_diff('day', min(order_date), {as_of}) / {days} AS "T",
+                   CAST(coalesce(avg(net) FILTER (WHERE n > 1), 0) AS DOUBLE) AS monetary_value
+            FROM ranked GROUP BY customer_id ORDER BY customer_id
+        """).df()
+    tx.source.check_unchanged()
+    if frame.empty:
+        raise EmptyResultError(f"{tx.source.name}: no customer with a purchase on or before "
+                               f"{tx.as_of}.")
+    frame["frequency"] = frame["frequency"].astype("int64")
+    return frame

@@ -1,0 +1,128 @@
+"""The orders table: cleaned lines grouped into orders, with the engine's one purchase rule.
+
+Every step that counts purchases reads its orders from here, so they all agree on what an
+order is and when it is a purchase:
+
+* an **order** is the lines of one customer under one ``order_id`` (or, without an order
+  id, one customer's lines of one day);
+* an order is a **purchase** when its net amount is above zero, or when it is a free
+  order (net exactly zero with no return line). CDNOW has 8 customers whose only
+  purchase cost $0.00; the published summaries count them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ..errors import InputError
+from ..io.loading import Transactions
+from ..io.sources import _quote
+from ..progress import step
+
+__all__ = ["IS_PURCHASE", "CONTACT_COLUMNS", "orders_table", "drop_orders_table"]
+
+#: SQL condition on a group of lines (an order, or a customer's day) with columns ``net``
+#: (sum of amounts) and ``min_line`` (smallest amount): the group is a purchase.
+IS_PURCHASE = "(net > 0 OR (net = 0 AND min_line >= 0))"
+#: Optional columns carried per order: the latest non-empty value of the order.
+CONTACT_COLUMNS = ("email", "first_name", "country")
+
+
+def orders_table(tx: Transactions) -> str:
+    """Build the orders table of ``tx`` once; return its name in ``tx.con``.
+
+    Columns: ``customer_id``, ``order_key``, ``order_date`` (first day of the order),
+    ``order_ts`` (its last timestamp), ``net`` (sum of amounts, exact decimal),
+    ``min_line`` (smallest line amount), ``is_purchase`` (:data:`IS_PURCHASE`), then the
+    mapped contact columns of :data:`CONTACT_COLUMNS` (the order's latest non-empty value).
+
+    With an order id, the order ids used by more than one customer are counted in
+    ``tx.report.shared_order_ids``; each customer's lines stay their own order. When more
+    than ``tx.max_shared_order_fraction`` of the order ids are shared, the column mapping
+    is most likely wrong (a per-store or per-day number mapped as the order id) and an
+    :class:`~rfm_engine.errors.InputError` says so.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+
+    Returns
+    -------
+    str
+        Name of a temporary table of ``tx.con``, built on the first call for ``tx``.
+
+    Raises
+    ------
+    InputError
+        Too many order ids are shared by several customers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["1", "1", "2"],
+    ...                     "order_date": ["2024-01-01", "2024-01-01", "2024-01-06"],
+    ...                     "amount": [10.0, -10.0, 5.0]})
+    >>> tx = load_transactions(raw)
+    >>> tx.con.sql(f"SELECT customer_id, net, is_purchase FROM {orders_table(tx)} "
+    ...            "ORDER BY customer_id").fetchall()
+    [('a', Decimal('0.0000'), False), ('b', Decimal('5.0000'), True)]
+    """
+    if tx._orders_table is not None:
+        return tx._orders_table
+    contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
+    # Latest non-empty value; ties on the timestamp broken by the value itself.
+    latest = "".join(
+        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
+    )
+    name = f"_rfm_orders_{uuid.uuid4().hex[:12]}"
+    with step("grouping orders"):
+        tx.con.execute(f"""
+            CREATE TEMP TABLE {name} AS
+            SELECT *, {IS_PURCHASE} AS is_purchase FROM (
+                SELECT customer_id, order_key, min(order_date) AS order_date,
+                       max(order_ts) AS order_ts, sum(amount) AS net,
+                       min(amount) AS min_line {latest}
+                FROM transactions GROUP BY customer_id, order_key)
+        """)
+        tx.source.check_unchanged()
+        tx._orders_table = name
+        if tx.has_order_id:
+            _check_shared_order_ids(tx, name)
+    return name
+
+
+def drop_orders_table(tx: Transactions) -> None:
+    """Drop the orders table of ``tx`` if it was built (it is rebuilt when asked again)."""
+    if tx._orders_table is not None:
+        tx.con.execute(f"DROP TABLE IF EXISTS {tx._orders_table}")
+        tx._orders_table = None
+
+
+def _check_shared_order_ids(tx: Transactions, name: str) -> None:
+    """Count the order ids used by several customers; refuse beyond the threshold."""
+    ids, shared, example, holders = tx.con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE n > 1),
+               min(order_key) FILTER (WHERE n > 1),
+               arg_min(n, order_key) FILTER (WHERE n > 1)
+        FROM (SELECT order_key, count(*) AS n FROM {name} GROUP BY order_key)
+    """).fetchall()[0]
+    tx.report.shared_order_ids = int(shared)
+    if not shared:
+        return
+    customers = [row[0] for row in tx.con.execute(
+        f"SELECT customer_id FROM {name} WHERE order_key = {_quote(example)} "
+        "ORDER BY customer_id LIMIT 2").fetchall()]
+    column = tx.columns["order_id"]
+    share = shared / ids
+    what = (f"{shared:,} of {ids:,} order ids ({share:.2%}) are used by more than one "
+            f"customer, such as {column!r} = {example!r} ({holders} customers: "
+            f"{', '.join(map(repr, customers))}{', ...' if holders > 2 else ''})")
+    if share > tx.max_shared_order_fraction:
+        raise InputError(
+            f"{tx.source.name}: {what}: more than max_shared_order_fraction "
+            f"{tx.max_shared_order_fraction:.2%}. The order id column looks like it is not "
+            "unique per order (a per-store or per-day number?): map a unique id, or raise "
+            "--max-shared-order-fraction to count each customer's lines as their own order.")
+    tx.report.warnings.append(f"{what}; each customer's lines count as their own order.")

@@ -1,0 +1,301 @@
+"""Transaction sources: CSV, Parquet (file or folder), a DataFrame or a DuckDB table.
+
+Each source becomes a DuckDB view named ``raw_source`` read in place (nothing is
+copied up front), plus what error messages need: a display name and SQL for the
+file and the 1-based data row of each row, and the size and modification time of each
+file, so a file rewritten during a run is noticed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+
+__all__ = ["Source", "open_source"]
+
+_DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A transaction source opened as the DuckDB view ``raw_source``.
+
+    Attributes
+    ----------
+    name : str
+        What error messages call it (path, or ``path::table``, or ``DataFrame``).
+    kind : str
+        ``csv``, ``parquet``, ``dataframe`` or ``duckdb``.
+    columns : dict
+        Column name to DuckDB type, in source order.
+    row_sql : str
+        SQL giving the 1-based data row of a row of ``raw_source`` (error path only).
+    file_sql : str
+        SQL giving the file a row came from.
+    paths : tuple of Path
+        The files read (empty for a DataFrame).
+    stamps : tuple
+        ``(size, mtime_ns)`` of each path when it was opened.
+    """
+
+    name: str
+    kind: str
+    columns: dict[str, str]
+    row_sql: str
+    file_sql: str
+    paths: tuple[Path, ...] = ()
+    stamps: tuple[tuple[int, int], ...] = ()
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`InputError` when a file changed since it was opened.
+
+        Files are read in place, once per query: a file rewritten during a run (an
+        upstream export landing) would mix two versions, so the run stops instead.
+        """
+        changed = [str(p) for p, stamp in zip(self.paths, self.stamps, strict=True)
+                   if _stamp(p) != stamp]
+        if changed:
+            raise InputError(f"{', '.join(changed)}: changed while being read (size or "
+                             "modification time differ from the start of the run); rerun "
+                             "once the file is complete.")
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+#: Suffixes of data files that a folder of Parquet files must not hold besides them.
+_OTHER_DATA = (".csv", ".tsv", ".txt", ".gz", ".json", ".jsonl", ".xlsx", ".xls", ".duckdb")
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        others = sorted(p for p in path.rglob("*") if p.is_file()
+                        and p.name.lower().endswith(_OTHER_DATA) and not p.name.startswith("."))
+        if files and others:
+            raise InputError(
+                f"{path}: folder holds {len(files)} .parquet file(s) and {len(others)} other data "
+                f"file(s) ({others[0].name}{', ...' if len(others) > 1 else ''}); a folder is read "
+                "as Parquet only and mixing formats is refused: move the other files out, or "
+                "give one file as INPUT.")
+        if not files:
+            found = (f" (it holds {others[0].name}: give a CSV file itself as INPUT)"
+                     if others else "")
+            raise InputError(f"{path}: folder holds no .parquet files{found}.")
+        return files
+    return [path]
+
+
+def open_source(
+    con: duckdb.DuckDBPyConnection,
+    source: str | Path | pd.DataFrame,
+    *,
+    table: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> Source:
+    """Register ``source`` as the view ``raw_source`` on ``con``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection that will run the pipeline.
+    source : str, Path or DataFrame
+        A ``.csv`` (also ``.csv.gz``, ``.tsv``, ``.txt``) file, a ``.parquet`` file or
+        folder of them, a DuckDB database file (with ``table``), or a DataFrame.
+    table : str, optional
+        Table name inside a DuckDB database file.
+    delimiter : str, optional
+        CSV delimiter; sniffed when omitted.
+    encoding : str, optional
+        CSV encoding (default UTF-8, with or without BOM; also ``latin-1``, ``utf-16``).
+
+    Returns
+    -------
+    Source
+    """
+    if isinstance(source, pd.DataFrame):
+        repeated = source.columns[source.columns.duplicated()].unique().tolist()
+        if repeated:
+            raise InputError(f"DataFrame: column name(s) {', '.join(map(repr, repeated))} "
+                             "appear more than once; rename them so each column is unambiguous.")
+        con.register("_raw_frame", source)
+        con.execute("CREATE OR REPLACE TEMP VIEW raw_source AS SELECT * FROM _raw_frame")
+        return Source("DataFrame", "dataframe", _describe(con), "row_number() OVER ()",
+                      "'DataFrame'")
+
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder.")
+    stamped = _parquet_files(path) if path.is_dir() else [path]
+    stamps = tuple(_stamp(p) for p in stamped)
+    lower = path.name.lower()
+    if path.is_dir() or lower.endswith(".parquet"):
+        files = stamped
+        file_list = "[" + ", ".join(_quote(str(f)) for f in files) + "]"
+        sql = (
+            f"SELECT * FROM read_parquet({file_list}, filename = '_src_file', "
+            "file_row_number = true)"
+        )
+        kind, row_sql, file_sql = "parquet", "file_row_number + 1", "_src_file"
+        exclude = ("_src_file", "file_row_number")
+    elif lower.endswith(_DUCKDB_SUFFIXES):
+        if not table:
+            raise ConfigError(f"{path}: a DuckDB database needs a table name (--table NAME).")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", table):
+            raise ConfigError(f"--table: {table!r} is not a plain table name.")
+        con.execute(f"ATTACH {_quote(str(path))} AS src_db (READ_ONLY)")
+        sql = f"SELECT *, rowid AS _src_rowid FROM src_db.{table}"
+        kind, row_sql, file_sql = "duckdb", "_src_rowid + 1", _quote(f"{path}::{table}")
+        files = [path]
+        exclude = ("_src_rowid",)
+    else:
+        files = [path]
+        if _is_blank(path):
+            raise InputError(f"{path}: the file is empty (no header line, no rows); expected a "
+                             "CSV file with a header such as customer_id,order_date,amount.")
+        options = ["header = true", "all_varchar = true"]
+        if delimiter:
+            options.append(f"delim = {_quote(delimiter)}")
+        if encoding:
+            options.append(f"encoding = {_quote(encoding)}")
+        sql = f"SELECT * FROM read_csv({_quote(str(path))}, {', '.join(options)})"
+        kind, row_sql, file_sql = "csv", "row_number() OVER ()", _quote(str(path))
+        exclude = ()
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_source AS {sql}")
+        columns = _describe(con)
+    except duckdb.Error as exc:
+        if kind == "csv":
+            raise _csv_error(path, exc, encoding=encoding, delimiter=delimiter) from None
+        raise InputError(f"{path}: cannot read as {kind}: {_first_line(exc)}") from exc
+    columns = {k: v for k, v in columns.items() if k not in exclude}
+    if kind == "csv":
+        _check_csv_header(con, path, list(columns), options, encoding, delimiter)
+    name = f"{path}::{table}" if kind == "duckdb" else str(path)
+    return Source(name, kind, columns, row_sql, file_sql, tuple(files), stamps)
+
+
+def _describe(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {row[0]: row[1] for row in con.execute("DESCRIBE raw_source").fetchall()}
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether a file holds nothing but whitespace (read only when it is small)."""
+    size = path.stat().st_size
+    return size == 0 or (size < 4096 and not path.read_bytes().strip(b" \t\r\n\x00\xef\xbb\xbf"
+                                                                      b"\xff\xfe"))
+
+
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, columns: list[str],
+                      options: list[str], encoding: str | None, delimiter: str | None) -> None:
+    """Refuse a header naming a column twice, and a file the sniffer read as one column.
+
+    DuckDB renames a repeated name (``amount``, ``amount_1``) and, when a row has more
+    or fewer fields than the header, falls back to one column holding whole lines: both
+    would give a wrong answer or a misleading "missing columns" error.
+    """
+    if len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS):
+        raise _csv_error(path, None, encoding=encoding, delimiter=delimiter)
+    lowered = {c.lower() for c in columns}
+    suspects = [c for c in columns
+                if (m := re.fullmatch(r"(.+)_\d+", c)) and m.group(1).lower() in lowered]
+    if not suspects:
+        return
+    header_options = [o for o in options if not o.startswith("header")] + ["header = false"]
+    header = con.execute(f"SELECT * FROM read_csv({_quote(str(path))}, "
+                         f"{', '.join(header_options)}) LIMIT 1").fetchone() or ()
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        key = str(name).strip().lower()
+        if key in seen:
+            raise InputError(
+                f"{path}, header: column name {name!r} appears twice (columns {seen[key]} and "
+                f"{position}); rename one so the mapping is unambiguous.")
+        seen[key] = position
+
+
+def _csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
+              delimiter: str | None) -> InputError:
+    """Turn a CSV that DuckDB cannot read into one line naming the file and the line.
+
+    A row with more or fewer fields than the header is found by reading the file with
+    Python's :mod:`csv` (error path only); DuckDB's own line number and hint (such as
+    "not utf-8 encoded") are kept otherwise.
+    """
+    text = str(exc) if exc is not None else ""
+    if "utf-8" not in text and "unicode" not in text.lower():
+        ragged = _find_ragged_row(path, encoding, delimiter)
+        if ragged:
+            return InputError(ragged)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    where = next((m.group(1) for line in lines
+                  if (m := re.search(r"CSV Error on Line: (\d+)", line))), None)
+    reason = next((line for line in lines if not line.startswith(
+        ("CSV Error on Line", "Original Line", "Invalid Input Error: CSV Error",
+         "Possible", "file =", "delimiter", "quote", "escape", "new_line", "header",
+         "skip_rows", "comment", "strict_mode", "date_format", "timestamp_format",
+         "null_padding", "sample_size", "ignore_errors", "all_varchar"))), "")
+    reason = reason.removeprefix("Invalid Input Error: ")
+    if not reason and lines:
+        reason = lines[0].removeprefix("Invalid Input Error: ")
+    if "not utf-8" in text.lower() or "unicode" in text.lower():
+        reason = (reason or "not UTF-8") + (
+            " Set the encoding: --encoding latin-1 (or utf-16, ...), [input] encoding in "
+            "the config.")
+    location = f"{path}, line {where}" if where else str(path)
+    return InputError(f"{location}: cannot read as CSV: {reason or 'unreadable file'}")
+
+
+def _find_ragged_row(path: Path, encoding: str | None, delimiter: str | None) -> str | None:
+    """Return a message naming the first row whose field count differs from the header's."""
+    try:
+        with open(path, encoding=_python_encoding(encoding), newline="") as handle:
+            first = handle.readline()
+            if delimiter is None:
+                counts = {d: first.count(d) for d in _DELIMITERS}
+                delimiter = max(counts, key=counts.get)
+                if not counts[delimiter]:
+                    return None
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return None
+            for row_number, row in enumerate(reader, start=1):
+                if row and len(row) != len(header):
+                    return (f"{path}, row {row_number} (line {reader.line_num}): {len(row)} "
+                            f"fields, expected {len(header)} as in the header (delimiter "
+                            f"{delimiter!r}); fix the row (quote fields holding the delimiter).")
+    except (OSError, UnicodeError, csv.Error, LookupError):
+        return None
+    return None
+
+
+def _python_encoding(encoding: str | None) -> str:
+    if not encoding:
+        return "utf-8-sig"
+    return {"utf-16": "utf-16", "latin-1": "latin-1"}.get(encoding.lower(), encoding)

@@ -1,0 +1,365 @@
+"""The KPI report: transaction KPIs, cohorts, revenue by segment, CLV and optional inputs.
+
+`build_kpi_report` computes everything from cleaned transactions (and, optionally, the
+segment of each customer, marketing costs and the optional CRM inputs); `KPIReport` is a
+plain object with several writers (`to_frame`, `to_json`, `metrics`, `to_html`,
+`write_html`). The weekly run writes ``kpis.html`` and ``kpis.csv`` with each run and
+logs the metrics to MLflow; ``rfm-engine kpis`` prints the table.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..io.loading import Transactions
+from ..io.writers import json_text
+from ..measurement.kpis import KPITable, cohort_retention, plot_cohort_heatmap, transaction_kpis
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ..measurement.clv import CLVResult
+
+__all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue"]
+
+#: The KPIs of the latest complete period that go to MLflow as metrics.
+HEADLINE = ("active_customers", "new_customers", "retention_rate", "churn_rate",
+            "repeat_rate_to_date", "purchase_frequency", "aov", "revenue", "clv")
+
+
+@dataclass
+class KPIReport:
+    """KPIs of one observation window, ready to print, save, plot and track.
+
+    Attributes
+    ----------
+    kpis : KPITable
+        Per period (all customers).
+    cohorts : DataFrame
+        Cohort retention matrix (:func:`rfm_engine.measurement.kpis.cohort_retention`).
+    by_segment : KPITable or None
+        Per period and segment, when segments were given.
+    clv : CLVResult or None
+        Predictive CLV per customer, when it could be fitted.
+    extras : dict
+        Title to table, for the KPIs of optional inputs (NPS, CSAT, CAC...).
+    as_of : str
+        Inclusive observation end.
+    warnings : list of str
+        What could not be computed, and why.
+    """
+
+    kpis: KPITable
+    cohorts: pd.DataFrame
+    by_segment: KPITable | None = None
+    clv: CLVResult | None = None
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    as_of: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the per-period KPI table."""
+        return self.kpis.to_frame()
+
+    @cached_property
+    def latest(self) -> pd.Series:
+        """The latest complete period's row (the latest period when all are partial)."""
+        frame = self.kpis.to_frame()
+        complete = frame[~frame["partial"].astype(bool)]
+        return (complete if len(complete) else frame).iloc[-1]
+
+    def metrics(self) -> dict[str, Any]:
+        """Numbers worth tracking run over run: the latest complete period's KPIs and CLV.
+
+        ``predicted_clv`` holds ``total`` and ``mean``, both None when predicted CLV was
+        not computed (``warnings`` says why); a number that is not finite is left out.
+        """
+        latest = self.latest
+        out: dict[str, Any] = {"period": {k: float(latest[k]) for k in HEADLINE
+                                          if k in latest and pd.notna(latest[k])
+                                          and np.isfinite(float(latest[k]))}}
+        out["predicted_clv"] = {"total": None, "mean": None}
+        if self.clv is not None:
+            values = self.clv.customers["clv"]
+            out["predicted_clv"] = {"total": float(values.sum()), "mean": float(values.mean())}
+        return out
+
+    def to_json(self) -> str:
+        """Return the headline numbers and the optional-input KPIs as JSON."""
+        data = {"as_of": self.as_of, "latest_period": str(self.latest["period"]),
+                **self.metrics(),
+                "extras": {k: json.loads(_plain(v).to_json(orient="records",
+                                                           date_format="iso"))
+                           for k, v in self.extras.items()},
+                "warnings": self.warnings}
+        return json_text(data)
+
+    def to_html(self) -> str:
+        """Return one self-contained HTML page with tables and plots (no email addresses)."""
+        from ..io._html import _CSS, _img, _text
+
+        title = "CRM KPIs"
+        parts = [
+            "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{_text(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{_text(title)}</h1>",
+            f"<p class=meta>As of {_text(self.as_of)}; latest complete period "
+            f"{_text(str(self.latest['period']))}.</p>",
+            "<h2>Retention and churn</h2>", _img(self.kpis.plot_retention().figure,
+                                                 "retention and churn rate per period"),
+            "<h2>Revenue</h2>", _img(self.kpis.plot_revenue().figure, "revenue per period"),
+            _frame_html(self.kpis.to_frame()),
+            "<h2>Cohort retention</h2>", _img(plot_cohort_heatmap(self.cohorts).figure,
+                                              "cohort retention heatmap"),
+        ]
+        if self.by_segment is not None:
+            parts += ["<h2>Revenue by segment</h2>",
+                      _img(plot_segment_revenue(self.by_segment.to_frame()).figure,
+                           "revenue per segment")]
+        if self.clv is not None:
+            parts += ["<h2>Predicted customer lifetime value</h2>",
+                      _img(plot_clv_distribution(self.clv.customers).figure,
+                           "distribution of predicted CLV"),
+                      f"<p class=meta>BG/NBD {_text(_params(self.clv.params['bgnbd']))}; "
+                      f"Gamma-Gamma {_text(_params(self.clv.params['gamma_gamma']))}.</p>"]
+        for name, table in self.extras.items():
+            parts += [f"<h2>{_text(name)}</h2>", _frame_html(table)]
+        parts += [f"<p class=warn>{_text(w)}</p>" for w in self.warnings]
+        parts.append("</body></html>")
+        return "\n".join(parts) + "\n"
+
+    def write_html(self, path: str | Path) -> Path:
+        """Write :meth:`to_html` atomically; return the path."""
+        from ..io.writers import write_text_atomic
+
+        return write_text_atomic(path, self.to_html())
+
+    def __str__(self) -> str:
+        return str(self.kpis)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Periods as text, so the table serializes to JSON."""
+    periods = [c for c in frame.columns if isinstance(frame[c].dtype, pd.PeriodDtype)]
+    return frame.astype(dict.fromkeys(periods, str)) if periods else frame
+
+
+def _params(values: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+
+
+def _frame_html(frame: pd.DataFrame) -> str:
+    """Any table as HTML: numbers right-aligned, floats with two decimals."""
+    from ..io._html import _table
+
+    def fmt(value: object) -> str:
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else ""
+        if isinstance(value, float | np.floating):
+            return "–" if np.isnan(value) else f"{value:,.2f}"
+        if isinstance(value, int | np.integer):
+            return f"{value:,}"
+        return "–" if value is None or value is pd.NA else str(value)
+
+    columns = {c: (str(c), fmt, pd.api.types.is_numeric_dtype(frame[c])) for c in frame.columns}
+    return _table(frame.reset_index(drop=True), columns)
+
+
+def plot_segment_revenue(by_segment: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Stacked revenue per period by segment.
+
+    Parameters
+    ----------
+    by_segment : DataFrame
+        A per-period, per-segment KPI table (``period``, ``segment``, ``revenue``).
+    ax : Axes, optional
+        Where to draw; a new figure when omitted.
+
+    Returns
+    -------
+    Axes
+    """
+    from ..plotting import new_axes
+
+    ax = ax if ax is not None else new_axes(9, 4.5)
+    wide = by_segment.pivot_table(index="period", columns="segment", values="revenue",
+                                  aggfunc="sum", sort=False).fillna(0.0)
+    bottom = np.zeros(len(wide))
+    labels = [str(p) for p in wide.index]
+    for segment in wide.columns:
+        ax.bar(labels, wide[segment].to_numpy(), bottom=bottom, label=str(segment))
+        bottom += wide[segment].to_numpy()
+    ax.set_ylabel("net revenue")
+    ax.set_title("Revenue per period by segment")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(fontsize=7, ncols=2, frameon=False)
+    return ax
+
+
+def plot_clv_distribution(customers: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Histogram of predicted CLV (log-spaced bins), with the mean and the median marked.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        With a ``clv`` column (:class:`rfm_engine.measurement.clv.CLVResult` ``.customers``).
+    ax : Axes, optional
+        Where to draw; a new figure when omitted.
+
+    Returns
+    -------
+    Axes
+    """
+    from ..plotting import new_axes
+
+    ax = ax if ax is not None else new_axes(7, 4)
+    values = customers["clv"].to_numpy(dtype=float)
+    positive = values[values > 0]
+    if len(positive):
+        bins = np.geomspace(max(positive.min(), 0.01), positive.max() * 1.01, 40)
+        ax.hist(positive, bins=bins, color="#2b8cbe")
+        ax.set_xscale("log")
+        for stat, style in ((np.mean(values), "--"), (np.median(values), ":")):
+            if stat > 0:
+                ax.axvline(stat, color="#333333", linestyle=style)
+    ax.set_xlabel("predicted CLV (log scale; dashed: mean, dotted: median)")
+    ax.set_ylabel("customers")
+    ax.set_title("Distribution of predicted customer lifetime value")
+    return ax
+
+
+def build_kpi_report(
+    tx: Transactions,
+    *,
+    period: str = "month",
+    segments: pd.DataFrame | None = None,
+    churn_days: int | None = 90,
+    costs: pd.DataFrame | None = None,
+    clv: bool = True,
+    clv_time_unit: str = "W",
+    clv_horizon: float = 52,
+    clv_discount_rate: float = 0.0,
+    extras: Mapping[str, pd.DataFrame] | None = None,
+) -> KPIReport:
+    """Compute the KPI report of cleaned transactions.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+    period : {"month", "quarter"}, default="month"
+        KPI period.
+    segments : DataFrame, optional
+        ``customer_id``, ``segment``: adds the per-segment KPIs and the revenue plot.
+    churn_days : int or None, default=90
+        A customer is lost after this many days without a purchase
+        (:func:`rfm_engine.measurement.kpis.transaction_kpis`).
+    costs : DataFrame, optional
+        Marketing and sales costs per period (``period``, ``costs``): CAC and CLV net of
+        CAC.
+    clv : bool, default=True
+        Fit BG/NBD + Gamma-Gamma for predicted CLV; a fit that fails is reported in
+        ``warnings``, not raised.
+    clv_time_unit, clv_horizon, clv_discount_rate
+        Settings of the predictive CLV (:func:`rfm_engine.measurement.clv.fit_clv`).
+    extras : Mapping, optional
+        Title to table, KPIs of optional inputs to show as they are.
+
+    Returns
+    -------
+    KPIReport
+    """
+    from ..core.features import count_customers
+
+    notes: list[str] = []
+    count_customers(tx)  # the data-quality report of a KPI command carries them too
+    kpis = transaction_kpis(tx, period=period, churn_days=churn_days, costs=costs)
+    by_segment = (transaction_kpis(tx, period=period, by="segment", segments=segments,
+                                   churn_days=churn_days)
+                  if segments is not None else None)
+    cohorts = cohort_retention(tx, period=period)
+    fitted = None
+    if clv:
+        fitted = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes)
+    return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
+                     tx.as_of.isoformat(), notes)
+
+
+def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: float,
+             notes: list[str]) -> CLVResult | None:
+    from ..core.features import clv_summary
+    from ..errors import RFMEngineError
+    from ..measurement.clv import fit_clv
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fit_clv(clv_summary(tx, time_unit=time_unit), horizon=horizon,
+                             discount_rate=discount_rate)
+        except (RFMEngineError, ValueError, FloatingPointError) as exc:
+            notes.append(f"predicted CLV skipped: {exc}")
+            return None
+    # fit_clv says each of its warnings once, in words; numerical noise is not news.
+    notes += list(dict.fromkeys(f"predicted CLV: {w.message}" for w in caught
+                                if not issubclass(w.category, RuntimeWarning)))
+    return result
+
+
+#: Optional input kind -> (title, KPI function name in rfm_engine.io.crm_inputs, takes a period).
+_INPUT_KPIS: dict[str, list[tuple[str, str, bool]]] = {
+    "surveys": [("NPS", "nps", True), ("CSAT", "csat", True), ("CES", "ces", True)],
+    "tickets": [("First-contact resolution", "first_contact_resolution", True)],
+    "leads": [("Lead-to-customer conversion", "lead_conversion", True),
+              ("Sales cycle (days, created to won)", "sales_cycle", True)],
+    "subscriptions": [("Subscription renewal rate", "renewal_rate", True)],
+    "email_events": [("Email rates per campaign", "email_rates", False)],
+}
+
+
+def input_kpis(inputs: Mapping[str, Any], *, period: str = "month",
+               notes: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """KPIs of the optional CRM inputs, title to table.
+
+    Parameters
+    ----------
+    inputs : Mapping
+        Kind (``surveys``, ``tickets``, ``leads``, ``subscriptions``, ``email_events``) to
+        a table from :func:`rfm_engine.io.crm_inputs.read_input`. ``costs`` are not handled
+        here: they feed CAC in :func:`build_kpi_report`.
+    period : {"month", "quarter"}, default="month"
+        Period of the per-period KPIs.
+    notes : list of str, optional
+        Receives a line for each KPI that the data could not give (e.g. no CES survey).
+
+    Returns
+    -------
+    dict
+    """
+    from ..io import crm_inputs
+
+    freq = {"month": "M", "quarter": "Q"}[period]
+    tables: dict[str, pd.DataFrame] = {}
+    for kind, table in inputs.items():
+        for title, function, periodic in _INPUT_KPIS.get(kind, []):
+            compute = getattr(crm_inputs, function)
+            try:
+                tables[title] = compute(table, freq) if periodic else compute(table)
+            except (ValueError, KeyError) as exc:
+                if notes is not None:
+                    notes.append(f"{title}: not computed ({exc})")
+    return tables
+
+
+def costs_per_period(costs: Any) -> pd.DataFrame:
+    """Sum a validated costs input over channels: one row per ``period`` with ``costs``."""
+    frame = costs.frame if hasattr(costs, "frame") else costs
+    return frame.groupby("period", sort=True, observed=True)["costs"].sum().reset_index()

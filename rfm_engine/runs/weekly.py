@@ -1,0 +1,501 @@
+"""The weekly run: transactions to segments to campaign target lists, written safely.
+
+``run_weekly`` is what ``rfm-engine run`` calls every Monday::
+
+    load -> features -> scores (frozen model or fitted) -> segments -> migration
+         -> suppression, holdout, campaigns -> exports -> verification -> publish
+
+Everything is built in a hidden staging folder beside ``DIR/<as_of>``; the lists are
+re-read and proven free of suppressed addresses there; only then is the folder renamed
+into place. A failure at any point leaves ``DIR`` as it was. From the moment its as-of
+date is known the run holds the lock ``DIR/.<as_of>.lock``: a second run into the same
+folder and date is refused (exit code 5), and the leftovers of killed runs are removed
+(:func:`rfm_engine.io.writers.publish_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..campaigns.consent import ConsentList, load_consent
+from ..campaigns.exports import LAYOUTS, export_writers, formula_cells
+from ..campaigns.plan import (
+    DEFAULT_PLAN,
+    EXCLUSION_REASONS,
+    Campaign,
+    assign_campaigns,
+    campaign_counts,
+    check_plan,
+    load_campaigns,
+    suggest_products,
+    suggest_upsell,
+)
+from ..campaigns.suppression import (
+    SuppressionList,
+    check_freshness,
+    is_valid_email,
+    load_suppression,
+    normalize_email,
+)
+from ..config import Config
+from ..core.clustering import Clustering, apply_clusterer, cluster_customers
+from ..core.features import customer_features
+from ..core.model import SegmentationModel
+from ..core.pipeline import segment_customers
+from ..core.scoring import scorer_json
+from ..core.segments import load_rules
+from ..errors import ComplianceError, ConfigError, OutputExistsError
+from ..integrations.model_store import load_frozen
+from ..io.loading import Transactions, connect, load_transactions
+from ..io.manifest import file_entry, sha256_file, table_rows, versions
+from ..io.quality import DataQualityReport
+from ..io.writers import (
+    check_output_folder,
+    json_text,
+    publish_folder,
+    publish_lock,
+    staging_folder,
+    table_writer,
+    text_writer,
+    write_all,
+)
+from ..measurement.migration import earlier_runs, find_previous_run, migrate, trigger_lists
+from ..progress import logger, step
+from ..reports.kpi_report import build_kpi_report, costs_per_period, input_kpis
+from ..reports.summary_report import RunSummary, write_heatmap_png
+
+__all__ = ["RunResult", "run_weekly", "campaign_plan"]
+
+_CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
+_SUGGESTION_COLUMNS = ("cross_sell", "upsell")
+
+
+@dataclass
+class RunResult:
+    """What a weekly run produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+        ``DIR/<as_of>``.
+    as_of : datetime.date
+        Inclusive observation end of the run.
+    customers : DataFrame
+        Every customer with features, scores, segment, migration and campaign columns.
+    segments : DataFrame
+        The segment summary table.
+    campaigns : DataFrame
+        Counts per campaign (candidates, suppressed, excluded by reason, holdout, targets).
+    manifest : dict
+        The manifest written last.
+    model : SegmentationModel
+        The model that scored the run (frozen, or fitted in this run).
+    warnings : list of str
+        Things worth a look that did not stop the run.
+    quality : DataQualityReport or None
+        The data-quality report of the transactions read (also ``quality.json``).
+    """
+
+    run_dir: Path
+    as_of: dt.date
+    customers: pd.DataFrame
+    segments: pd.DataFrame
+    campaigns: pd.DataFrame
+    manifest: dict[str, Any]
+    model: SegmentationModel
+    warnings: list[str] = field(default_factory=list)
+    quality: DataQualityReport | None = None
+
+
+def campaign_plan(config: Config) -> tuple[Campaign, ...]:
+    """Return the campaigns of ``config`` (``[[campaigns]]``), or the default plan."""
+    if config.campaigns is None:
+        return DEFAULT_PLAN
+    return load_campaigns(config.campaigns, source=config.source or "<config>")
+
+
+def _has_email(plan: tuple[Campaign, ...]) -> bool:
+    return any(c.channel == "email" for c in plan)
+
+
+def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
+                              no_suppression: bool) -> None:
+    email = [c.name for c in plan if c.channel == "email"]
+    if email and not paths and not no_suppression:
+        raise ComplianceError(
+            f"Email campaign(s) {', '.join(email)} need a suppression source (unsubscribed, "
+            "bounced, complained, erased): pass --suppression FILE or [output] suppression, or "
+            "--no-suppression to waive it on purpose. Nothing was written."
+        )
+
+
+def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
+    """Earlier runs' target rows: customer_id, campaign, as_of."""
+    frames = []
+    for day, folder in earlier_runs(output_dir, as_of):
+        path = folder / "customers.parquet"
+        if path.is_file():
+            previous = pd.read_parquet(path, columns=["customer_id", "campaign", "group"])
+            targets = previous[previous["group"] == "target"]
+            frames.append(targets[["customer_id", "campaign"]].assign(as_of=day))
+    if not frames:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=str),
+                             "campaign": pd.Series(dtype=str), "as_of": pd.Series(dtype=object)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _suggestions(tx: Transactions, customers: pd.DataFrame) -> pd.DataFrame:
+    """Cross-sell and up-sell columns, from what customers of the same segment bought."""
+    mapped = [c for c in ("category", "product_id") if c in tx.columns]
+    out = pd.DataFrame(index=customers["customer_id"])
+    if not mapped:
+        return out
+    lines = tx.con.execute(
+        f"SELECT customer_id, {', '.join(mapped)}, CAST(amount AS DOUBLE) AS amount "
+        "FROM transactions"
+    ).df()
+    out["cross_sell"] = suggest_products(lines, customers, by=mapped[0])
+    if len(mapped) == 2:
+        out["upsell"] = suggest_upsell(lines, customers)
+    return out
+
+
+def _lock_run(locks: contextlib.ExitStack, run_dir: Path, force: bool) -> None:
+    """Hold the publish lock of ``run_dir`` for the rest of the run; refuse an existing run.
+
+    Another run writing the same folder and as-of date gets exit code 5; the leftovers
+    of killed runs in the folder are removed (:func:`~rfm_engine.io.writers.publish_lock`).
+    """
+    locks.enter_context(publish_lock(run_dir))
+    _refuse_existing(run_dir, force)  # again under the lock: another run may just have published
+
+
+def run_weekly(
+    config: Config,
+    *,
+    output_dir: str | Path | None = None,
+    suppression: list[str | Path] | None = None,
+    no_suppression: bool | None = None,
+    layout: str | None = None,
+    force: bool = False,
+    allow_stale_suppression: bool | None = None,
+    max_suppression_age_days: int | None = None,
+    consent: str | Path | None = None,
+    consent_required: bool | None = None,
+) -> RunResult:
+    """Run the weekly job and write ``DIR/<as_of>/``.
+
+    The keyword arguments override ``config`` (validated like it); the manifest's
+    ``config`` is that effective configuration.
+
+    Parameters
+    ----------
+    config : Config
+        The run configuration (:func:`rfm_engine.load_config`); ``[input] path`` names
+        the transactions.
+    output_dir : str or Path, optional
+        ``DIR`` (default: ``[output] dir``, ``out``).
+    suppression : list of paths, optional
+        Suppression files (default: ``[output] suppression``).
+    no_suppression : bool, optional
+        Run email campaigns without a suppression source, on purpose.
+    layout : {"generic", "mailchimp", "klaviyo", "hubspot", "braze"}, optional
+        The email tool's import layout (default: ``[output] format``).
+    force : bool, default=False
+        Replace an existing ``DIR/<as_of>``.
+    allow_stale_suppression : bool, optional
+        Use suppression files older than the limit, with a warning (default:
+        ``[output] allow_stale_suppression``, false).
+    max_suppression_age_days : int, optional
+        The age limit of suppression files in days (default: ``[output]
+        max_suppression_age_days``, 7); see
+        :func:`rfm_engine.campaigns.suppression.check_freshness`.
+    consent : str or Path, optional
+        The consent file (default: ``[output] consent``); see :mod:`rfm_engine.campaigns.consent`.
+        Customers who objected to profiling are left out of the run; email campaigns
+        exclude customers without valid consent on ``as_of`` (``no_consent``).
+    consent_required : bool, optional
+        With a consent file, customers without a row have no consent (default:
+        ``[output] consent_required``, true).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ComplianceError
+        An email campaign without a suppression source, a suppression file older than
+        the age limit (nothing is read further), or a suppressed address found in a
+        written list (nothing is published).
+    OutputExistsError
+        ``DIR/<as_of>`` exists and ``force`` is false, or another run is writing it
+        (:class:`~rfm_engine.errors.OutputBusyError`).
+    OutputError
+        ``DIR`` is a file or cannot be written (checked before anything is read).
+    """
+    with contextlib.ExitStack() as locks:  # publish locks, held until the run ends
+        # The effective config: what runs is what the manifest (and MLflow) records.
+        config = config.with_overrides({
+            "output.dir": None if output_dir is None else str(output_dir),
+            "output.suppression": None if suppression is None else [str(p) for p in suppression],
+            "output.no_suppression": no_suppression, "output.format": layout or None,
+            "output.allow_stale_suppression": allow_stale_suppression,
+            "output.max_suppression_age_days": max_suppression_age_days,
+            "output.consent": None if consent is None else str(consent),
+            "output.consent_required": consent_required})
+        out = config.output
+        output_dir = Path(out.dir)
+        paths = list(out.suppression)
+        waive = out.no_suppression
+        layout = out.format
+        if layout not in LAYOUTS:
+            raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
+                              f"Got {layout!r} instead.")
+        plan = campaign_plan(config)
+        _check_suppression_source(plan, paths, waive)
+        check_output_folder(output_dir)  # fail fast, before reading anything
+        if config.features.as_of:
+            _lock_run(locks, output_dir / str(config.features.as_of), force)
+        if not config.input.path:
+            raise ConfigError("No input: give --input PATH or [input] path in the config.")
+        frozen = _frozen_model(config)
+        rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
+        scorer = frozen.scorer_ if frozen is not None else None
+        suppressions = load_suppression(paths) if paths else SuppressionList.empty()
+        compliance: dict[str, Any] = {
+            "max_suppression_age_days": out.max_suppression_age_days,
+            "allow_stale_suppression": out.allow_stale_suppression,
+        }
+        stale = check_freshness(suppressions, compliance["max_suppression_age_days"],
+                                allow_stale=compliance["allow_stale_suppression"]
+                                or not _has_email(plan))
+        consent_path = out.consent
+        compliance["consent_required"] = out.consent_required
+        consents = (load_consent(consent_path, required=compliance["consent_required"])
+                    if consent_path else None)
+
+        tx = load_transactions(config.input.path, **config.load_options(), con=connect())
+        run_dir = output_dir / tx.as_of.isoformat()
+        _lock_run(locks, run_dir, force)
+        objected = consents.remove_objected(tx) if consents is not None else []
+        customers = customer_features(tx)
+        seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
+                                edges=config.scoring.edges, scorer=scorer)
+        warnings = (stale + list(tx.report.warnings) + seg.warnings
+                    + check_plan(plan, rule_set.segments))
+        clustering = _clustering(config, frozen, seg.customers)
+        scored = clustering.customers if clustering is not None else seg.customers
+
+        with step("migration against the previous run"):
+            previous_dir = find_previous_run(output_dir, tx.as_of)
+            previous = (pd.read_parquet(previous_dir / "customers.parquet")
+                        if previous_dir is not None else None)
+            previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
+            migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
+                                previous_as_of=previous_as_of)
+            table = migration.customers
+
+        with step("campaigns: suppression, holdout, caps"):
+            if "email" not in table:
+                table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
+            table["email"] = normalize_email(table["email"])
+            table["email_valid"] = is_valid_email(table["email"])
+            if consents is not None:
+                table["email_consent"] = consents.valid(table, tx.as_of)
+            contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
+            assignment = assign_campaigns(
+                table, plan, as_of=tx.as_of,
+                suppressed=suppressions.mask(table),
+                contact_history=_contact_history(output_dir, tx.as_of),
+                quarantined=formula_cells(contact).to_numpy(),
+                no_consent=(~table["email_consent"].to_numpy(dtype=bool)
+                            if consents is not None else None),
+            )
+            table = pd.concat([table, assignment], axis=1)
+            resurrection = [c.name for c in plan if c.type == "resurrection"]
+            for column, values in _suggestions(tx, table).items():
+                table[column] = table["customer_id"].map(values).where(
+                    table["campaign"].isin(resurrection))
+            counts = campaign_counts(table, plan).reset_index()
+
+        # Everything the result needs is built before publishing: nothing after it can fail.
+        model = frozen or SegmentationModel.from_scorer(
+            seg.scorer, rules=config.segments.rules,
+            clusterer=clustering.clusterer if clustering is not None else None)
+        with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
+            manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
+                                  suppressions, layout, previous_dir, warnings, scorer is None,
+                                  clustering, compliance, consents, objected)
+            tx.source.check_unchanged()  # every read of the input is done
+            publish_folder(staging, run_dir, force=force)
+        logger.info("published %s", run_dir)
+        return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
+                         quality=tx.report)
+
+
+def _frozen_model(config: Config) -> SegmentationModel | None:
+    """Load the frozen model of ``[scoring] model``, or return None to fit one in this run."""
+    if not config.scoring.model:
+        return None
+    return load_frozen(config.scoring.model, folder=config.scoring.models_dir,
+                       rules=config.segments.rules)
+
+
+def _clustering(config: Config, frozen: SegmentationModel | None,
+                customers: pd.DataFrame) -> Clustering | None:
+    """k-means beside the rule segments: the frozen model's clusterer, else ``[clustering]``."""
+    if frozen is not None and frozen.clusterer_ is not None:
+        return apply_clusterer(customers, frozen.clusterer_)
+    settings = config.clustering
+    if not settings.enabled:
+        return None
+    with step("k-means clustering"):
+        return cluster_customers(customers, n_clusters=settings.n_clusters,
+                                 k_range=tuple(settings.k_range),
+                                 sample_size=settings.sample_size,
+                                 random_state=settings.random_state)
+
+
+def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any:
+    """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``."""
+    from ..io.crm_inputs import read_input
+
+    settings = config.kpis
+    inputs = {kind: read_input(kind, path) for kind, path in settings.inputs.items()}
+    notes: list[str] = []
+    extras = input_kpis(inputs, period=settings.period, notes=notes)
+    report = build_kpi_report(
+        tx, period=settings.period, churn_days=settings.churn_days or None, segments=segments,
+        costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
+        clv=settings.clv, clv_horizon=settings.clv_horizon, extras=extras)
+    report.warnings += notes
+    return report
+
+
+def _refuse_existing(run_dir: Path, force: bool) -> None:
+    if run_dir.exists() and not force:
+        raise OutputExistsError(f"{run_dir} already exists (a run for this as-of date); pass "
+                                "--force to replace it. Nothing was written.")
+
+
+def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migration: Any,
+               counts: pd.DataFrame, plan: tuple[Campaign, ...], tx: Transactions,
+               config: Config, suppressions: SuppressionList, layout: str,
+               previous_dir: Path | None, warnings: list[str],
+               fitted_here: bool, clustering: Clustering | None,
+               compliance: dict[str, Any], consents: ConsentList | None,
+               objected: list[str]) -> dict[str, Any]:
+    customers_out = table.drop(columns=["email_valid"])
+    lists: dict[Path, Any] = {}
+    email_lists: list[Path] = []
+    for campaign in plan:
+        targets = customers_out[(customers_out["campaign"] == campaign.name)
+                                & (customers_out["group"] == "target")]
+        if campaign.channel != "email":
+            targets = targets.drop(columns=["email"])
+        extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
+                  "resurrection"]
+        writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
+                                 else "generic", staging / "campaigns", extra_columns=extras)
+        lists.update(writers)
+        if campaign.channel == "email":
+            email_lists += list(writers)
+    outputs: dict[Path, Any] = {
+        staging / "customers.parquet": table_writer(customers_out, ".parquet"),
+        staging / "segments.csv": table_writer(seg.summary, ".csv"),
+        staging / "campaigns.csv": table_writer(counts, ".csv"),
+        staging / "quality.json": text_writer(tx.report.to_json()),
+        staging / "migration" / "transition_matrix.csv": table_writer(
+            migration.matrix.reset_index(), ".csv"),
+        **lists,
+    }
+    if migration.has_previous:  # on a first run everyone is "new": no trigger lists
+        for name, frame in trigger_lists(migration, config.migration.triggers).items():
+            outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
+    if fitted_here:
+        outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
+    if clustering is not None:
+        outputs[staging / "clustering" / "clusters.csv"] = table_writer(clustering.summary, ".csv")
+        if clustering.crosstab is not None:
+            outputs[staging / "clustering" / "crosstab.csv"] = table_writer(
+                clustering.crosstab.reset_index(), ".csv")
+        outputs.update(clustering.plot_writers(staging / "clustering"))
+    reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
+    shown = counts.assign(excluded=counts[reasons].sum(axis=1))
+    if consents is None:
+        shown = shown.drop(columns=["no_consent"])
+    summary = RunSummary(seg.summary, shown,
+                         migration, tx.report, as_of=tx.as_of,
+                         input_name=Path(tx.source.name).name,
+                         counts={"customers": len(table), "layout": layout,
+                                 **({"objected to profiling (left out)": len(objected)}
+                                    if consents is not None else {})})
+    outputs[staging / "summary.html"] = text_writer(summary.to_html())
+    with step("KPI report"):
+        kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
+    warnings += kpi.warnings
+    outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
+    outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
+    outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
+    write_all(outputs, force=True)
+    write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
+
+    with step("verifying the lists against the suppression list"):
+        from ..campaigns.suppression import verify_no_suppressed
+
+        with_email = table.dropna(subset=["email"])
+        email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
+        verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
+    if consents is not None:
+        with step("verifying the email lists against the consent records"):
+            targets = with_email[with_email["group"] == "target"]
+            verify_no_suppressed(
+                sorted(email_lists),
+                SuppressionList(customer_ids=table.loc[~table["email_consent"], "customer_id"]),
+                email_ids=targets.groupby("email")["customer_id"].agg(list).to_dict(),
+                check="consent")
+
+    model_path = config.scoring.model
+    manifest = {
+        "rfm_engine_manifest": 1,
+        "as_of": tx.as_of.isoformat(),
+        "run_dir": run_dir.name,
+        "inputs": {
+            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
+                             "files": [file_entry(p) for p in tx.source.paths]},
+            "suppression": suppressions.sources,
+            "previous_run": previous_dir.name if previous_dir else None,
+            "consent": consents.source if consents is not None else None,
+        },
+        "config": config.to_dict(),
+        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
+                  "fitted_in_this_run": fitted_here,
+                  "effective_scores": seg.effective_bins()},
+        "layout": layout,
+        "counts": {
+            "cleaning": tx.report.to_dict(),
+            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
+                                 strict=True)),
+            "campaigns": json.loads(counts.to_json(orient="records")),
+            "suppression_entries": len(suppressions),
+            "consent": None if consents is None else {
+                **consents.counts, "objected_customers_removed": len(objected),
+                "no_consent": int(counts["no_consent"].sum())},
+        },
+        "compliance": compliance,
+        "outputs": [file_entry(p, root=staging, rows=table_rows(p))
+                    for p in sorted(staging.rglob("*")) if p.is_file()],
+        "warnings": warnings,
+        "versions": versions(),
+    }
+    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
+    return manifest
+
