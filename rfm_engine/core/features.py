@@ -17,7 +17,7 @@ from ..errors import ConfigError, EmptyResultError
 from ..io.loading import Transactions
 from ..io.sources import _quote
 from ..progress import step
-from .orders import CONTACT_COLUMNS, IS_PURCHASE, orders_table
+from .orders import CONTACT_COLUMNS, grouped_lines_sql, orders_table
 
 __all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
            "clv_summary", "count_customers"]
@@ -170,8 +170,12 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
 
     A customer's purchases on one day are merged into one purchase, as in lifetimes'
     ``summary_data_from_transaction_data``; a day counts when it is a purchase (net
-    amount above zero, or a free order: net zero without a return line). The
-    data-quality report's customer counts are filled too (:func:`count_customers`).
+    amount above zero, or a free order: net zero without a return line). The days are
+    not derived from the orders table: the customer's lines are grouped per day by
+    :func:`~rfm_engine.core.orders.grouped_lines_sql`, the function the orders table is
+    built with, so the purchase rule is the same one (a return dated after its order
+    counts on its own day). The data-quality report's customer counts are filled too
+    (:func:`count_customers`).
 
     Parameters
     ----------
@@ -207,12 +211,10 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
     count_customers(tx)
     with step("computing CLV summary"):
         frame = tx.con.execute(f"""
-            WITH days AS (
-                SELECT customer_id, order_date, sum(amount) AS net, min(amount) AS min_line
-                FROM transactions GROUP BY customer_id, order_date
+            WITH days AS ({grouped_lines_sql("order_date")}
             ), ranked AS (
                 SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
-                FROM days WHERE {IS_PURCHASE}
+                FROM days WHERE is_purchase
             )
             SELECT customer_id,
                    count(*) - 1 AS frequency,

@@ -8,6 +8,13 @@ order is and when it is a purchase:
 * an order is a **purchase** when its net amount is above zero, or when it is a free
   order (net exactly zero with no return line). CDNOW has 8 customers whose only
   purchase cost $0.00; the published summaries count them.
+
+:func:`orders_table` builds the orders of a :class:`~rfm_engine.io.loading.Transactions`
+once; the features, the KPIs and before/after comparisons read it. The steps that need
+another grouping or other lines take their SQL from :func:`grouped_lines_sql`, which the
+orders table is built with too: the CLV summary and its holdout group a customer's lines
+per *day* (the BG/NBD convention), campaign lift groups the orders of the lines dated in
+its outcome window after ``as_of``. So the rule is written once, here.
 """
 
 from __future__ import annotations
@@ -19,13 +26,72 @@ from ..io.loading import Transactions
 from ..io.sources import _quote
 from ..progress import step
 
-__all__ = ["IS_PURCHASE", "CONTACT_COLUMNS", "orders_table", "drop_orders_table"]
+__all__ = ["IS_PURCHASE", "CONTACT_COLUMNS", "GROUPINGS", "grouped_lines_sql", "orders_table",
+           "drop_orders_table"]
 
 #: SQL condition on a group of lines (an order, or a customer's day) with columns ``net``
 #: (sum of amounts) and ``min_line`` (smallest amount): the group is a purchase.
 IS_PURCHASE = "(net > 0 OR (net = 0 AND min_line >= 0))"
 #: Optional columns carried per order: the latest non-empty value of the order.
 CONTACT_COLUMNS = ("email", "first_name", "country")
+#: What :func:`grouped_lines_sql` groups a customer's lines by: orders or days.
+GROUPINGS = ("order_key", "order_date")
+
+
+def grouped_lines_sql(by: str = "order_key", *, where: str | None = None,
+                      columns: str = "") -> str:
+    """Return the SQL query grouping the lines of ``transactions`` with the purchase rule.
+
+    The one definition of how lines become orders (or days) and when those are purchases:
+    :func:`orders_table` is built from it, and the steps that need another grouping or
+    other lines (the CLV summary per day, campaign lift over its outcome window) run it.
+
+    Parameters
+    ----------
+    by : {"order_key", "order_date"}, default="order_key"
+        Group a customer's lines per order, or per day (the BG/NBD convention: a
+        customer's purchases of one day are one purchase).
+    where : str, optional
+        SQL condition on the lines (such as a date window); all lines without it.
+    columns : str, default=""
+        More aggregates of the lines, each starting with a comma.
+
+    Returns
+    -------
+    str
+        A ``SELECT`` on the view ``transactions`` with columns ``customer_id``, ``by``,
+        ``order_date`` (first day of the group), ``order_ts`` (its last timestamp), ``net``
+        (sum of amounts, exact decimal), ``min_line`` (smallest line amount), ``gross``
+        (sum of the positive lines), the ``columns``, then ``is_purchase``
+        (:data:`IS_PURCHASE`).
+
+    Raises
+    ------
+    ValueError
+        ``by`` is not one of :data:`GROUPINGS` (a programming error).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "a"], "order_id": ["1", "1", "2"],
+    ...                     "order_date": ["2024-01-01", "2024-01-01", "2024-01-01"],
+    ...                     "amount": [10.0, -10.0, 0.0]})
+    >>> tx = load_transactions(raw)
+    >>> tx.con.sql(f"SELECT order_key, net, is_purchase FROM ({grouped_lines_sql()}) "
+    ...            "ORDER BY order_key").fetchall()
+    [('1', Decimal('0.0000'), False), ('2', Decimal('0.0000'), True)]
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"by must be one of {GROUPINGS}, got {by!r}")
+    first_day = "" if by == "order_date" else "min(order_date) AS order_date, "
+    condition = f"WHERE {where}" if where else ""
+    return f"""
+        SELECT *, {IS_PURCHASE} AS is_purchase FROM (
+            SELECT customer_id, {by}, {first_day}max(order_ts) AS order_ts,
+                   sum(amount) AS net, min(amount) AS min_line,
+                   coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS gross {columns}
+            FROM transactions {condition} GROUP BY customer_id, {by})"""
 
 
 def orders_table(tx: Transactions) -> str:
@@ -33,8 +99,9 @@ def orders_table(tx: Transactions) -> str:
 
     Columns: ``customer_id``, ``order_key``, ``order_date`` (first day of the order),
     ``order_ts`` (its last timestamp), ``net`` (sum of amounts, exact decimal),
-    ``min_line`` (smallest line amount), ``is_purchase`` (:data:`IS_PURCHASE`), then the
-    mapped contact columns of :data:`CONTACT_COLUMNS` (the order's latest non-empty value).
+    ``min_line`` (smallest line amount), ``gross`` (sum of the positive lines), the mapped
+    contact columns of :data:`CONTACT_COLUMNS` (the order's latest non-empty value), then
+    ``is_purchase`` (:data:`IS_PURCHASE`); see :func:`grouped_lines_sql`.
 
     With an order id, the order ids used by more than one customer are counted in
     ``tx.report.shared_order_ids``; each customer's lines stay their own order. When more
@@ -78,14 +145,7 @@ def orders_table(tx: Transactions) -> str:
     )
     name = f"_rfm_orders_{uuid.uuid4().hex[:12]}"
     with step("grouping orders"):
-        tx.con.execute(f"""
-            CREATE TEMP TABLE {name} AS
-            SELECT *, {IS_PURCHASE} AS is_purchase FROM (
-                SELECT customer_id, order_key, min(order_date) AS order_date,
-                       max(order_ts) AS order_ts, sum(amount) AS net,
-                       min(amount) AS min_line {latest}
-                FROM transactions GROUP BY customer_id, order_key)
-        """)
+        tx.con.execute(f"CREATE TEMP TABLE {name} AS {grouped_lines_sql(columns=latest)}")
         tx.source.check_unchanged()
         tx._orders_table = name
         if tx.has_order_id:

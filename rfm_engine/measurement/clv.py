@@ -61,7 +61,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.features import TIME_UNITS
-from ..core.orders import IS_PURCHASE
+from ..core.orders import grouped_lines_sql
 from ..errors import (
     ConfigError,
     DataError,
@@ -1124,8 +1124,9 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
 
     The holdout counterpart of :func:`rfm_engine.clv_summary`: purchases are merged per
     day and a day counts when it is a purchase (net amount above zero, or a free
-    order). Every customer with a purchase on or before ``calibration_end`` is listed,
-    with 0 when they bought nothing in the holdout.
+    order), by the same grouping (:func:`~rfm_engine.core.orders.grouped_lines_sql`).
+    Every customer with a purchase on or before ``calibration_end`` is listed, with 0
+    when they bought nothing in the holdout.
 
     Parameters
     ----------
@@ -1166,10 +1167,8 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
         raise ConfigError(f"Need calibration_end < holdout_end <= the transactions' as_of "
                           f"({tx.as_of}). Got {start} and {end} instead.")
     frame = tx.con.execute(f"""
-        WITH days AS (
-            SELECT customer_id, order_date, sum(amount) AS net, min(amount) AS min_line
-            FROM transactions GROUP BY customer_id, order_date
-        ), purchases AS (SELECT * FROM days WHERE {IS_PURCHASE})
+        WITH days AS ({grouped_lines_sql("order_date")}
+        ), purchases AS (SELECT * FROM days WHERE is_purchase)
         SELECT customer_id,
                count(*) FILTER (WHERE order_date > DATE {_quote(start.isoformat())})
                    AS frequency_holdout

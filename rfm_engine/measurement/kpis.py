@@ -6,10 +6,11 @@ customers the business starts with, wins, keeps and loses, and what they buy;
 ``transactions`` view of a :class:`~rfm_engine.io.loading.Transactions` and aggregate at
 transaction scale in DuckDB; only the per-period tables reach pandas.
 
-Orders and purchases follow :mod:`rfm_engine.core.features`: lines are grouped into orders
-by ``order_key``; every order counts in revenue (net, returns subtracted) on the date of
-the order (its first line); an order is a **purchase** when its net amount is above zero,
-or a free order (net exactly zero with no return line). "Active", "new", "orders" and
+Orders and purchases are those of :func:`rfm_engine.core.orders.orders_table`, the table
+the customer features read too: lines are grouped into orders by ``order_key``; every order
+counts in revenue (net, returns subtracted) on the date of the order (its first line); an
+order is a **purchase** when its net amount is above zero, or a free order (net exactly zero
+with no return line). "Active", "new", "orders" and
 "alive" are about purchases only, so a return never makes a customer active.
 
 Every KPI of a period depends only on transactions up to the end of that period, so a
@@ -30,7 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..core.orders import IS_PURCHASE
+from ..core.orders import orders_table
 from ..errors import ConfigError, MissingColumnsError
 from ..io.loading import Transactions, _customer_id_sql
 from ..io.sources import _quote
@@ -550,7 +551,7 @@ def cohort_retention(tx: Transactions, *, period: str = "month") -> pd.DataFrame
     start = f"DATE {_quote(spine['period_start'].iloc[0].isoformat())}"
     with step(f"computing cohorts per {unit}"):
         cells = tx.con.execute(f"""
-            WITH {_orders_cte(start, unit)},
+            WITH {_orders_cte(tx, start, unit)},
             activity AS (
                 SELECT DISTINCT customer_id, idx FROM dated WHERE is_purchase
             ), cohorts AS (
@@ -664,18 +665,13 @@ def _periods(tx: Transactions, unit: str) -> pd.DataFrame:
                          "period_start": starts, "period_end": ends, "partial": partial})
 
 
-def _orders_cte(start: str, unit: str) -> str:
-    """CTEs ``orders`` and ``dated``: one row per order with its period index."""
+def _orders_cte(tx: Transactions, start: str, unit: str) -> str:
+    """CTE ``dated``: one row per order of :func:`orders_table` with its period index."""
     return f"""
-        orders AS (
-            SELECT customer_id, order_key, min(order_date) AS order_date, sum(amount) AS net,
-                   min(amount) AS min_line,
-                   coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS gross
-            FROM transactions GROUP BY customer_id, order_key
-        ), dated AS MATERIALIZED (
-            SELECT customer_id, order_date, net, gross, {IS_PURCHASE} AS is_purchase,
+        dated AS MATERIALIZED (
+            SELECT customer_id, order_date, net, gross, is_purchase,
                    CAST(date_diff('{unit}', {start}, order_date) AS BIGINT) AS idx
-            FROM orders
+            FROM {orders_table(tx)}
         )"""
 
 
@@ -710,7 +706,7 @@ def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
                        least(CAST({start} + to_months(CAST({months} * (i + 1) AS INTEGER))
                                   - INTERVAL 1 DAY AS DATE), {as_of}) AS obs_end
                 FROM range({n}) AS t(i)
-            ), {_orders_cte(start, unit)},
+            ), {_orders_cte(tx, start, unit)},
             customers AS (SELECT DISTINCT customer_id FROM dated),
             groups AS MATERIALIZED (SELECT c.customer_id, {group}),
             activity AS MATERIALIZED (
