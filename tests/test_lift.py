@@ -21,6 +21,7 @@ from rfm_engine.measurement.lift import (
     LiftReport,
     _bootstrap_means,
     _newcombe,
+    _period_kpis,
     _wilson,
     before_after,
     campaign_lift,
@@ -147,6 +148,40 @@ def test_window_is_after_as_of_up_to_and_including_as_of_plus_days(tmp_path, day
     assert bool(outcome.converted) is converted
     assert outcome.revenue == (12.0 if converted else 0.0)
     assert report.window == (AS_OF, dt.date(2024, 3, 1))
+
+
+
+def test_a_free_order_in_the_window_is_a_conversion(tmp_path):
+    # The engine's one purchase rule (rfm_engine.core.orders): a free order (net 0, no
+    # return line) is a purchase; an order returned within itself (net 0) is not.
+    customers = [("free", "c", "target"), ("refunded", "c", "target"),
+                 ("paid", "c", "holdout"), ("idle", "c", "holdout")]
+    run = _write_run(tmp_path, customers)
+    raw = pd.DataFrame({
+        "customer_id": ["free", "refunded", "refunded", "paid", "idle"],
+        "order_id": ["1", "2", "2", "3", "4"],
+        "order_date": ["2024-02-05", "2024-02-06", "2024-02-06", "2024-02-07", "2024-01-05"],
+        "amount": [0.0, 30.0, -30.0, 12.0, 9.0],
+        "product_id": ["p1", "p2", "p3", "p4", "p5"],
+    })
+    report = campaign_lift(run, raw, days=30, n_boot=0)
+    outcomes = report.outcomes.set_index("customer_id")
+    assert outcomes["converted"].to_dict() == {"free": True, "refunded": False, "paid": True,
+                                               "idle": False}
+    assert outcomes["revenue"].to_dict() == {"free": 0.0, "refunded": 0.0, "paid": 12.0,
+                                             "idle": 0.0}
+    row = _row(report, "c")
+    assert (row.converters_target, row.converters_holdout) == (1, 1)
+
+
+def test_before_after_counts_a_free_order_as_a_purchase():
+    raw = pd.DataFrame({"customer_id": ["a", "b", "b"], "order_id": ["1", "2", "2"],
+                        "order_date": ["2024-01-03", "2024-01-04", "2024-01-04"],
+                        "amount": [0.0, 5.0, -5.0], "product_id": ["p1", "p2", "p3"]})
+    frame, _ = _period_kpis(load_transactions(raw), "month")
+    assert frame[["orders", "active_customers", "new_customers"]].iloc[0].tolist() == [
+        1, 1, 1]  # a's free order; b's order is returned within itself
+    assert frame["revenue"].iloc[0] == 0.0
 
 
 def test_loaded_transactions_give_the_same_report(run_dir):
@@ -473,7 +508,7 @@ TX_MONTHS = pd.DataFrame({
 def test_before_after_from_transactions_monthly_kpis():
     report = before_after(load_transactions(TX_MONTHS), "2024-03-01", periods=2)
     series = report.series.set_index(report.series["period"].astype(str))
-    # month: revenue, orders (net > 0), active, new, AOV = revenue / orders
+    # month: revenue, orders (purchases), active, new, AOV = revenue / orders
     expected = {"2024-01-01": (50, 2, 2, 2, 25.0), "2024-02-01": (70, 2, 2, 1, 35.0),
                 "2024-03-01": (-10, 1, 1, 0, -10.0), "2024-04-01": (65, 2, 2, 1, 32.5)}
     metrics = ["revenue", "orders", "active_customers", "new_customers",

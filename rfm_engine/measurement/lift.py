@@ -9,9 +9,11 @@ and including ``as_of``, so a purchase on ``as_of`` predates the campaign). Supp
 excluded and unassigned customers are not part of the experiment and are ignored.
 
 Outcomes, per customer
-    ``converted``: at least one purchase in the window, a purchase being an order whose net
-    amount (lines and returns of the same order key dated in the window) is above zero, as
-    everywhere in the engine; ``revenue``: net revenue of the customer's lines dated in the
+    ``converted``: at least one purchase in the window, a purchase being an order (the
+    lines and returns of the same order key dated in the window) whose net amount is above
+    zero, or a free order (net zero without a return line): the rule of
+    :mod:`rfm_engine.core.orders`, whose SQL (:func:`~rfm_engine.core.orders.grouped_lines_sql`)
+    groups the window's lines; ``revenue``: net revenue of the customer's lines dated in the
     window (returns included, so it can be negative), 0 for customers who bought nothing.
 
 Statistics, per campaign (confidence level ``1 - alpha``, tests two-sided)
@@ -69,6 +71,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..core.orders import grouped_lines_sql, orders_table
 from ..errors import ConfigError, InputError, MissingColumnsError
 from ..io.loading import Transactions, load_transactions
 from ..io.writers import json_text
@@ -282,10 +285,10 @@ def _outcomes(tx: Transactions, customers: pd.DataFrame, as_of: dt.date,
     try:
         outcomes = con.execute(f"""
             WITH orders AS (
-                SELECT customer_id, order_key, sum(amount)::DOUBLE AS net FROM transactions
-                WHERE order_date > {lo} AND order_date <= {hi} GROUP BY customer_id, order_key
+                {grouped_lines_sql(where=f"order_date > {lo} AND order_date <= {hi}")}
             ), per_customer AS (
-                SELECT customer_id, bool_or(net > 0) AS converted, sum(net) AS revenue
+                SELECT customer_id, bool_or(is_purchase) AS converted,
+                       sum(CAST(net AS DOUBLE)) AS revenue
                 FROM orders GROUP BY customer_id
             )
             SELECT c.customer_id, c.campaign, c."group",
@@ -880,10 +883,11 @@ def before_after(
         or after it; ``before`` the last ``periods`` periods ending before it; a period
         straddling it belongs to neither side.
     metrics : sequence of str, default=DEFAULT_METRICS
-        Columns to compare. Computed from transactions per period: ``revenue`` (net),
-        ``orders`` (orders with net > 0), ``active_customers`` (customers with such an
-        order), ``new_customers`` (first such order in the period, within the loaded data)
-        and ``average_order_value`` (``revenue / orders``).
+        Columns to compare. Computed per period from the orders of
+        :func:`~rfm_engine.core.orders.orders_table`: ``revenue`` (net), ``orders``
+        (purchases: orders with net > 0, or free orders), ``active_customers`` (customers
+        with a purchase), ``new_customers`` (first purchase in the period, within the
+        loaded data) and ``average_order_value`` (``revenue / orders``).
     periods : int, default=3
         Periods on each side.
     period : {"month", "quarter", "week"}, default="month"
@@ -985,10 +989,10 @@ def _period_kpis(tx: Transactions, period: str) -> tuple[pd.DataFrame, tuple[dt.
     unit, step, _ = _PERIODS[period]
     frame = tx.con.execute(f"""
         WITH orders AS (
-            SELECT customer_id, order_key, min(order_date) AS day, sum(amount)::DOUBLE AS net
-            FROM transactions GROUP BY customer_id, order_key
+            SELECT customer_id, order_date AS day, CAST(net AS DOUBLE) AS net, is_purchase
+            FROM {orders_table(tx)}
         ), firsts AS (
-            SELECT customer_id, min(day) AS first_day FROM orders WHERE net > 0
+            SELECT customer_id, min(day) AS first_day FROM orders WHERE is_purchase
             GROUP BY customer_id
         ), grid AS (
             SELECT CAST(unnest(generate_series(date_trunc('{unit}', min(day)),
@@ -997,8 +1001,8 @@ def _period_kpis(tx: Transactions, period: str) -> tuple[pd.DataFrame, tuple[dt.
             FROM orders
         ), agg AS (
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period, sum(net) AS revenue,
-                   count(*) FILTER (WHERE net > 0) AS orders,
-                   count(DISTINCT customer_id) FILTER (WHERE net > 0) AS active_customers
+                   count(*) FILTER (WHERE is_purchase) AS orders,
+                   count(DISTINCT customer_id) FILTER (WHERE is_purchase) AS active_customers
             FROM orders GROUP BY 1
         ), new AS (
             SELECT CAST(date_trunc('{unit}', first_day) AS DATE) AS period,
