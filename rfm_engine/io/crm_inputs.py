@@ -124,6 +124,7 @@ __all__ = [
     "lead_conversion",
     "nps",
     "read_input",
+    "read_inputs",
     "renewal_rate",
     "sales_cycle",
 ]
@@ -444,6 +445,20 @@ def read_input(
         )
     frame = frame[~bad].reset_index(drop=True)
     return InputTable(kind, name, frame, resolved, n_read, n_dropped, bad_values)
+
+
+def read_inputs(paths: Mapping[str, str | Path | None]) -> dict[str, InputTable]:
+    """Read and validate the optional inputs of a run, kind to file (None: not given).
+
+    Each is read by :func:`read_input` with its defaults, in the order given; the
+    first bad input stops the read.
+
+    Returns
+    -------
+    dict
+        Kind to :class:`InputTable`, for the kinds given.
+    """
+    return {kind: read_input(kind, path) for kind, path in paths.items() if path is not None}
 
 
 def _schema(kind: str) -> dict[str, Field]:

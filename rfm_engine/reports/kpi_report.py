@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     from ..measurement.clv import CLVResult
 
-__all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue"]
+__all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue",
+           "report_kpis"]
 
 #: The KPIs of the latest complete period that go to MLflow as metrics.
 HEADLINE = ("active_customers", "new_customers", "retention_rate", "churn_rate",
@@ -292,6 +293,55 @@ def build_kpi_report(
         fitted = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes)
     return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
                      tx.as_of.isoformat(), notes)
+
+
+def report_kpis(
+    tx: Transactions,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    period: str = "month",
+    segments: pd.DataFrame | None = None,
+    churn_days: int | None = 90,
+    clv: bool = True,
+    clv_horizon: float = 52,
+) -> KPIReport:
+    """Build the KPI report of a run with its optional inputs (the weekly run, ``kpis``).
+
+    :func:`build_kpi_report` with the KPIs of the optional inputs
+    (:func:`input_kpis`) as extras, and the costs input summed per period for CAC; what
+    the inputs could not give goes to the report's ``warnings``, after its own.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+    inputs : Mapping, optional
+        Kind to table from :func:`rfm_engine.io.crm_inputs.read_inputs`.
+    period : {"month", "quarter"}, default="month"
+        KPI period.
+    segments : DataFrame, optional
+        ``customer_id``, ``segment``: adds the per-segment KPIs.
+    churn_days : int or None, default=90
+        A customer is lost after this many days without a purchase; 0 or None: not
+        active in the next period.
+    clv : bool, default=True
+        Fit the predictive CLV.
+    clv_horizon : float, default=52
+        Horizon of the predicted CLV, in weeks.
+
+    Returns
+    -------
+    KPIReport
+    """
+    inputs = dict(inputs or {})
+    notes: list[str] = []
+    extras = input_kpis(inputs, period=period, notes=notes)
+    report = build_kpi_report(
+        tx, period=period, churn_days=churn_days or None, segments=segments,
+        costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
+        clv=clv, clv_horizon=clv_horizon, extras=extras)
+    report.warnings += notes
+    return report
 
 
 def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: float,

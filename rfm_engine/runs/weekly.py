@@ -68,7 +68,7 @@ from ..io.writers import (
 )
 from ..measurement.migration import earlier_runs, find_previous_run, migrate, trigger_lists
 from ..progress import logger, step
-from ..reports.kpi_report import build_kpi_report, costs_per_period, input_kpis
+from ..reports.kpi_report import report_kpis
 from ..reports.summary_report import RunSummary, write_heatmap_png
 
 __all__ = ["RunResult", "run_weekly", "campaign_plan"]
@@ -366,18 +366,12 @@ def _clustering(config: Config, frozen: SegmentationModel | None,
 
 def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any:
     """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``."""
-    from ..io.crm_inputs import read_input
+    from ..io.crm_inputs import read_inputs
 
     settings = config.kpis
-    inputs = {kind: read_input(kind, path) for kind, path in settings.inputs.items()}
-    notes: list[str] = []
-    extras = input_kpis(inputs, period=settings.period, notes=notes)
-    report = build_kpi_report(
-        tx, period=settings.period, churn_days=settings.churn_days or None, segments=segments,
-        costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
-        clv=settings.clv, clv_horizon=settings.clv_horizon, extras=extras)
-    report.warnings += notes
-    return report
+    return report_kpis(tx, read_inputs(settings.inputs), period=settings.period,
+                       segments=segments, churn_days=settings.churn_days, clv=settings.clv,
+                       clv_horizon=settings.clv_horizon)
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
