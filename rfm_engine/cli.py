@@ -1,7 +1,8 @@
 """The ``rfm-engine`` command line: a thin adapter over the library.
 
-Every command calls library functions; this module only parses options, prints and
-maps errors to exit codes (see :mod:`rfm_engine.errors`).
+Every command parses its options (shared ones are declared once, as decorators), calls
+one library function and prints what it returns; :func:`main` maps errors to exit codes
+(see :mod:`rfm_engine.errors`).
 """
 
 from __future__ import annotations
@@ -64,13 +65,29 @@ def _input_options(func: Callable) -> Callable:
     return func
 
 
+def _tracking_uri_option(func: Callable) -> Callable:
+    """``--tracking-uri``: the MLflow store of every command that talks to MLflow."""
+    return click.option("--tracking-uri",
+                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else "
+                        "sqlite:///mlflow.db in the working folder).")(func)
+
+
 def _tracking_options(func: Callable) -> Callable:
     """--tracking-uri / --no-tracking: every segment, cluster and run is an MLflow run."""
     func = click.option("--no-tracking", is_flag=True,
                         help="Do not log an MLflow run (also: RFM_ENGINE_NO_TRACKING=1).")(func)
-    return click.option("--tracking-uri",
-                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else "
-                        "sqlite:///mlflow.db in the working folder).")(func)
+    return _tracking_uri_option(func)
+
+
+def _segments_option(purpose: str) -> Callable[[Callable], Callable]:
+    """``--segments NAME|FILE``: the rule set, for ``purpose`` (the help text)."""
+    return click.option("--segments", "rules", help=f"{purpose} (default: rf-grid).")
+
+
+def _bins_option(help: str = "Score levels per dimension (default 5).") -> Callable[
+        [Callable], Callable]:
+    """``--bins N``: score levels per dimension."""
+    return click.option("--bins", "n_bins", type=int, help=help)
 
 
 def _track(enabled: bool, uri: str | None, kind: str,
@@ -161,12 +178,14 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
 
 def _read(config: Config) -> Any:
     """Load the transactions the effective config names."""
-    from .io.loading import connect, load_transactions
+    from .runs.adhoc import read_transactions
 
-    if not config.input.path:
-        raise ConfigError("No input: give INPUT or [input] path in the config.")
-    return load_transactions(config.input.path, **config.load_options(),
-                             con=connect(progress_bar=sys.stderr.isatty()))
+    return read_transactions(config, progress_bar=_progress_bar())
+
+
+def _progress_bar() -> bool:
+    """DuckDB's progress bar only on a terminal."""
+    return sys.stderr.isatty()
 
 
 def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
@@ -176,12 +195,10 @@ def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
 
 
 def _beside(output: Path, tag: str) -> Path:
-    """``out/segments.csv`` -> ``out/segments.csv.<tag>``.
+    """``out/segments.csv`` -> ``out/segments.csv.<tag>`` (:func:`rfm_engine.io.writers.beside`)."""
+    from .io.writers import beside
 
-    The whole output name is kept, so the side files of ``x.csv`` and ``x.parquet``
-    never collide.
-    """
-    return output.with_name(f"{output.name}.{tag}")
+    return beside(output, tag)
 
 
 def _check_output(output: Path, force: bool, sides: tuple[str, ...] = (),
@@ -316,9 +333,8 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
 @_input_argument
 @_input_options
 @_output_options
-@click.option("--segments", "rules", help="Rule set: a built-in name (rf-grid, seed, classic, "
-              "pymc) or a TOML file (default: rf-grid).")
-@click.option("--bins", "n_bins", type=int, help="Score levels per dimension (default 5).")
+@_segments_option("Rule set: a built-in name (rf-grid, seed, classic, pymc) or a TOML file")
+@_bins_option()
 @click.option("--model", type=click.Path(path_type=Path),
               help="Frozen model to apply instead of fitting one: a scorer .json, or a "
               ".skops/.joblib model from the models folder (sha256-checked).")
@@ -340,42 +356,23 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
       rfm-engine segment tx.csv --segments classic --bins 5 -o out/segments.csv
       rfm-engine segment next_week.csv --model models/scorer.json -o out/week2.csv
     """
-    from .core.features import customer_features
-    from .core.model import SegmentationModel
-    from .core.pipeline import segment_customers
-    from .core.segments import load_rules
-    from .integrations.model_store import load_frozen
-    from .io.writers import table_writer, text_writer, write_all
+    from .runs.adhoc import run_segment
 
     _check_output(output, force, ("quality.json", "summary.csv"), save_model=save_model)
     _check_save_model(save_model, force)
     config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
                                "scoring.model": _path(model)})
-    rules = config.segments.rules
-    frozen = (load_frozen(config.scoring.model, folder=config.scoring.models_dir, rules=rules)
-              if config.scoring.model else None)
-    rule_set = frozen.rule_set_ if frozen is not None else load_rules(rules)
-    tx = _read(config)
-    customers = customer_features(tx)
-    result = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
-                               edges=config.scoring.edges,
-                               scorer=frozen.scorer_ if frozen is not None else None)
-    _echo(str(tx.report))
-    for message in result.warnings:
+    done = run_segment(config, output, save_model=save_model, force=force,
+                       progress_bar=_progress_bar())
+    _echo(str(done.quality))
+    for message in done.segmentation.warnings:
         _echo(f"warning: {message}")
-    summary = result.summary
+    summary = done.segmentation.summary
     if not _state["quiet"]:
         click.echo(format_summary(summary))
-    fitted = SegmentationModel.from_scorer(result.scorer, rules=rules)
-    outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
-               _beside(output, "summary.csv"): table_writer(summary, ".csv"),
-               output: table_writer(result.customers, output.suffix)}
-    saved = _model_outputs(save_model, fitted, config) if save_model else {}
-    in_folder = save_model is not None and save_model.suffix.lower() == ".skops"
-    write_all({**outputs, **({} if in_folder else saved)}, force=force)
-    if in_folder:  # the model and its manifest entry, together (checked before any work)
-        write_all(saved, force=True)
-    _echo(f"wrote {len(result.customers):,} customers to {output}")
+    for message in done.notes:
+        _echo(message)
+    _echo(f"wrote {len(done.segmentation.customers):,} customers to {output}")
     if save_model:
         _echo(f"saved the model to {save_model}")
     if not no_tracking:
@@ -383,10 +380,10 @@ def segment(output: Path, force: bool, rules: str | None, n_bins: int | None,
 
         _track(True, tracking_uri, "segment", lambda: {
             "params": config.to_dict(),
-            "metrics": segmentation_metrics(summary, tx.report.to_dict()),
+            "metrics": segmentation_metrics(summary, done.quality.to_dict()),
             "artifacts": {"segments.csv": _beside(output, "summary.csv"),
                           "quality.json": _beside(output, "quality.json")},
-            "model": fitted})
+            "model": done.model})
 
 
 #: --save-model suffixes: the scorer as plain JSON, or a SegmentationModel in a models folder.
@@ -421,24 +418,6 @@ def _check_save_model(path: Path | None, force: bool) -> None:
                                         f"named {path.stem!r}; pass --force to replace it.")
 
 
-def _model_outputs(path: Path, model: Any, config: Config) -> dict[Path, Any]:
-    """Return the writers of --save-model: the scorer JSON, or the model and its manifest."""
-    from .io.writers import text_writer
-
-    if path.suffix.lower() == ".json":
-        from .core.scoring import scorer_json
-
-        return {path: text_writer(scorer_json(model.scorer_))}
-    from .integrations.model_store import model_writers
-
-    folder = Path(config.scoring.models_dir)
-    if path.parent.resolve() != folder.resolve():
-        _echo(f"note: {path} is outside the models folder {folder}; --model and [scoring] "
-              "model load it only with [scoring] models_dir set to its folder.")
-    return model_writers(model, path.parent, path.stem,
-                         source=f"rfm-engine segment {config.input.path}")
-
-
 def _k_range(value: str | None) -> list[int] | None:
     if value is None:
         return None
@@ -460,9 +439,8 @@ def _k_range(value: str | None) -> list[int] | None:
 @click.option("--k-range", help="Range of k to try, LOW..HIGH (default 2..10).")
 @click.option("--sample-size", type=int, help="Customers sampled to fit and to score k "
               "(default 20000).")
-@click.option("--segments", "rules", help="Rule set the clusters are compared with "
-              "(default: rf-grid).")
-@click.option("--bins", "n_bins", type=int, help="Score levels per dimension (default 5).")
+@_segments_option("Rule set the clusters are compared with")
+@_bins_option()
 @_tracking_options
 def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | None,
             sample_size: int | None, rules: str | None, n_bins: int | None,
@@ -479,53 +457,33 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
       rfm-engine cluster tx.csv --k-range 2..8 -o out/clusters.csv
       rfm-engine cluster tx.csv --k 5 --config weekly.toml -o out/clusters.parquet
     """
-    from .core.clustering import cluster_customers
-    from .core.features import customer_features
-    from .core.pipeline import segment_customers
-    from .io.writers import table_writer, text_writer, write_all
+    from .runs.adhoc import CLUSTER_SIDES, run_cluster
 
-    _check_output(output, force, ("quality.json", "clusters.csv", "crosstab.csv",
-                                  "k_scores.csv", "elbow.png", "silhouette.png"))
+    _check_output(output, force, CLUSTER_SIDES)
     config = _config(options, {"segments.rules": rules, "scoring.n_bins": n_bins,
                                "clustering.n_clusters": n_clusters,
                                "clustering.k_range": _k_range(k_range),
                                "clustering.sample_size": sample_size})
-    rules, n_bins = config.segments.rules, config.scoring.n_bins
-    settings = config.clustering
-    kwargs = {"n_clusters": settings.n_clusters, "k_range": tuple(settings.k_range),
-              "sample_size": settings.sample_size, "random_state": settings.random_state}
-    tx = _read(config)
-    seg = segment_customers(customer_features(tx), rules=rules, n_bins=n_bins,
-                            edges=config.scoring.edges)
-    clustering = cluster_customers(seg.customers, **kwargs)
-    _echo(str(tx.report))
+    done = run_cluster(config, output, force=force, progress_bar=_progress_bar())
+    clustering = done.clustering
+    _echo(str(done.quality))
     if not _state["quiet"]:
         click.echo(clustering.summary.to_string(index=False))
         click.echo(f"\nk = {clustering.clusterer.n_clusters_}; adjusted Rand index vs "
-                   f"{rules}: {clustering.adjusted_rand_index:.3f}")
-    plots = {_beside(output, p.name): w for p, w in clustering.plot_writers(output.parent).items()}
-    outputs = {_beside(output, "quality.json"): text_writer(tx.report.to_json()),
-               _beside(output, "clusters.csv"): table_writer(clustering.summary, ".csv"),
-               _beside(output, "crosstab.csv"): table_writer(
-                   clustering.crosstab.reset_index(), ".csv"),
-               _beside(output, "k_scores.csv"): table_writer(clustering.k_scores, ".csv"),
-               **plots,
-               output: table_writer(clustering.customers, output.suffix)}
-    write_all(outputs, force=force)
+                   f"{config.segments.rules}: {clustering.adjusted_rand_index:.3f}")
     _echo(f"wrote {len(clustering.customers):,} customers to {output}")
     if not no_tracking:
-        from .core.model import SegmentationModel
         from .integrations.tracking import segmentation_metrics
 
-        artifacts = {p.name.removeprefix(output.name + "."): p for p in outputs
+        artifacts = {p.name.removeprefix(output.name + "."): p for p in done.paths
                      if p != output and p.suffix in (".csv", ".png", ".json")}
         _track(True, tracking_uri, "cluster", lambda: {
             "params": config.to_dict(),
-            "metrics": {**segmentation_metrics(seg.summary, tx.report.to_dict()),
+            "metrics": {**segmentation_metrics(done.segmentation.summary,
+                                               done.quality.to_dict()),
                         **{k: v for k, v in clustering.metrics().items() if v is not None}},
             "artifacts": artifacts,
-            "model": SegmentationModel.from_scorer(seg.scorer, rules=rules,
-                                                   clusterer=clustering.clusterer)})
+            "model": done.model()})
 
 
 @cli.command(context_settings=CONTEXT)
@@ -601,7 +559,7 @@ _INPUT_KINDS = ("costs", "surveys", "tickets", "leads", "subscriptions", "email_
               show_default=True, help="KPI period.")
 @click.option("--by", type=click.Choice(["segment"]), help="Also per segment (the customer's "
               "current segment from --segments / the config's rule set).")
-@click.option("--segments", "rules", help="Rule set for --by segment (default: rf-grid).")
+@_segments_option("Rule set for --by segment")
 @click.option("--churn-days", type=int, default=90, show_default=True,
               help="A customer is lost after this many days without a purchase (0: not "
               "active in the next period).")
@@ -632,42 +590,21 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
       rfm-engine kpis tx.csv --config weekly.toml --period month --by segment \\
           --costs costs.csv --surveys surveys.csv -o out/kpis.csv
     """
-    from .core.features import customer_features
-    from .core.pipeline import segment_customers
-    from .io.crm_inputs import read_input
-    from .io.writers import table_writer, text_writer, write_all
-    from .reports.kpi_report import build_kpi_report, costs_per_period, input_kpis
+    from .runs.adhoc import run_kpis
 
     _check_output(output, force, ("quality.json", "cohorts.csv", "html", "json"))
     inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
     config = _config(options, {"segments.rules": rules})
-    tables = {kind: read_input(kind, path) for kind, path in inputs.items() if path}
-    tx = _read(config)
-    segments = None
-    if by == "segment":
-        seg = segment_customers(customer_features(tx), rules=config.segments.rules,
-                                n_bins=config.scoring.n_bins, edges=config.scoring.edges)
-        segments = seg.customers[["customer_id", "segment"]]
-    notes: list[str] = []
-    extras = input_kpis(tables, period=period, notes=notes)
-    costs = costs_per_period(tables["costs"]) if "costs" in tables else None
-    report = build_kpi_report(tx, period=period, segments=segments,
-                              churn_days=churn_days or None, costs=costs, clv=not no_clv,
-                              extras=extras)
-    report.warnings += notes
-    _echo(str(tx.report))
+    done = run_kpis(config, output, inputs=inputs, period=period, by=by, churn_days=churn_days,
+                    clv=not no_clv, force=force, progress_bar=_progress_bar())
+    report = done.report
+    _echo(str(done.quality))
     if not _state["quiet"]:
-        click.echo(str(report.by_segment if report.by_segment is not None else report.kpis))
-        for title, table in extras.items():
+        click.echo(str(done.table))
+        for title, table in report.extras.items():
             click.echo(f"\n{title}\n{table.to_string(index=False)}")
     for message in report.warnings:
         _echo(f"warning: {message}")
-    table = (report.by_segment if report.by_segment is not None else report.kpis).to_frame()
-    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
-               _beside(output, "cohorts.csv"): table_writer(report.cohorts.reset_index(), ".csv"),
-               _beside(output, "html"): text_writer(report.to_html()),
-               _beside(output, "json"): text_writer(report.to_json()),
-               output: table_writer(table, output.suffix)}, force=force)
     _echo(f"wrote {output} and {_beside(output, 'html')}")
 
 
@@ -839,8 +776,7 @@ def models() -> None:
 @_quiet_option
 @click.option("--name", default="rfm-segmentation", show_default=True,
               help="Registered model name.")
-@click.option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, "
-              "else sqlite:///mlflow.db).")
+@_tracking_uri_option
 def models_list(name: str, tracking_uri: str | None) -> None:
     """List the registered versions of a segmentation model.
 
@@ -861,7 +797,7 @@ def models_list(name: str, tracking_uri: str | None) -> None:
               help="Registered model name.")
 @click.option("--folder", type=click.Path(path_type=Path), default=Path("models"),
               show_default=True, help="The models folder the weekly run loads from.")
-@click.option("--tracking-uri", help="MLflow tracking URI.")
+@_tracking_uri_option
 def models_promote(version: int, name: str, folder: Path, tracking_uri: str | None) -> None:
     """Make a registered version the frozen model of the weekly run.
 
@@ -889,7 +825,7 @@ def segments() -> None:
 @segments.command("lint", context_settings=CONTEXT)
 @_quiet_option
 @click.argument("rules", metavar="NAME|FILE")
-@click.option("--bins", "n_bins", type=int, help="Score levels to check (default: the set's).")
+@_bins_option("Score levels to check (default: the set's).")
 @click.option("--cells", is_flag=True, help="Also print the cell -> segment table.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the cell -> segment table (.csv or .parquet).")
@@ -958,16 +894,11 @@ def sample(directory: Path, n_customers: int, seed: int) -> None:
     Example:
       rfm-engine sample data/sample --customers 5000 --seed 0
     """
-    import pandas as pd
-
-    from .datasets.sample_data import write_consent, write_crm_inputs, write_sample
+    from .datasets.sample_data import write_sample_data
     from .io.writers import check_output_folder
 
     check_output_folder(directory, label="DIRECTORY")
-    paths = write_sample(directory, n_customers=n_customers, seed=seed)
-    transactions = pd.read_csv(paths["transactions"], dtype=str, keep_default_na=False)
-    paths["consent"] = write_consent(directory, transactions, seed=seed)
-    paths.update(write_crm_inputs(directory, transactions, seed=seed))
+    paths = write_sample_data(directory, n_customers=n_customers, seed=seed)
     for path in paths.values():
         _echo(f"wrote {path}")
 

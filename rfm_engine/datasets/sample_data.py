@@ -93,6 +93,7 @@ __all__ = [
     "write_consent",
     "write_crm_inputs",
     "write_sample",
+    "write_sample_data",
 ]
 
 #: Columns of :func:`generate_transactions`, in order (Online Retail II plus CRM fields).
@@ -1295,6 +1296,44 @@ def write_consent(folder: str | os.PathLike, transactions: pd.DataFrame, *,
     write_all({path: table_writer(generate_consent(transactions, seed=seed), ".csv")},
               force=True)
     return path
+
+
+def write_sample_data(folder: str | os.PathLike[str], *, n_customers: int = 5000,
+                      seed: int = 0) -> dict[str, Path]:
+    """Write the whole sample data set: transactions, suppression, consent and CRM inputs.
+
+    :func:`write_sample`, then :func:`write_consent` and :func:`write_crm_inputs` of the
+    transactions written (read back as text, as a user's export would be), all with
+    ``seed``. What ``rfm-engine sample`` writes; the same arguments give byte-identical
+    files.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Created if needed; existing files are replaced.
+    n_customers : int, default=5000
+        Customers to simulate.
+    seed : int, default=0
+        Random seed.
+
+    Returns
+    -------
+    dict
+        Name (``transactions``, ``suppression``, ``consent``, ``costs``, ...) to path, in
+        the order written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> paths = write_sample_data(tempfile.mkdtemp(), n_customers=50)
+    >>> list(paths)[:3]
+    ['transactions', 'suppression', 'consent']
+    """
+    paths = write_sample(folder, n_customers=n_customers, seed=seed)
+    transactions = pd.read_csv(paths["transactions"], dtype=str, keep_default_na=False)
+    paths["consent"] = write_consent(folder, transactions, seed=seed)
+    paths.update(write_crm_inputs(folder, transactions, seed=seed))
+    return paths
 
 
 def _crm_people(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -37,7 +37,7 @@ import pandas as pd
 from ..errors import ConfigError, OutputBusyError, OutputError, OutputExistsError
 from ..progress import logger
 
-__all__ = ["LOCK_GRACE_SECONDS", "TABLE_FORMATS", "atomic_path", "check_output_folder",
+__all__ = ["LOCK_GRACE_SECONDS", "TABLE_FORMATS", "atomic_path", "beside", "check_output_folder",
            "check_outputs", "figure_writer", "json_text", "lock_path", "png_bytes",
            "publish_folder", "publish_lock", "remove_leftovers", "remove_stale_temps",
            "staging_folder", "table_writer", "text_writer", "write_all", "write_csv",
@@ -48,6 +48,21 @@ Writer = Callable[[Path], object]
 
 
 _temp_locks: dict[Path, int] = {}  # temporary file -> descriptor holding its flock
+
+
+def beside(output: str | Path, tag: str) -> Path:
+    """Return the side file ``<output>.<tag>`` written beside ``output``.
+
+    The whole output name is kept, so the side files of ``x.csv`` and ``x.parquet``
+    never collide.
+
+    Examples
+    --------
+    >>> beside("out/segments.csv", "quality.json").as_posix()
+    'out/segments.csv.quality.json'
+    """
+    output = Path(output)
+    return output.with_name(f"{output.name}.{tag}")
 
 
 def _temp_prefix(path: Path) -> str:

@@ -1,7 +1,10 @@
-"""The weekly job: load, segment, plan campaigns, measure, then publish one run folder.
+"""Runs: the weekly job (load, segment, plan, measure, publish a run folder) and one-off runs.
 
 ``weekly`` (``run_weekly``: compute everything, then write every file of
-``<output_dir>/<as_of>/`` with its manifest, under a lock per folder and date).
+``<output_dir>/<as_of>/`` with its manifest, under a lock per folder and date);
+``adhoc`` (``run_segment``, ``run_cluster``, ``run_kpis``: the one-off runs of a
+transactions file behind ``rfm-engine segment``, ``cluster`` and ``kpis``, written beside
+one output file).
 
 May import: every layer below it and ``rfm_engine.integrations`` (the frozen model store);
 only ``rfm_engine.cli`` imports it.
