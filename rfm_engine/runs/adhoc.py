@@ -28,8 +28,8 @@ from ..io.quality import DataQualityReport
 from ..io.writers import Writer, beside, table_writer, text_writer, write_all
 from ..reports.kpi_report import KPIReport, report_kpis
 
-__all__ = ["ClusterRun", "KPIRun", "SegmentRun", "read_transactions", "run_cluster",
-           "run_kpis", "run_segment"]
+__all__ = ["CLUSTER_SIDES", "ClusterRun", "KPIRun", "SegmentRun", "read_transactions",
+           "run_cluster", "run_kpis", "run_segment"]
 
 
 def read_transactions(config: Config, *, progress_bar: bool = False) -> Transactions:
