@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ConfigError, RFMEngineError
+from .errors import ConfigError, MissingDependencyError, RFMEngineError
 from .io.columns import parse_column_spec
 
 if TYPE_CHECKING:
@@ -98,7 +98,8 @@ def _track(enabled: bool, uri: str | None, kind: str,
     metrics, artifacts, model, tags); it runs here so that a failure while gathering them
     is handled like a failure to log. Nothing after the outputs may turn a finished
     command into a failure: any error (a refused artifact, a store that cannot be
-    reached, a bug) is one warning line on stderr and the command still exits 0.
+    reached, a bug) is one warning line on stderr and the command still exits 0. Without
+    MLflow (an optional extra) tracking is skipped with one line saying how to install it.
     """
     if not enabled or os.environ.get("RFM_ENGINE_NO_TRACKING", "") not in ("", "0"):
         return
@@ -106,6 +107,9 @@ def _track(enabled: bool, uri: str | None, kind: str,
         from .integrations.tracking import track_run
 
         info = track_run(kind, tracking_uri=uri, **collect())
+    except MissingDependencyError as exc:
+        _error(f"note: MLflow tracking skipped: {exc} (or pass --no-tracking).")
+        return
     except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished run
         why = str(exc) if isinstance(exc, RFMEngineError) else f"{type(exc).__name__}: {exc}"
         _error(f"warning: MLflow tracking failed ({why}); the outputs are written, the run is "

@@ -8,7 +8,7 @@ code  meaning
 ====  ==========================================================
 0     ok
 1     internal error (a bug: reported with a traceback)
-2     bad input or config
+2     bad input or config; an optional dependency that is needed is not installed
 3     empty result (no customer left; a model that cannot be identified)
 4     compliance check failed (suppression)
 5     output exists (rerun without ``--force``) or is being written by another run
@@ -31,6 +31,7 @@ __all__ = [
     "OutputBusyError",
     "ModelIntegrityError",
     "ModelNotIdentifiedError",
+    "MissingDependencyError",
 ]
 
 
@@ -98,6 +99,14 @@ class MissingColumnsError(InputError):
             f"available: {', '.join(map(repr, available))}. "
             "Map them with --columns 'customer_id=Your Column,...' or [columns] in the config."
         )
+
+
+class MissingDependencyError(InputError):
+    """An optional dependency a function needs is not installed (exit code 2).
+
+    E.g. MLflow (the ``mlflow`` extra: ``pip install 'rfm-engine[mlflow]'``); the message
+    says what to install.
+    """
 
 
 class EmptyResultError(RFMEngineError):

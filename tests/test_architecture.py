@@ -49,6 +49,18 @@ def test_mlflow_is_imported_only_inside_integrations():
     assert importers == {"integrations/tracking.py"}
 
 
+def test_mlflow_contract_covers_every_layer_below_integrations():
+    # A module added to a layer (or a new layer) is under the mlflow contract too: only the
+    # CLI and integrations may reach mlflow.
+    layers = next(c for c in CONTRACTS if c["type"] == "layers")
+    named = {name.strip() for layer in layers["layers"]
+             for name in layer.replace(":", "|").split("|")}
+    contract = next(c for c in CONTRACTS if c["id"] == "mlflow")
+    assert contract["type"] == "forbidden" and contract["forbidden_modules"] == ["mlflow"]
+    assert set(contract["source_modules"]) == {
+        f"rfm_engine.{name}" for name in named - {"cli", "integrations"}}
+
+
 def test_each_subpackage_says_what_lives_there_and_what_it_may_import():
     assert SUBPACKAGES == ["campaigns", "core", "datasets", "integrations", "io", "measurement",
                            "reports", "runs"]

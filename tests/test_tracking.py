@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rfm_engine.core.model import SegmentationModel
-from rfm_engine.errors import ComplianceError, ConfigError
+from rfm_engine.errors import ComplianceError, ConfigError, MissingDependencyError
 from rfm_engine.integrations import tracking
 from rfm_engine.integrations.model_store import load_model, read_manifest
 
@@ -176,6 +177,62 @@ def test_tracking_uri_precedence(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
     assert tracking.tracking_uri() == "sqlite:///env.db"
     assert tracking.tracking_uri("sqlite:///arg.db") == "sqlite:///arg.db"
+
+
+RFM = str(Path(sys.executable).with_name("rfm-engine"))
+RETAIL = ("customer_id=Customer ID,order_id=Invoice,order_date=InvoiceDate,quantity=Quantity,"
+          "unit_price=Price")
+
+
+def _without_mlflow(tmp_path):
+    """The environment of a subprocess where `import mlflow` fails as if not installed.
+
+    A folder first on PYTHONPATH holds an ``mlflow.py`` that raises the error Python raises
+    for a missing module.
+    """
+    shim = tmp_path / "no_mlflow"
+    shim.mkdir()
+    (shim / "mlflow.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'mlflow'\", name='mlflow')\n")
+    env = {**os.environ, "PYTHONPATH": str(shim)}
+    env.pop("RFM_ENGINE_NO_TRACKING", None)
+    return env
+
+
+def test_without_mlflow_tracking_is_skipped_with_one_line(tmp_path, data_dir):
+    env = _without_mlflow(tmp_path)
+    probe = subprocess.run([sys.executable, "-c", "import mlflow"], env=env,
+                           capture_output=True, text=True, check=False)
+    assert probe.returncode == 1 and "No module named 'mlflow'" in probe.stderr
+    out = tmp_path / "segments.csv"
+    result = subprocess.run([RFM, "segment", str(data_dir / "online_retail_ii_small.csv"),
+                             "--columns", RETAIL, "--bins", "2", "-o", str(out)],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
+    lines = [line for line in result.stderr.replace(str(tmp_path), "TMP").splitlines()
+             if "mlflow" in line.lower()]
+    assert lines == ["note: MLflow tracking skipped: MLflow is not installed (No module named "
+                     "'mlflow'); install it with pip install 'rfm-engine[mlflow]' (or pass "
+                     "--no-tracking)."]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    # The registry commands need MLflow: one error line naming the extra, exit 2.
+    listed = subprocess.run([RFM, "models", "list"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 2
+    assert listed.stderr.strip().splitlines() == [
+        "error: MLflow is not installed (No module named 'mlflow'); install it with "
+        "pip install 'rfm-engine[mlflow]'"]
+
+
+def test_without_mlflow_the_library_raises_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'rfm-engine\[mlflow\]'"):
+        tracking.track_run("weekly", metrics={"x": 1})
+    with pytest.raises(MissingDependencyError, match="MLflow is not installed"):
+        tracking.list_models()
 
 
 def test_import_is_cheap_and_core_does_not_import_tracking():

@@ -1,7 +1,10 @@
 """MLflow tracking of runs and the model registry (optional integration).
 
+MLflow is an optional dependency, the ``mlflow`` extra (``pip install 'rfm-engine[mlflow]'``).
 Core modules never import this module; it imports MLflow only inside its functions, so
-``import rfm_engine.integrations.tracking`` is cheap. Every function first sets
+``import rfm_engine.integrations.tracking`` is cheap and works without MLflow: a function
+that needs it then raises :class:`~rfm_engine.errors.MissingDependencyError` naming the
+extra (the CLI skips tracking with one line saying so). Every function first sets
 ``MLFLOW_DISABLE_TELEMETRY=true`` (MLflow 3.2+ sends anonymous usage data unless it is
 set *before* ``import mlflow``): the engine never reaches the network.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import io
 import json
 import logging
@@ -41,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ComplianceError, ConfigError
+from ..errors import ComplianceError, ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +56,7 @@ __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_REGISTERED_MODEL",
     "DEFAULT_TRACKING_URI",
+    "INSTALL_HINT",
     "list_models",
     "promote",
     "track_run",
@@ -64,6 +69,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "rfm-engine"
 #: Registered model the fitted models become versions of.
 DEFAULT_REGISTERED_MODEL = "rfm-segmentation"
+
+#: How to install MLflow: named by every message about it missing.
+INSTALL_HINT = "pip install 'rfm-engine[mlflow]'"
 
 _MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value
 _MAX_KEY = 250  # MLflow's limit on a param/metric key
@@ -85,6 +93,23 @@ def _quiet_environment() -> None:
     """
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+def _import_mlflow() -> Any:
+    """Import MLflow, telemetry off first.
+
+    Raises
+    ------
+    MissingDependencyError
+        If ``import mlflow`` fails (not installed: the ``mlflow`` extra).
+    """
+    _quiet_environment()
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise MissingDependencyError(f"MLflow is not installed ({exc}); install it with "
+                                     f"{INSTALL_HINT}") from None
+    return mlflow
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -175,6 +200,8 @@ def track_run(
 
     Raises
     ------
+    MissingDependencyError
+        If MLflow is not installed (checked first: nothing else is done then).
     ComplianceError
         If an artifact holds e-mail addresses (a CSV/TSV column named like ``email``, or an
         address in a text file) or is a Parquet file with such a column.
@@ -190,6 +217,7 @@ def track_run(
     {'run_id': '...', 'experiment_id': '1', 'model_uri': 'models:/m-...', 'model_version': 1}
     """
     uri = _resolve_uri(tracking_uri)
+    mlflow = _import_mlflow()
     flat_params = {_key(k): _param_value(v) for k, v in _flatten(params or {}).items()}
     flat_metrics: dict[str, float] = {}
     not_finite: list[str] = []
@@ -210,8 +238,7 @@ def track_run(
 
         check_is_fitted(model)
 
-    import mlflow
-    import mlflow.sklearn
+    importlib.import_module("mlflow.sklearn")
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # the CLI reports run and version
 
@@ -265,6 +292,11 @@ def list_models(name: str = DEFAULT_REGISTERED_MODEL,
         ``version`` (int), ``run_id``, ``created`` (UTC timestamp), ``aliases`` (comma
         separated), ``stage``, ``status`` and ``source``; empty when nothing is
         registered under ``name``.
+
+    Raises
+    ------
+    MissingDependencyError
+        If MLflow is not installed.
 
     Examples
     --------
@@ -336,6 +368,8 @@ def promote(
 
     Raises
     ------
+    MissingDependencyError
+        If MLflow is not installed.
     ConfigError
         If the version does not exist.
     ModelIntegrityError
@@ -396,9 +430,7 @@ def _log_model(mlflow: Any, model: Any, register_as: str | None) -> Any:
 
 def _client(uri: str | None) -> Any:
     uri = _resolve_uri(uri)
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _import_mlflow().MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _experiment_id(mlflow: Any, name: str, uri: str) -> str:
