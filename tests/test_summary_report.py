@@ -115,6 +115,25 @@ def test_text_is_escaped():
     assert "<b>" not in html and "<script" not in html
 
 
+def test_script_in_a_segment_or_campaign_name_is_escaped():
+    # The page is a jinja2 template with autoescape on: names are text in every table.
+    script = "<script>alert(1)</script>"
+    current, previous = _customers()
+    current["segment"] = current["segment"].replace("at_risk", script)
+    previous["segment"] = previous["segment"].replace("at_risk", script)
+    campaigns = pd.DataFrame({"campaign": [script], "segments": [[script, "champions"]],
+                              "targets": [2]})
+    html = _report(segments=segment_summary(current), campaigns=campaigns,
+                   migration=migrate(current, previous, dt.date(2025, 12, 29)),
+                   quality={"warnings": [f"segment {script} is empty"]}).to_html()
+    assert "<script" not in html.lower()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<td>{escaped}</td>" in html  # segments table, largest moves
+    assert f"<td>{escaped}, champions</td>" in html  # the campaign's segments
+    assert f"<li class=warn>segment {escaped} is empty</li>" in html
+    assert html.count(escaped) >= 5
+
+
 def test_rerender_is_byte_identical(tmp_path):
     first = _report().write_html(tmp_path / "one.html")
     second = _report().write_html(tmp_path / "two.html")

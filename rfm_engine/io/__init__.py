@@ -4,7 +4,8 @@ Reading transactions (``sources``: files, DuckDB databases, DataFrames; ``column
 column mapping; ``loading``: validation and cleaning into a DuckDB view; ``quality``: the
 cleaning report), the optional CRM inputs (``crm_inputs``: schemas and reading),
 customer-id and email normalisation (``identifiers``), and writing (``writers``: atomic,
-all-or-nothing output files; ``manifest``: checksums and run-folder entries).
+all-or-nothing output files; ``manifest``: checksums and run-folder entries; ``_html``:
+rendering the HTML reports' jinja2 templates).
 
 May import: ``rfm_engine.errors``, ``rfm_engine.progress``, ``rfm_engine.plotting`` and
 third-party packages; nothing else of the package (checked by the import contracts in

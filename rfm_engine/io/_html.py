@@ -1,31 +1,43 @@
 """HTML building blocks of the self-contained reports (run summary, KPI report, stability).
 
-Escaping with anything that looks like an email address removed (:func:`_text`), the number
-formats of the HTML tables (``–`` for a missing value), a table renderer, inline base64 PNG
-images and the shared CSS. Used by :mod:`rfm_engine.reports` and by
-:meth:`rfm_engine.measurement.stability.StabilityReport.to_html`, so it lives below both.
+The pages are jinja2 templates, package data in ``rfm_engine/reports/templates/``
+(``base.html.j2`` and ``macros.html.j2`` shared, one template per report), rendered by
+:func:`_render` with autoescape on: every ``{{ value }}`` is HTML-escaped, and any text in
+it that looks like an email address is replaced by ``[email removed]`` first (the
+environment's ``finalize``), so no report can leak an address or inject markup. Only the
+shared CSS is passed as trusted markup.
+
+Python prepares the data: the number formats of the HTML tables (``–`` for a missing
+value), :class:`Table` (from a frame, :func:`_table`) and :class:`Image` (an inline base64
+PNG, :func:`_img`). Used by :mod:`rfm_engine.reports` and by
+:meth:`rfm_engine.measurement.stability.StabilityReport.to_html`, so it lives below both;
+the templates are read as files of the ``rfm_engine`` package (``reports/templates``), not
+imported, so no import points up a layer.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from .writers import png_bytes
 
 if TYPE_CHECKING:
+    import jinja2
     from matplotlib.figure import Figure
 
-_EMAIL = re.compile(r"\S+@\S+")
+_TOKEN = re.compile(r"\S+")
 _PNG_DPI = 100
 
-_CSS = """
+_CSS = Markup("""
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
 margin:0 auto;max-width:1100px;padding:24px;color:#1a1a1a;background:#fff;line-height:1.4}
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;
@@ -39,15 +51,57 @@ th,td{border-bottom:1px solid #e1e4e8;padding:5px 10px;text-align:left;vertical-
 th{background:#f6f8fa}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 .note{color:#555}.warn{color:#9a6700}
-"""
+""")
 
 
 # --------------------------------------------------------------------------- text
 
 
 def _text(value: object) -> str:
-    """Escape ``value`` for HTML, with anything that looks like an email removed."""
-    return html.escape(_EMAIL.sub("[email removed]", str(value)))
+    """Return ``value`` as text with anything that looks like an email address removed.
+
+    The templates' ``finalize``: applied to every ``{{ value }}`` before autoescape; trusted
+    markup (:class:`markupsafe.Markup`, the CSS and the macros' output) is left as is.
+
+    Examples
+    --------
+    >>> _text("ask jane@example.com, not @jane")
+    'ask [email removed] not @jane'
+    """
+    if isinstance(value, Markup):
+        return value
+    text = str(value)
+    return _TOKEN.sub(_drop_email, text) if "@" in text else text
+
+
+def _drop_email(token: re.Match[str]) -> str:
+    # A word with an "@" between two characters, as ``\S+@\S+`` matched, in linear time.
+    return "[email removed]" if "@" in token.group()[1:-1] else token.group()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("rfm_engine", "reports/templates"),
+        autoescape=True, finalize=_text, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _render(template: str, **context: Any) -> str:
+    """Render ``reports/templates/<template>`` with ``context`` (and the shared ``css``).
+
+    Examples
+    --------
+    >>> table = _table(pd.DataFrame({"segment": ["<script>x</script>"]}),
+    ...                {"segment": ("Segment", str, False)})
+    >>> page = _render("stability.html.j2", title="t", meta="m", warnings=[], weeks=table,
+    ...                plot=Image("data:image/png;base64,", "plot"))
+    >>> "<script>" in page, "&lt;script&gt;x&lt;/script&gt;" in page
+    (False, True)
+    """
+    return _environment().get_template(template).render(css=_CSS, **context)
 
 
 def _missing(value: object) -> bool:
@@ -88,24 +142,44 @@ def _listing(value: object) -> str:
     return "–" if _missing(value) else str(value)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One table cell (or header): its text and whether it is a right-aligned number."""
+
+    text: str
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for the ``table`` macro: header cells (none: no ``<thead>``) and rows."""
+
+    head: list[Cell]
+    rows: list[list[Cell]]
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image for the ``image`` macro: its ``data:`` URI and alternative text."""
+
+    src: Markup
+    alt: str
+
+
 def _table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any], str], bool]]
-           ) -> str:
-    """Render the ``columns`` of ``frame``: name -> (header, formatter, numeric)."""
+           ) -> Table:
+    """Table of the ``columns`` of ``frame``: name -> (header, formatter, numeric)."""
     shown = [c for c in columns if c in frame.columns]
-    head = "".join(f'<th{" class=num" if columns[c][2] else ""}>{_text(columns[c][0])}</th>'
-                   for c in shown)
-    rows = []
-    for record in frame[shown].itertuples(index=False):
-        cells = "".join(
-            f'<td{" class=num" if columns[c][2] else ""}>{_text(columns[c][1](v))}</td>'
-            for c, v in zip(shown, record, strict=True))
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    head = [Cell(columns[c][0], columns[c][2]) for c in shown]
+    rows = [[Cell(columns[c][1](v), columns[c][2]) for c, v in zip(shown, record, strict=True)]
+            for record in frame[shown].itertuples(index=False)]
+    return Table(head, rows)
 
 
-def _img(figure: Figure, alt: str) -> str:
+def _img(figure: Figure, alt: str) -> Image:
     data = base64.b64encode(_png_bytes(figure)).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_text(alt)}">'
+    # Base64 holds no character HTML would escape: trusted as is (no scan of a long string).
+    return Image(Markup(f"data:image/png;base64,{data}"), alt)
 
 
 def _png_bytes(figure: Figure) -> bytes:

@@ -198,8 +198,11 @@ class StabilityReport:
         return json_text(self.to_dict(), indent=indent)
 
     def to_html(self) -> str:
-        """Return the report as one self-contained HTML document (inline CSS, PNG plot)."""
-        from ..io._html import _CSS, _img, _integer, _percent, _table, _text
+        """Return the report as one self-contained HTML document (inline CSS, PNG plot).
+
+        Rendered from the template ``reports/templates/stability.html.j2``.
+        """
+        from ..io._html import _img, _integer, _percent, _render, _table
 
         def signed(value: object) -> str:
             return _percent(value) if _missing(value) or value < 0 else "+" + _percent(value)
@@ -223,17 +226,10 @@ class StabilityReport:
                 f"Pooled over {s['customer_weeks']:,} customer-weeks: moved "
                 f"{_pct(s['moved_frozen'])} frozen, {_pct(s['moved_refit'])} refitted, "
                 f"{_pct(s['refit_only'])} by refitting only.")
-        notes = "".join(f"<p class=warn>{_text(w)}</p>" for w in self.warnings)
-        return "\n".join([
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{_text(title)}</title><style>{_CSS}</style></head><body>",
-            f"<h1>{_text(title)}</h1><p class=meta>{_text(meta)}</p>",
-            _img(self.plot().figure, "share of customers changing segment per week"),
-            _table(self.table, columns),
-            notes,
-            "</body></html>",
-        ]) + "\n"
+        return _render("stability.html.j2", title=title, meta=meta, warnings=self.warnings,
+                       plot=_img(self.plot().figure,
+                                 "share of customers changing segment per week"),
+                       weeks=_table(self.table, columns))
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` to ``path`` (UTF-8), atomically; return the path."""

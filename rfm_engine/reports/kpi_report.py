@@ -27,6 +27,7 @@ from ..measurement.kpis import KPITable, cohort_retention, plot_cohort_heatmap, 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from ..io._html import Table
     from ..measurement.clv import CLVResult
 
 __all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue",
@@ -105,38 +106,32 @@ class KPIReport:
         return json_text(data)
 
     def to_html(self) -> str:
-        """Return one self-contained HTML page with tables and plots (no email addresses)."""
-        from ..io._html import _CSS, _img, _text
+        """Return one self-contained HTML page with tables and plots (no email addresses).
 
-        title = "CRM KPIs"
-        parts = [
-            "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{_text(title)}</title><style>{_CSS}</style></head><body>",
-            f"<h1>{_text(title)}</h1>",
-            f"<p class=meta>As of {_text(self.as_of)}; latest complete period "
-            f"{_text(str(self.latest['period']))}.</p>",
-            "<h2>Retention and churn</h2>", _img(self.kpis.plot_retention().figure,
-                                                 "retention and churn rate per period"),
-            "<h2>Revenue</h2>", _img(self.kpis.plot_revenue().figure, "revenue per period"),
-            _frame_html(self.kpis.to_frame()),
-            "<h2>Cohort retention</h2>", _img(plot_cohort_heatmap(self.cohorts).figure,
-                                              "cohort retention heatmap"),
-        ]
+        Rendered from the template ``reports/templates/kpis.html.j2``.
+        """
+        from ..io._html import _img, _render
+
+        by_segment = clv = None
         if self.by_segment is not None:
-            parts += ["<h2>Revenue by segment</h2>",
-                      _img(plot_segment_revenue(self.by_segment.to_frame()).figure,
-                           "revenue per segment")]
+            by_segment = _img(plot_segment_revenue(self.by_segment.to_frame()).figure,
+                              "revenue per segment")
         if self.clv is not None:
-            parts += ["<h2>Predicted customer lifetime value</h2>",
-                      _img(plot_clv_distribution(self.clv.customers).figure,
-                           "distribution of predicted CLV"),
-                      f"<p class=meta>BG/NBD {_text(_params(self.clv.params['bgnbd']))}; "
-                      f"Gamma-Gamma {_text(_params(self.clv.params['gamma_gamma']))}.</p>"]
-        for name, table in self.extras.items():
-            parts += [f"<h2>{_text(name)}</h2>", _frame_html(table)]
-        parts += [f"<p class=warn>{_text(w)}</p>" for w in self.warnings]
-        parts.append("</body></html>")
-        return "\n".join(parts) + "\n"
+            clv = {"plot": _img(plot_clv_distribution(self.clv.customers).figure,
+                                "distribution of predicted CLV"),
+                   "bgnbd": _params(self.clv.params["bgnbd"]),
+                   "gamma_gamma": _params(self.clv.params["gamma_gamma"])}
+        return _render(
+            "kpis.html.j2", title="CRM KPIs", as_of=self.as_of,
+            latest=str(self.latest["period"]),
+            retention=_img(self.kpis.plot_retention().figure,
+                           "retention and churn rate per period"),
+            revenue=_img(self.kpis.plot_revenue().figure, "revenue per period"),
+            periods=_frame_html(self.kpis.to_frame()),
+            cohorts=_img(plot_cohort_heatmap(self.cohorts).figure, "cohort retention heatmap"),
+            by_segment=by_segment, clv=clv,
+            extras=[(name, _frame_html(table)) for name, table in self.extras.items()],
+            warnings=self.warnings)
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` atomically; return the path."""
@@ -158,8 +153,8 @@ def _params(values: Mapping[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
-def _frame_html(frame: pd.DataFrame) -> str:
-    """Any table as HTML: numbers right-aligned, floats with two decimals."""
+def _frame_html(frame: pd.DataFrame) -> Table:
+    """Any table for the HTML page: numbers right-aligned, floats with two decimals."""
     from ..io._html import _table
 
     def fmt(value: object) -> str:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from ..errors import MissingColumnsError
 from ..io._html import (
-    _CSS,
+    Cell,
+    Table,
     _decimal,
     _img,
     _integer,
@@ -35,8 +36,8 @@ from ..io._html import (
     _number,
     _percent,
     _png_bytes,
+    _render,
     _table,
-    _text,
 )
 from ..io.writers import write_all
 from ..measurement.migration import GONE, NEW, Migration, _as_date
@@ -60,6 +61,31 @@ CAMPAIGN_COLUMNS = ["campaign", "type", "channel", "segments", "candidates", "su
 #: Parts of a campaign's candidates, in stacking order, with their colours.
 _CAMPAIGN_PARTS = {"targets": "#2b8cbe", "holdout": "#a6bddb", "suppressed": "#fdae6b",
                    "excluded": "#d9d9d9"}
+# The HTML tables: column -> (header, formatter, numeric).
+_SEGMENT_TABLE = {
+    "segment": ("Segment", str, False),
+    "customers": ("Customers", _integer, True),
+    "share": ("Share of customers", _percent, True),
+    "revenue": ("Revenue", _money, True),
+    "revenue_share": ("Share of revenue", _percent, True),
+    "mean_recency_days": ("Mean days since last purchase", _decimal, True),
+    "mean_frequency": ("Mean orders", _decimal, True),
+    "mean_monetary": ("Mean revenue per customer", _money, True),
+}
+_CAMPAIGN_TABLE = {
+    "campaign": ("Campaign", str, False),
+    "type": ("Type", _listing, False),
+    "channel": ("Channel", _listing, False),
+    "segments": ("Segments", _listing, False),
+    "candidates": ("Candidates", _integer, True),
+    "suppressed": ("Suppressed", _integer, True),
+    "excluded": ("Excluded", _integer, True),
+    "no_consent": ("of which no consent", _integer, True),
+    "holdout": ("Holdout", _integer, True),
+    "targets": ("Targets (exported)", _integer, True),
+}
+
+
 def _check_columns(frame: pd.DataFrame, name: str, required: list[str]) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -314,29 +340,28 @@ class RunSummary:
     def to_html(self) -> str:
         """Return the report as one self-contained HTML document.
 
+        Rendered from the template ``reports/templates/summary.html.j2`` (autoescape on).
+
         Returns
         -------
         str
             HTML with inline CSS and base64 PNG plots; no script, no external link.
         """
-        title = f"{self.title} — {self.as_of.isoformat()}"
         meta = f"As of {self.as_of.isoformat()}"
         if self.input_name:
             meta += f" · input: {self.input_name}"
-        parts = [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_text(title)}</title><style>{_CSS}</style></head><body>",
-            f"<h1>{_text(self.title)}</h1><p class=meta>{_text(meta)}</p>",
-            self._headline_html(),
-            self._segments_html(),
-            self._campaigns_html(),
-            self._migration_html(),
-            self._quality_html(),
-            "</body></html>",
-        ]
-        return "\n".join(parts) + "\n"
+        campaigns = self.campaigns is not None and not self.campaigns.empty
+        return _render(
+            "summary.html.j2", title=f"{self.title} — {self.as_of.isoformat()}",
+            heading=self.title, meta=meta, cards=self._cards(),
+            segments=_table(self.segments, _SEGMENT_TABLE),
+            segments_plot=_img(plot_segments(self.segments).figure,
+                               "Share of customers and of revenue per segment"),
+            campaigns=_table(self.campaigns, _CAMPAIGN_TABLE) if campaigns else None,
+            campaigns_plot=_img(plot_campaigns(self.campaigns).figure,
+                                "Targets, holdout, suppressed and excluded customers per "
+                                "campaign") if campaigns else None,
+            migration=self._migration_section(), quality=self._quality_section())
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` to ``path`` (UTF-8), atomically; return the path."""
@@ -346,7 +371,8 @@ class RunSummary:
 
     # ----------------------------------------------------------------- sections
 
-    def _headline_html(self) -> str:
+    def _cards(self) -> list[tuple[str, str]]:
+        """Return the headline as (shown value, label) pairs."""
         cards = []
         for name, value in self.headline.items():
             if name == "revenue":
@@ -355,52 +381,16 @@ class RunSummary:
                 shown = "n/a" if _missing(value) else _percent(value)
             else:
                 shown = _number(value)
-            cards.append(f"<div class=card><div class=value>{_text(shown)}</div>"
-                         f"<div class=label>{_text(name)}</div></div>")
-        return f"<div class=cards>{''.join(cards)}</div>"
+            cards.append((shown, name))
+        return cards
 
-    def _segments_html(self) -> str:
-        columns = {
-            "segment": ("Segment", str, False),
-            "customers": ("Customers", _integer, True),
-            "share": ("Share of customers", _percent, True),
-            "revenue": ("Revenue", _money, True),
-            "revenue_share": ("Share of revenue", _percent, True),
-            "mean_recency_days": ("Mean days since last purchase", _decimal, True),
-            "mean_frequency": ("Mean orders", _decimal, True),
-            "mean_monetary": ("Mean revenue per customer", _money, True),
-        }
-        plot = _img(plot_segments(self.segments).figure,
-                    "Share of customers and of revenue per segment")
-        return f"<h2>Segments</h2>{_table(self.segments, columns)}{plot}"
-
-    def _campaigns_html(self) -> str:
-        if self.campaigns is None or self.campaigns.empty:
-            return "<h2>Campaigns</h2><p class=note>No campaign in this run.</p>"
-        columns = {
-            "campaign": ("Campaign", str, False),
-            "type": ("Type", _listing, False),
-            "channel": ("Channel", _listing, False),
-            "segments": ("Segments", _listing, False),
-            "candidates": ("Candidates", _integer, True),
-            "suppressed": ("Suppressed", _integer, True),
-            "excluded": ("Excluded", _integer, True),
-            "no_consent": ("of which no consent", _integer, True),
-            "holdout": ("Holdout", _integer, True),
-            "targets": ("Targets (exported)", _integer, True),
-        }
-        plot = _img(plot_campaigns(self.campaigns).figure,
-                    "Targets, holdout, suppressed and excluded customers per campaign")
-        return f"<h2>Campaigns</h2>{_table(self.campaigns, columns)}{plot}"
-
-    def _migration_html(self) -> str:
-        head = "<h2>Segment migration</h2>"
+    def _migration_section(self) -> dict[str, Any] | None:
+        """Return the migration section's data; None when migration was not computed."""
         m = self.migration
         if m is None:
-            return head + "<p class=note>Segment migration was not computed.</p>"
+            return None
         if not m.has_previous:
-            return (head + f"<p class=note>No earlier run to compare with: all "
-                    f"{len(m.customers):,} customers are new.</p>")
+            return {"has_previous": False, "customers": f"{len(m.customers):,}"}
         moved = "n/a" if math.isnan(m.moved_share) else f"{m.moved_share:.1%}"
         text = (f"{moved} of the customers present in both runs changed segment; "
                 f"{m.n_new:,} new customers, {m.n_gone:,} gone since the previous run.")
@@ -416,15 +406,14 @@ class RunSummary:
         legend = (f"Rows: segment in the previous run ({NEW}: not in it). Columns: segment "
                   f"now ({GONE}: no longer in the customer table). Colour: share of the row; "
                   "numbers: customers.")
-        return (head + f"<p>{_text(text)}</p>"
-                + _img(m.plot_heatmap().figure, "Segment migration heatmap")
-                + f"<p class=note>{_text(legend)}</p>"
-                + "<h3>Largest moves</h3>" + _table(moves, columns))
+        return {"has_previous": True, "text": text, "legend": legend,
+                "heatmap": _img(m.plot_heatmap().figure, "Segment migration heatmap"),
+                "moves": _table(moves, columns)}
 
-    def _quality_html(self) -> str:
-        head = "<h2>Data quality</h2>"
+    def _quality_section(self) -> dict[str, Any] | None:
+        """Return the data-quality table (no header) and its lists; None without one."""
         if not self.quality:
-            return head + "<p class=note>No data-quality report.</p>"
+            return None
         rows: list[tuple[str, object]] = []
         notes: dict[str, list[object]] = {}
         for key, value in self.quality.items():
@@ -434,14 +423,9 @@ class RunSummary:
                 notes[str(key)] = list(value)
             else:
                 rows.append((str(key), value))
-        body = []
-        for key, value in rows:
-            numeric = isinstance(value, int | float | np.integer | np.floating)
-            body.append(f"<tr><td>{_text(key.replace('_', ' '))}</td>"
-                        f"<td{' class=num' if numeric else ''}>{_text(_number(value))}</td></tr>")
-        out = head + f"<table><tbody>{''.join(body)}</tbody></table>"
-        for key, items in notes.items():
-            if items:
-                listed = "".join(f"<li class=warn>{_text(item)}</li>" for item in items)
-                out += f"<h3>{_text(key.replace('_', ' ').capitalize())}</h3><ul>{listed}</ul>"
-        return out
+        body = [[Cell(key.replace("_", " ")),
+                 Cell(_number(value), isinstance(value, int | float | np.integer | np.floating))]
+                for key, value in rows]
+        return {"table": Table([], body),
+                "notes": [(key.replace("_", " ").capitalize(), items)
+                          for key, items in notes.items() if items]}
