@@ -125,7 +125,7 @@ def _segment(tmp_path: Path, source: str, options: list[str],
              output: str = "segments.csv") -> subprocess.CompletedProcess:
     return subprocess.run(
         [*RFM, "-q", "segment", tmp_path / source, "-o", tmp_path / "out" / output,
-         "--no-tracking", *options], capture_output=True, text=True, timeout=120)
+         "--no-tracking", *options], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -16,7 +16,7 @@ RETAIL = ("customer_id=Customer ID,order_id=Invoice,order_date=InvoiceDate,quant
 
 def run(*args, cwd=None):
     return subprocess.run([*RFM, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+                          timeout=600)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ RETAIL_TOML = ('[columns]\ncustomer_id = "Customer ID"\norder_id = "Invoice"\n'
 
 def run(*args, cwd=None, env=None):
     return subprocess.run([*RFM, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=180, env=env)
+                          timeout=600, env=env)
 
 
 # --- A. types --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def config(tmp_path_factory):
     """The sample data (300 customers) and a run config over it, with its suppression list."""
     folder = tmp_path_factory.mktemp("sample")
     made = subprocess.run([*RFM, "sample", str(folder), "--customers", "300"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr
     path = folder / "weekly.toml"
     lines = ["[input]", f"path = {json.dumps(str(folder / 'transactions.csv'))}", "[columns]",

@@ -28,7 +28,7 @@ RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 
 def run(*args, cwd=None):
     return subprocess.run([*RFM, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+                          timeout=600)
 
 
 def snapshot(folder):

@@ -207,7 +207,7 @@ def test_without_mlflow_tracking_is_skipped_with_one_line(tmp_path, data_dir):
     out = tmp_path / "segments.csv"
     result = subprocess.run([RFM, "segment", str(data_dir / "online_retail_ii_small.csv"),
                              "--columns", RETAIL, "--bins", "2", "-o", str(out)],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                             check=False)
     assert result.returncode == 0, result.stderr
     assert out.is_file()
@@ -220,7 +220,7 @@ def test_without_mlflow_tracking_is_skipped_with_one_line(tmp_path, data_dir):
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
     # The registry commands need MLflow: one error line naming the extra, exit 2.
     listed = subprocess.run([RFM, "models", "list"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, check=False)
+                            capture_output=True, text=True, timeout=600, check=False)
     assert listed.returncode == 2
     assert listed.stderr.strip().splitlines() == [
         "error: MLflow is not installed (No module named 'mlflow'); install it with "

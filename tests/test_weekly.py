@@ -57,7 +57,7 @@ FIXED_FILES = {
 
 def cli(*args, cwd=None):
     return subprocess.run([*RFM, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+                          timeout=600)
 
 
 def write_config(path, transactions, *, as_of=AS_OF, unmapped=(), extra=""):
@@ -652,9 +652,9 @@ def layout_runs(sample, tmp_path_factory):
              "--format", layout], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if len(procs) % 2 == 0:
             for proc in procs.values():
-                proc.wait(timeout=120)
+                proc.wait(timeout=600)
     for layout, proc in procs.items():
-        _, stderr = proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, (layout, stderr)
     return {layout: root / layout / AS_OF for layout in ESP_LAYOUTS}
 
