@@ -21,9 +21,8 @@ from rfm_engine.campaigns.plan import (
     check_plan,
     holdout_draw,
     load_campaigns,
-    suggest_products,
-    suggest_upsell,
 )
+from rfm_engine.campaigns.suggestions import suggest_products, suggest_upsell
 from rfm_engine.core.segments import load_rules
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
 
@@ -597,8 +596,9 @@ def test_suggest_upsell_pricier_product_in_the_main_category():
     got = suggest_upsell(tx, customers)
     assert got.name == "upsell"
     assert got.to_dict() == {"a": np.nan, "b": "white", "c": np.nan, "d": "gold", "e": np.nan}
-    # small chunks give the same answer
-    pd.testing.assert_series_equal(suggest_upsell(tx, customers, chunk_pairs=1), got)
+    # only the targets get one; the others are NA
+    only_d = suggest_upsell(tx, customers, targets=["d"])
+    assert only_d.to_dict() == {"a": np.nan, "b": np.nan, "c": np.nan, "d": "gold", "e": np.nan}
 
 
 def naive_cross_sell(tx: pd.DataFrame, customers: pd.DataFrame, k: int) -> dict:
@@ -651,3 +651,43 @@ def test_shared_email_keeps_the_most_valuable_customer():
     assert out["group"].tolist() == ["excluded", "target", "target", "excluded"]
     assert out["exclusion_reason"].tolist()[0] == "duplicate_email"
     assert out["exclusion_reason"].tolist()[3] == "duplicate_email"
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from("abcdef"), st.sampled_from(["x", "y"]),
+                            st.sampled_from(["p1", "p2", "p3", "p4"]),
+                            st.sampled_from([-3.0, 1.5, 2.0, 5.25])), min_size=1, max_size=30),
+    segments=st.lists(st.sampled_from(["s1", "s2", None]), min_size=6, max_size=6),
+)
+def test_suggestions_from_loaded_transactions_match_the_dataframe_path(rows, segments):
+    from rfm_engine.io.loading import load_transactions
+
+    raw = pd.DataFrame(rows, columns=["customer_id", "category", "product_id", "amount"])
+    raw["order_date"] = "2024-01-01"
+    customers = pd.DataFrame({"customer_id": list("abcdef"), "segment": segments})
+    tx = load_transactions(raw)  # no order id: identical lines stay, as in the frame
+    for suggest, options in ((suggest_products, {"by": "product_id", "k": 2}),
+                             (suggest_upsell, {})):
+        pd.testing.assert_series_equal(suggest(tx, customers, **options),
+                                       suggest(raw, customers, **options))
+        targets = ["a", "c", "zz"]
+        only = suggest(tx, customers, targets=targets, **options)
+        assert only[~only.index.isin(targets)].isna().all()
+        pd.testing.assert_series_equal(only[targets[:2]], suggest(raw, customers, **options)[
+            targets[:2]])
+    assert tx.con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE "
+                          "'_rfm_suggest%'").fetchall() == [(0,)]
+
+
+def test_an_item_returned_in_full_is_not_bought_even_when_floats_disagree():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floats: the loaded amounts are summed exactly.
+    from rfm_engine.io.loading import load_transactions
+
+    raw = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b"],
+                        "category": ["x", "x", "x", "x", "y"],
+                        "amount": [0.1, 0.2, -0.3, 4.0, 1.0],
+                        "order_date": "2024-01-01"})
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "segment": "s"})
+    got = suggest_products(load_transactions(raw), customers, k=2)
+    assert got["a"] == "x|y"

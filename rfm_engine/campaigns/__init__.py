@@ -1,6 +1,7 @@
 """From segments to target lists: what is sent to whom, and who must not get it.
 
-``plan`` (the campaign plan, assignment, holdouts and caps), ``suppression`` (suppression
+``plan`` (the campaign plan, assignment, holdouts and caps), ``suggestions`` (cross-sell
+and up-sell from what customers of the same segment bought, in DuckDB), ``suppression`` (suppression
 lists and the check that none of them reaches an export), ``consent`` (express/implied
 consent and objections), ``exports`` (the ESP layouts: generic, Mailchimp, Klaviyo,
 HubSpot, Braze).

@@ -55,10 +55,7 @@ later audits reproduce every holdout. Python's ``hashlib`` in a list comprehensi
 1,000,000 ids in about 0.6 s, so no faster, less portable hash (such as
 ``pandas.util.hash_array``, whose output is not a documented stable format) is needed.
 
-Cross-sell and up-sell
-----------------------
-:func:`suggest_products` and :func:`suggest_upsell` recommend from what *similar customers*
-(customers of the same segment) bought; see their docs.
+Cross-sell and up-sell suggestions live in :mod:`rfm_engine.campaigns.suggestions`.
 """
 
 from __future__ import annotations
@@ -88,8 +85,6 @@ __all__ = [
     "check_plan",
     "holdout_draw",
     "load_campaigns",
-    "suggest_products",
-    "suggest_upsell",
 ]
 
 #: Allowed values of :attr:`Campaign.type`.
@@ -703,196 +698,6 @@ def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> 
     return counts
 
 
-def suggest_products(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame,
-    *,
-    by: str = "category",
-    k: int = 3,
-) -> pd.Series:
-    """Cross-sell: items similar customers buy most that a customer has not bought yet.
-
-    Similar customers are the customers of the same segment. A customer has bought an item
-    when their net ``amount`` on it is above zero (a fully returned item does not count). For
-    each customer, the items bought by customers of the segment are ranked by how many of
-    those customers bought them (ties: item name); the first ``k`` the customer has not
-    bought are suggested.
-
-    The work is linear in the data: each customer is paired with only the first
-    ``k + (number of items they bought)`` items of their segment's ranking, which always holds
-    ``k`` unbought ones when the segment has them.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        ``customer_id``, the ``by`` column and ``amount``. Rows without an item are ignored.
-    customers : DataFrame
-        ``customer_id`` and ``segment``. Customers without a segment get no suggestion.
-    by : str, default="category"
-        The item column: ``"category"`` or ``"product_id"`` (or any other column).
-    k : int, default=3
-        At most this many suggestions per customer.
-
-    Returns
-    -------
-    Series
-        Indexed by ``customer_id`` in the order of ``customers``, named ``cross_sell``:
-        the suggestions joined by ``"|"``, best first; NA when there is none.
-
-    Examples
-    --------
-    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c", "c", "d"],
-    ...                    "category": ["tea", "mugs", "tea", "cake", "tea", "cake", "jam"],
-    ...                    "amount": [5.0, 8.0, 4.0, 3.0, 6.0, 2.0, 9.0]})
-    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
-    ...                           "segment": ["loyal", "loyal", "loyal", "new"]})
-    >>> suggest_products(tx, customers, k=2).to_dict()
-    {'a': 'cake', 'b': 'mugs', 'c': 'mugs', 'd': nan}
-    """
-    if not _is_int(k) or k < 1:
-        raise ConfigError(f"The 'k' parameter of suggest_products must be an int >= 1. "
-                          f"Got {k!r} instead.")
-    bought, segments = _baskets(transactions, customers, item=by)
-    ranking = (
-        bought.merge(segments, on="cid")
-        .groupby(["segment", "item"]).size().rename("n").reset_index()
-        .sort_values(["segment", "n", "item"], ascending=[True, False, True], kind="stable")
-        .reset_index(drop=True)
-    )
-    seg_codes, seg_names = pd.factorize(ranking["segment"])
-    start = np.searchsorted(seg_codes, np.arange(len(seg_names)))  # sorted by segment
-    size = np.bincount(seg_codes, minlength=len(seg_names))
-
-    known = segments[segments["segment"].isin(seg_names)].reset_index(drop=True)
-    code = pd.Index(seg_names).get_indexer(known["segment"])
-    n_bought = bought.groupby("cid").size().reindex(known["cid"]).fillna(0).to_numpy(np.int64)
-    take = np.minimum(k + n_bought, size[code])
-    owner = np.repeat(np.arange(len(known)), take)
-    rank = np.arange(len(owner)) - np.repeat(np.cumsum(take) - take, take)
-    pairs = pd.DataFrame({
-        "cid": known["cid"].to_numpy(dtype=object)[owner],
-        "item": ranking["item"].to_numpy(dtype=object)[start[code[owner]] + rank],
-    })
-    pairs = pairs.merge(bought.assign(seen=True), on=["cid", "item"], how="left")
-    pairs = pairs[pairs["seen"].isna()]
-    pairs = pairs[pairs.groupby("cid", sort=False).cumcount() < k]
-    joined = pairs.groupby("cid", sort=False)["item"].agg("|".join)
-    out = joined.reindex(segments["cid"].to_numpy(dtype=object))
-    return pd.Series(out.to_numpy(dtype=object), index=pd.Index(
-        customers["customer_id"], name="customer_id"), dtype="str", name="cross_sell")
-
-
-def suggest_upsell(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame,
-    *,
-    category: str = "category",
-    product: str = "product_id",
-    chunk_pairs: int = 2_000_000,
-) -> pd.Series:
-    """Up-sell: a pricier product, in a customer's main category, that similar customers buy.
-
-    Kept simple, per customer:
-
-    - units: ``quantity`` when the transactions have it, else ``amount / unit_price`` when
-      they have ``unit_price``, else one unit per row; a (customer, product) counts as
-      bought when its net amount and net units are above zero;
-    - the main category is the one with the highest net amount spent (ties: category name),
-      and the customer usually pays their average unit price there (amount / units);
-    - a product's price is its average unit price over all bought (customer, product) pairs;
-    - the suggestion is the product of the main category, priced above what the customer
-      usually pays and not yet bought by them, that the most customers of the same segment
-      bought (ties: product name). NA when there is none.
-
-    Customers are paired with the products of their segment and main category, in chunks of
-    at most about ``chunk_pairs`` pairs, so memory stays bounded for large catalogues.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        ``customer_id``, the ``category`` and ``product`` columns and ``amount``; optional
-        ``quantity`` or ``unit_price``.
-    customers : DataFrame
-        ``customer_id`` and ``segment``.
-    category : str, default="category"
-        The category column.
-    product : str, default="product_id"
-        The product column.
-    chunk_pairs : int, default=2_000_000
-        Memory bound: customer-product pairs built at once.
-
-    Returns
-    -------
-    Series
-        Indexed by ``customer_id`` in the order of ``customers``, named ``upsell``: one
-        product id or NA.
-
-    Examples
-    --------
-    >>> tx = pd.DataFrame({
-    ...     "customer_id": ["a", "b", "b", "c", "c", "d"],
-    ...     "category": ["tea"] * 6,
-    ...     "product_id": ["green", "green", "gold", "gold", "white", "white"],
-    ...     "amount": [4.0, 4.0, 12.0, 12.0, 9.0, 9.0]})
-    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": "loyal"})
-    >>> suggest_upsell(tx, customers).to_dict()
-    {'a': 'gold', 'b': 'white', 'c': nan, 'd': 'gold'}
-    """
-    _require(transactions, ["customer_id", category, product, "amount"], "transactions")
-    _require(customers, ["customer_id", "segment"], "customers")
-    tx = pd.DataFrame({
-        "cid": _id_array(transactions["customer_id"], source="transactions"),
-        "cat": transactions[category].to_numpy(dtype=object),
-        "item": transactions[product].to_numpy(dtype=object),
-        "amount": _numeric_column(transactions["amount"], "amount", "transactions"),
-    })
-    if "quantity" in transactions.columns:
-        tx["units"] = _numeric_column(transactions["quantity"], "quantity", "transactions")
-    elif "unit_price" in transactions.columns:
-        unit_price = _numeric_column(transactions["unit_price"], "unit_price", "transactions")
-        tx["units"] = tx["amount"] / unit_price
-    else:
-        tx["units"] = 1.0
-    tx = tx.dropna(subset=["cat", "item"])
-    tx["cat"], tx["item"] = tx["cat"].astype(str), tx["item"].astype(str)
-    lines = tx.groupby(["cid", "cat", "item"], as_index=False)[["amount", "units"]].sum()
-    lines = lines[(lines["amount"] > 0) & (lines["units"] > 0)]
-    price = lines.groupby(["cat", "item"])[["amount", "units"]].sum()
-    price = (price["amount"] / price["units"]).rename("price").reset_index()
-
-    spend = lines.groupby(["cid", "cat"], as_index=False)[["amount", "units"]].sum()
-    main = (spend.sort_values(["cid", "amount", "cat"], ascending=[True, False, True])
-            .drop_duplicates("cid"))
-    main = main.assign(usual=main["amount"] / main["units"])[["cid", "cat", "usual"]]
-    segments = pd.DataFrame({
-        "cid": _id_array(customers["customer_id"], source="customers"),
-        "segment": customers["segment"].to_numpy(dtype=object),
-    })
-    main = main.merge(segments.dropna(subset=["segment"]), on="cid")
-
-    popular = (
-        lines.merge(segments, on="cid")
-        .groupby(["segment", "cat", "item"]).size().rename("n").reset_index()
-        .merge(price, on=["cat", "item"])
-    )
-    per_group = popular.groupby(["segment", "cat"]).size()
-    width = int(per_group.max()) if len(per_group) else 1
-    step = max(1, chunk_pairs // width)
-    picks = []
-    owned = lines[["cid", "item"]].assign(seen=True)
-    for lo in range(0, len(main), step):
-        pairs = main.iloc[lo:lo + step].merge(popular, on=["segment", "cat"])
-        pairs = pairs[pairs["price"] > pairs["usual"]]
-        pairs = pairs.merge(owned, on=["cid", "item"], how="left")
-        pairs = pairs[pairs["seen"].isna()]
-        picks.append(pairs.sort_values(["cid", "n", "item"], ascending=[True, False, True])
-                     .drop_duplicates("cid")[["cid", "item"]])
-    best = pd.concat(picks) if picks else pd.DataFrame({"cid": [], "item": []})
-    out = best.set_index("cid")["item"].reindex(segments["cid"].to_numpy(dtype=object))
-    return pd.Series(out.to_numpy(dtype=object), index=pd.Index(
-        customers["customer_id"], name="customer_id"), dtype="str", name="upsell")
-
-
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -1015,23 +820,3 @@ def _recently_contacted(ids: np.ndarray, camp: np.ndarray, open_rows: np.ndarray
     last = wanted.merge(past, on=["cid", "campaign"], how="left")["days"].to_numpy(dtype=float)
     recent[rows] = last < spacing[camp[rows]]
     return recent
-
-
-def _baskets(transactions: pd.DataFrame, customers: pd.DataFrame,
-             *, item: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (customer, item) pairs with a positive net amount, and customer segments."""
-    _require(transactions, ["customer_id", item, "amount"], "transactions")
-    _require(customers, ["customer_id", "segment"], "customers")
-    tx = pd.DataFrame({
-        "cid": _id_array(transactions["customer_id"], source="transactions"),
-        "item": transactions[item].to_numpy(dtype=object),
-        "amount": _numeric_column(transactions["amount"], "amount", "transactions"),
-    }).dropna(subset=["item"])
-    tx["item"] = tx["item"].astype(str)
-    net = tx.groupby(["cid", "item"], as_index=False)["amount"].sum()
-    bought = net.loc[net["amount"] > 0, ["cid", "item"]].reset_index(drop=True)
-    segments = pd.DataFrame({
-        "cid": _id_array(customers["customer_id"], source="customers"),
-        "segment": customers["segment"].to_numpy(dtype=object),
-    })
-    return bought, segments

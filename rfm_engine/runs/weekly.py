@@ -34,9 +34,8 @@ from ..campaigns.plan import (
     campaign_counts,
     check_plan,
     load_campaigns,
-    suggest_products,
-    suggest_upsell,
 )
+from ..campaigns.suggestions import suggest_products, suggest_upsell
 from ..campaigns.suppression import (
     SuppressionList,
     check_freshness,
@@ -151,19 +150,16 @@ def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _suggestions(tx: Transactions, customers: pd.DataFrame) -> pd.DataFrame:
-    """Cross-sell and up-sell columns, from what customers of the same segment bought."""
+def _suggestions(tx: Transactions, customers: pd.DataFrame,
+                 targets: pd.Series) -> pd.DataFrame:
+    """Cross-sell and up-sell columns for ``targets``, from what their segment bought."""
     mapped = [c for c in ("category", "product_id") if c in tx.columns]
     out = pd.DataFrame(index=customers["customer_id"])
     if not mapped:
         return out
-    lines = tx.con.execute(
-        f"SELECT customer_id, {', '.join(mapped)}, CAST(amount AS DOUBLE) AS amount "
-        "FROM transactions"
-    ).df()
-    out["cross_sell"] = suggest_products(lines, customers, by=mapped[0])
+    out["cross_sell"] = suggest_products(tx, customers, by=mapped[0], targets=targets)
     if len(mapped) == 2:
-        out["upsell"] = suggest_upsell(lines, customers)
+        out["upsell"] = suggest_upsell(tx, customers, targets=targets)
     return out
 
 
@@ -321,9 +317,10 @@ def run_weekly(
             )
             table = pd.concat([table, assignment], axis=1)
             resurrection = [c.name for c in plan if c.type == "resurrection"]
-            for column, values in _suggestions(tx, table).items():
-                table[column] = table["customer_id"].map(values).where(
-                    table["campaign"].isin(resurrection))
+            resurrected = table["campaign"].isin(resurrection)
+            targets = table.loc[resurrected, "customer_id"]
+            for column, values in _suggestions(tx, table, targets).items():
+                table[column] = table["customer_id"].map(values).where(resurrected)
             counts = campaign_counts(table, plan).reset_index()
 
         # Everything the result needs is built before publishing: nothing after it can fail.
