@@ -118,6 +118,32 @@ def test_promote_freezes_version_into_models(store, tmp_path):
         "", "production"]
 
 
+def test_promote_reads_the_store_it_is_given_whatever_the_environment(store, tmp_path,
+                                                                      monkeypatch):
+    # A registry named by MLFLOW_REGISTRY_URI (set by the user, or leaked by an earlier
+    # mlflow.set_registry_uri in the process) must not serve the model of another store.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", other)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
+    tracking.promote(2, folder=tmp_path / "models", tracking_uri=store["uri"],
+                     alias="checked")
+    loaded = load_model("model", tmp_path / "models")
+    pd.testing.assert_frame_equal(loaded.segment(CUSTOMERS),
+                                  store["models"][1].segment(CUSTOMERS))
+    assert os.environ["MLFLOW_REGISTRY_URI"] == other
+    assert os.environ["MLFLOW_TRACKING_URI"] == other
+
+
+def test_track_run_leaves_the_environment_as_it_was(store, monkeypatch):
+    # MLflow's set_tracking_uri/set_registry_uri also set MLFLOW_*_URI in os.environ, which
+    # every later subprocess would inherit.
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    tracking.track_run("segment", metrics={"x": 1}, register_as=None, tracking_uri=store["uri"])
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before
+
+
 def test_promote_unknown_version(store, tmp_path):
     with pytest.raises(ConfigError, match="No version '9' of registered model "
                                           "'rfm-segmentation'"):

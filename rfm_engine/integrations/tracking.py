@@ -41,7 +41,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,8 +243,17 @@ def track_run(
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # the CLI reports run and version
 
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    with _pointed_at(uri):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return _log_run(mlflow, uri, kind, experiment, tags, flat_params, flat_metrics, files,
+                        model, register_as)
+
+
+def _log_run(mlflow: Any, uri: str, kind: str, experiment: str,
+             tags: Mapping[str, Any] | None, flat_params: dict[str, str],
+             flat_metrics: dict[str, float], files: list[tuple[str, Path]], model: Any,
+             register_as: str | None) -> dict[str, Any]:
     experiment_id = _experiment_id(mlflow, experiment, uri)
     run_tags = {"rfm_engine.kind": str(kind), **{str(k): str(v) for k, v in (tags or {}).items()}}
     result: dict[str, Any] = {"run_id": None, "experiment_id": experiment_id,
@@ -380,11 +389,17 @@ def promote(
     >>> promote(3, folder="models")  # doctest: +SKIP
     PosixPath('models/model.skops')
     """
+    uri = _resolve_uri(tracking_uri)
+    with _pointed_at(uri):
+        return _promote(version, name, folder, uri, as_name, alias)
+
+
+def _promote(version: int | str, name: str, folder: str | os.PathLike[str], uri: str,
+             as_name: str, alias: str) -> Path:
     from ..core.model import SegmentationModel
     from ..errors import ModelIntegrityError
     from .model_store import _load_skops, save_model
 
-    uri = _resolve_uri(tracking_uri)
     client = _client(uri)
     from mlflow.exceptions import MlflowException
 
@@ -426,6 +441,27 @@ def _log_model(mlflow: Any, model: Any, register_as: str | None) -> Any:
         registered_model_name=register_as,
         pip_requirements=_pip_requirements(),  # skips the slow inference subprocess
     )
+
+
+@contextlib.contextmanager
+def _pointed_at(uri: str) -> Iterator[None]:
+    """Set ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI`` to ``uri``; restore them after.
+
+    MLflow reads them where an explicit URI is not passed down (resolving ``models:/``
+    URIs), and its ``set_tracking_uri``/``set_registry_uri`` write them process-wide, so
+    every later subprocess would inherit them.
+    """
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, uri))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _client(uri: str | None) -> Any:
