@@ -409,10 +409,10 @@ def _check_save_model(path: Path | None, force: bool) -> None:
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass --force to replace it.")
     if suffix == ".skops":
-        from .integrations.model_store import _check_name
+        from .integrations.model_store import check_name
 
         try:
-            _check_name(path.stem)
+            check_name(path.stem)
         except ConfigError as exc:
             raise ConfigError(f"--save-model {str(path)!r}: {exc}") from None
         if path.parent.is_dir():
@@ -686,16 +686,18 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
 
 def format_summary(summary: Any) -> str:
     """Render the segment table for the terminal."""
+    from .io._format import MISSING, fixed, money, percent
+
     shown = summary.assign(
-        share=(summary["share"] * 100).map("{:.1f}%".format, na_action="ignore"),
-        revenue_share=(summary["revenue_share"] * 100).map("{:.1f}%".format, na_action="ignore"),
-        revenue=summary["revenue"].map("{:,.0f}".format, na_action="ignore"),
-        mean_recency_days=summary["mean_recency_days"].map("{:.0f}".format, na_action="ignore"),
-        mean_frequency=summary["mean_frequency"].map("{:.2f}".format, na_action="ignore"),
-        mean_monetary=summary["mean_monetary"].map("{:,.2f}".format, na_action="ignore"),
+        share=summary["share"].map(percent),
+        revenue_share=summary["revenue_share"].map(percent),
+        revenue=summary["revenue"].map(lambda v: fixed(v, ",.0f")),
+        mean_recency_days=summary["mean_recency_days"].map(lambda v: fixed(v, ".0f")),
+        mean_frequency=summary["mean_frequency"].map(lambda v: fixed(v, ".2f")),
+        mean_monetary=summary["mean_monetary"].map(money),
     ).rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
                       "mean_frequency": "mean_F", "mean_monetary": "mean_M"})
-    return shown.to_string(index=False, na_rep="-")
+    return shown.to_string(index=False, na_rep=MISSING)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -272,7 +272,7 @@ def test_quiet_keeps_errors(tmp_path):
     assert result.stderr.startswith("error:")
 
 
-def test_segment_table_shows_a_dash_for_an_empty_segment():
+def test_segment_table_shows_n_a_for_an_empty_segment():
     import pandas as pd
 
     from rfm_engine.cli import format_summary
@@ -283,5 +283,5 @@ def test_segment_table_shows_a_dash_for_an_empty_segment():
         "mean_recency_days": [3.0, float("nan")], "mean_frequency": [2.0, float("nan")],
         "mean_monetary": [5.0, float("nan")]})
     other = format_summary(summary).splitlines()[2].split()
-    assert other[0] == "Other" and other[-3:] == ["-", "-", "-"]
+    assert other[0] == "Other" and other[-3:] == ["n/a", "n/a", "n/a"]
     assert "nan" not in format_summary(summary)

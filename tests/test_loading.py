@@ -273,7 +273,7 @@ def test_typed_dates_infinite_or_before_the_floor(tmp_path):
     tx = load_transactions(path, on_bad_rows="drop")
     assert tx.report.dropped["before_min_date"] == 1 and tx.report.rows_kept == 2
     assert load_transactions(path, min_date="1800-01-01").report.rows_kept == 3
-    with pytest.raises(ConfigError, match="'min_date' parameter must be an ISO date"):
+    with pytest.raises(ConfigError, match="'min_date' parameter must be a date or an ISO date"):
         load_transactions(path, min_date="01/01/1900")
     con = connect()
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a', TIMESTAMP 'infinity', 1.0), "

@@ -106,6 +106,19 @@ def test_headline_numbers():
     assert headline["rows read"] == 1200
 
 
+def test_numbers_follow_the_one_format_convention():
+    # rfm_engine.io._format: shares are fractions shown as percentages, a missing value is
+    # "n/a" as in the text reports (KPIs, lift, stability) and the CLI's segment table.
+    html = _report().to_html()
+    row = re.search(r"<tr><td>hibernating</td>(.*?)</tr>", html).group(1)
+    assert re.findall(r"<td class=num>([^<]*)</td>", row) == [
+        "0", "0.0%", "0.00", "0.0%", "n/a", "n/a", "n/a"]
+    assert "–" not in html
+    moved = migrate(_customers()[0], None, "2025-12-29")
+    assert moved.moved_share != moved.moved_share  # NaN: no customer in both runs
+    assert "moved_share=n/a" in repr(moved)
+
+
 def test_text_is_escaped():
     current, _ = _customers()
     current["segment"] = current["segment"].replace("at_risk", "<b>risk & co</b>")

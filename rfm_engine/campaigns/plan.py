@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date
 from hashlib import sha256
 from typing import Any
 
@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, InputError, MissingColumnsError
+from ..io._validation import as_date, is_int
 
 __all__ = [
     "CAMPAIGN_TYPES",
@@ -81,6 +82,8 @@ __all__ = [
     "GROUPS",
     "Campaign",
     "assign_campaigns",
+    "id_array",
+    "numeric_column",
     "campaign_counts",
     "check_plan",
     "holdout_draw",
@@ -181,26 +184,22 @@ and '-' (it names the export file). Got 'Loyal!' instead.
         object.__setattr__(self, "segments", tuple(segments))
         if self.channel not in CHANNELS:
             fail("channel", f"one of {', '.join(map(repr, CHANNELS))}", self.channel)
-        if not _is_int(self.priority):
+        if not is_int(self.priority):
             fail("priority", "an int", self.priority)
         fraction = self.holdout_fraction
-        if not (_is_int(fraction) or isinstance(fraction, float)) or not (
+        if not (is_int(fraction) or isinstance(fraction, float)) or not (
             0 <= fraction <= _MAX_HOLDOUT
         ):
             fail("holdout_fraction", f"a number in [0, {_MAX_HOLDOUT}]", fraction)
         object.__setattr__(self, "holdout_fraction", float(fraction))
-        if self.max_size is not None and not (_is_int(self.max_size) and self.max_size >= 1):
+        if self.max_size is not None and not (is_int(self.max_size) and self.max_size >= 1):
             fail("max_size", "an int >= 1 (leave it out for no cap)", self.max_size)
         spacing = self.min_days_between_contacts
-        if spacing is not None and not (_is_int(spacing) and spacing >= 1):
+        if spacing is not None and not (is_int(spacing) and spacing >= 1):
             fail("min_days_between_contacts", "an int >= 1 (leave it out for no spacing)",
                  spacing)
         if not isinstance(self.description, str):
             fail("description", "a string", self.description)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 #: The default campaign plan over the ``rf-grid`` segments (see the module docs for the table).
@@ -405,7 +404,7 @@ def holdout_draw(customer_ids: pd.Series | Sequence[Any], campaign: str,
     [0.031587]
     """
     ids = _id_strings(customer_ids, source="customer_ids")
-    return _draws(ids, campaign, _as_date(as_of, "as_of"))
+    return _draws(ids, campaign, as_date(as_of, "as_of"))
 
 
 def _draws(ids: Sequence[str], campaign: str, day: date) -> np.ndarray:
@@ -519,7 +518,7 @@ def assign_campaigns(
     """
     plan = tuple(campaigns)
     _check_unique(plan)
-    day = _as_date(as_of, "as_of")
+    day = as_date(as_of, "as_of")
     needed = ["customer_id", "segment"]
     if any(c.channel == "email" for c in plan):
         needed.append("email")
@@ -528,7 +527,7 @@ def assign_campaigns(
     _require(customers, needed, "customers")
     n = len(customers)
     index = customers.index
-    ids = _id_array(customers["customer_id"], "customers")
+    ids = id_array(customers["customer_id"], "customers")
     suppressed_flags = _flags(suppressed, index, "suppressed")
     quarantined_flags = _flags(quarantined, index, "quarantined")
     no_consent_flags = _flags(no_consent, index, "no_consent")
@@ -593,7 +592,7 @@ def assign_campaigns(
     # 7. cap, walking down by value so the holdout spans the targets' range
     capped = [j for j, c in enumerate(plan) if c.max_size is not None]
     if capped:
-        monetary = _numeric_column(customers["monetary"], "monetary", "customers")
+        monetary = numeric_column(customers["monetary"], "monetary", "customers")
         id_rank = pd.factorize(ids, sort=True)[0]
         for j in capped:
             rows = np.flatnonzero(eligible & (camp == j))
@@ -624,7 +623,7 @@ def _duplicate_emails(customers: pd.DataFrame, ids: np.ndarray, camp: np.ndarray
                       rows: np.ndarray) -> np.ndarray:
     """Flag all but the most valuable customer sharing an email within one campaign."""
     positions = np.flatnonzero(rows)
-    value = (_numeric_column(customers["monetary"], "monetary", "customers")[positions]
+    value = (numeric_column(customers["monetary"], "monetary", "customers")[positions]
              if "monetary" in customers else np.zeros(len(positions)))
     frame = pd.DataFrame({
         "pos": positions, "camp": camp[positions], "value": -value, "id": ids[positions],
@@ -720,20 +719,6 @@ def _check_unique(campaigns: Sequence[Campaign]) -> None:
                          "once in the plan; names must be unique (they name the export files).")
 
 
-def _as_date(value: object, name: str) -> date:
-    if isinstance(value, datetime):  # before date: datetime (and Timestamp) subclass it
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"The {name!r} parameter must be a date or an ISO date string "
-                      f"(YYYY-MM-DD). Got {value!r} instead.")
-
-
 def _require(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -749,7 +734,7 @@ def _id_strings(values: pd.Series | Sequence[Any], *, source: str) -> list[str]:
     return [v if isinstance(v, str) else str(v) for v in items]
 
 
-def _id_array(values: pd.Series | Sequence[Any], source: str) -> np.ndarray:
+def id_array(values: pd.Series | Sequence[Any], source: str) -> np.ndarray:
     """Return the ids as an object array (so an empty frame still merges with text keys)."""
     return np.array(_id_strings(values, source=source), dtype=object)
 
@@ -787,7 +772,8 @@ def _bool_column(column: pd.Series, name: str) -> np.ndarray:
     return column.to_numpy(dtype=bool, na_value=False)
 
 
-def _numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
+def numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """Return a numeric column as floats; a text or boolean column is a DataError."""
     if len(column) and (not pd.api.types.is_numeric_dtype(column)
                         or pd.api.types.is_bool_dtype(column)):
         raise DataError(source, None, name, str(column.dtype), "numbers")
@@ -810,7 +796,7 @@ def _recently_contacted(ids: np.ndarray, camp: np.ndarray, open_rows: np.ndarray
         raise DataError("contact_history", None, "as_of", str(exc), "dates (YYYY-MM-DD)") from None
     days = (pd.Timestamp(day) - dates.dt.tz_localize(None).dt.normalize()).dt.days
     past = pd.DataFrame({
-        "cid": _id_array(history["customer_id"], source="contact_history"),
+        "cid": id_array(history["customer_id"], source="contact_history"),
         "campaign": history["campaign"].astype(str).to_numpy(dtype=object),
         "days": days.to_numpy(),
     })

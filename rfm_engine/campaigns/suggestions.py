@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
+from ..io._validation import is_int
 from ..io.loading import Transactions, connect
-from .plan import _id_array, _is_int, _numeric_column, _require
+from .plan import _require, id_array, numeric_column
 
 __all__ = ["suggest_products", "suggest_upsell"]
 
@@ -71,7 +72,7 @@ def suggest_products(
     >>> suggest_products(tx, customers, k=2).to_dict()
     {'a': 'cake', 'b': 'mugs', 'c': 'mugs', 'd': nan}
     """
-    if not _is_int(k) or k < 1:
+    if not is_int(k) or k < 1:
         raise ConfigError(f"The 'k' parameter of suggest_products must be an int >= 1. "
                           f"Got {k!r} instead.")
     with _Inputs(transactions, customers, {"item": by}, targets) as inputs:
@@ -198,12 +199,12 @@ class _Inputs:
                  items: dict[str, str], targets: Sequence[Any] | None, *,
                  units: bool = False) -> None:
         _require(customers, ["customer_id", "segment"], "customers")
-        self.ids = pd.Index(_id_array(customers["customer_id"], source="customers"))
+        self.ids = pd.Index(id_array(customers["customer_id"], source="customers"))
         segments = pd.DataFrame({"cid": self.ids.to_numpy(dtype=object),
                                  "segment": customers["segment"].to_numpy(dtype=object)})
         segments = segments.dropna(subset=["segment"]).astype({"segment": str})
         wanted = (segments if targets is None else segments[segments["cid"].isin(
-            pd.Index(_id_array(pd.Series(list(targets), dtype=object), source="targets")))])
+            pd.Index(id_array(pd.Series(list(targets), dtype=object), source="targets")))])
         self._names = []
         if isinstance(transactions, Transactions):
             _require(pd.DataFrame(columns=list(transactions.columns)), list(items.values()),
@@ -256,16 +257,16 @@ def _lines_frame(transactions: pd.DataFrame, items: dict[str, str], *,
     """Validate a DataFrame of lines into ``cid``, the item columns, ``amount`` (``units``)."""
     _require(transactions, ["customer_id", *items.values(), "amount"], "transactions")
     lines = pd.DataFrame({
-        "cid": _id_array(transactions["customer_id"], source="transactions"),
+        "cid": id_array(transactions["customer_id"], source="transactions"),
         **{name: _text(transactions[col]) for name, col in items.items()},
-        "amount": _numeric_column(transactions["amount"], "amount", "transactions"),
+        "amount": numeric_column(transactions["amount"], "amount", "transactions"),
     })
     if units:
         if "quantity" in transactions.columns:
-            lines["units"] = _numeric_column(transactions["quantity"], "quantity",
+            lines["units"] = numeric_column(transactions["quantity"], "quantity",
                                              "transactions")
         elif "unit_price" in transactions.columns:
-            lines["units"] = lines["amount"] / _numeric_column(
+            lines["units"] = lines["amount"] / numeric_column(
                 transactions["unit_price"], "unit_price", "transactions")
         else:
             lines["units"] = 1.0

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ComplianceError, ConfigError, InputError
+from ..io._validation import is_int
 from ..io.identifiers import is_valid_email, normalize_customer_id, normalize_email
 
 __all__ = [
@@ -379,8 +380,7 @@ def check_freshness(suppression: SuppressionList, max_age_days: int, *,
     ...
     rfm_engine.errors.ComplianceError: Suppression file unsub.csv is 9.5 days old ...
     """
-    if (isinstance(max_age_days, bool) or not isinstance(max_age_days, int | np.integer)
-            or max_age_days < 1):
+    if not is_int(max_age_days) or max_age_days < 1:
         raise ConfigError("The 'max_suppression_age_days' setting must be an int >= 1. "
                           f"Got {max_age_days!r} instead.")
     warnings = []

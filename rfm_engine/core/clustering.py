@@ -48,7 +48,6 @@ k=3): pass ``n_clusters`` or ``k_range`` for finer groups.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -69,6 +68,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ConfigError, InputError, MissingColumnsError
+from ..io._validation import is_int
 from ..io.writers import figure_writer, write_all
 from ..plotting import new_axes
 
@@ -406,19 +406,19 @@ class RFMClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"Got {getattr(self, name)!r} instead."
             )
 
-        if self.n_clusters is not None and not (_is_int(self.n_clusters) and self.n_clusters >= 1):
+        if self.n_clusters is not None and not (is_int(self.n_clusters) and self.n_clusters >= 1):
             fail("n_clusters", "None or an int >= 1")
         k_range = self.k_range
         if not (
             isinstance(k_range, Sequence | np.ndarray)
             and not isinstance(k_range, str)
             and len(k_range) == 2
-            and all(_is_int(k) for k in k_range)
+            and all(is_int(k) for k in k_range)
             and 2 <= k_range[0] <= k_range[1]
         ):
             fail("k_range", "a pair of ints (low, high) with 2 <= low <= high")
         if self.sample_size is not None and not (
-            _is_int(self.sample_size) and self.sample_size >= 2
+            is_int(self.sample_size) and self.sample_size >= 2
         ):
             fail("sample_size", "None or an int >= 2")
         if not (isinstance(self.algorithm, str) and self.algorithm in _ALGORITHMS):
@@ -427,12 +427,12 @@ class RFMClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if not (
             rs is None
             or isinstance(rs, np.random.RandomState)
-            or (_is_int(rs) and 0 <= rs <= np.iinfo(np.uint32).max)
+            or (is_int(rs) and 0 <= rs <= np.iinfo(np.uint32).max)
         ):
             fail("random_state", "None, an int in [0, 2**32 - 1] or a numpy RandomState")
-        if self.n_jobs is not None and not (_is_int(self.n_jobs) and self.n_jobs != 0):
+        if self.n_jobs is not None and not (is_int(self.n_jobs) and self.n_jobs != 0):
             fail("n_jobs", "None or a nonzero int")
-        if not (_is_int(self.chunk_size) and self.chunk_size >= 1):
+        if not (is_int(self.chunk_size) and self.chunk_size >= 1):
             fail("chunk_size", "an int >= 1")
 
     def _resolve_algorithm(self) -> str:
@@ -603,10 +603,6 @@ def silhouettes(
         float(total / n) if 2 <= len(count) <= n - 1 else float("nan")
         for total, count in zip(totals, counts, strict=True)
     ]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
 # ---------------------------------------------------------------------- naming

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from ..errors import ConfigError, EmptyResultError
 from ..io.loading import Transactions
-from ..io.sources import _quote
+from ..io.sources import sql_literal
 from ..progress import step
 from .orders import CONTACT_COLUMNS, grouped_lines_sql, orders_table
 
@@ -33,7 +33,7 @@ TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
 
 
 def _as_of_sql(tx: Transactions) -> str:
-    return f"DATE {_quote(tx.as_of.isoformat())}"
+    return f"DATE {sql_literal(tx.as_of.isoformat())}"
 
 
 def customer_features(tx: Transactions) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import uuid
 
 from ..errors import InputError
 from ..io.loading import Transactions
-from ..io.sources import _quote
+from ..io.sources import sql_literal
 from ..progress import step
 
 __all__ = ["IS_PURCHASE", "CONTACT_COLUMNS", "GROUPINGS", "grouped_lines_sql", "orders_table",
@@ -172,7 +172,7 @@ def _check_shared_order_ids(tx: Transactions, name: str) -> None:
     if not shared:
         return
     customers = [row[0] for row in tx.con.execute(
-        f"SELECT customer_id FROM {name} WHERE order_key = {_quote(example)} "
+        f"SELECT customer_id FROM {name} WHERE order_key = {sql_literal(example)} "
         "ORDER BY customer_id LIMIT 2").fetchall()]
     column = tx.columns["order_id"]
     share = shared / ids

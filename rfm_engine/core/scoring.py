@@ -9,7 +9,6 @@ with `load_scorer`, so the weekly job scores every week against the same edges.
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ConfigError
+from ..io._validation import is_int, is_real
 from ..io.writers import json_text, write_text_atomic
 
 __all__ = [
@@ -403,7 +403,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
 
     def _validate_params(self) -> None:
         n_bins = self.n_bins
-        if not _is_int(n_bins) or not _MIN_BINS <= n_bins <= _MAX_BINS:
+        if not is_int(n_bins) or not _MIN_BINS <= n_bins <= _MAX_BINS:
             raise ConfigError(
                 f"The 'n_bins' parameter of RFMScorer must be an int in "
                 f"[{_MIN_BINS}, {_MAX_BINS}]. Got {n_bins!r} instead."
@@ -415,7 +415,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                     f"{{feature: ascending list of inner edges}}. Got {self.edges!r} instead."
                 )
             for key, values in self.edges.items():
-                if not (isinstance(key, str) or _is_int(key)):
+                if not (isinstance(key, str) or is_int(key)):
                     raise ConfigError(
                         "The 'edges' parameter of RFMScorer must have feature names (str) or "
                         f"column positions (int) as keys. Got key {key!r} instead."
@@ -429,7 +429,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                     f"names or column positions. Got {reverse!r} instead."
                 )
         elif not isinstance(reverse, Sequence | np.ndarray) or not all(
-            isinstance(r, str) or _is_int(r) for r in reverse
+            isinstance(r, str) or is_int(r) for r in reverse
         ):
             raise ConfigError(
                 "The 'reverse' parameter of RFMScorer must be 'auto' or a list of feature "
@@ -507,7 +507,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
                 "'features'."
             )
         n = fitted["n_features_in"]
-        if not _is_int(n) or n < 1:
+        if not is_int(n) or n < 1:
             raise ConfigError(f"'n_features_in' must be a positive int, got {n!r}.")
         names = fitted["feature_names_in"]
         if names is not None and (
@@ -530,7 +530,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
             if (
                 not isinstance(e, list)
                 or not 1 <= len(e) <= _MAX_BINS - 1
-                or not all(_is_real(v) and np.isfinite(v) for v in e)
+                or not all(is_real(v) and np.isfinite(v) for v in e)
                 or any(a > b for a, b in pairwise(e))
             ):
                 raise ConfigError(
@@ -634,14 +634,6 @@ def load_scorer(path: str | os.PathLike[str]) -> RFMScorer:
     return RFMScorer.from_dict(data, source=str(path))
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
 def _is_fitted(scorer: RFMScorer) -> bool:
     return hasattr(scorer, "bin_edges_")
 
@@ -664,7 +656,7 @@ def _check_fixed_edges(key: str | int, values: object) -> None:
         isinstance(values, Sequence | np.ndarray)
         and not isinstance(values, str)
         and 1 <= len(values) <= _MAX_BINS - 1
-        and all(_is_real(v) and np.isfinite(v) for v in values)
+        and all(is_real(v) and np.isfinite(v) for v in values)
         and all(a < b for a, b in pairwise(values))
     )
     if not ok:

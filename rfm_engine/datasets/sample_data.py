@@ -80,6 +80,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..errors import ConfigError, MissingColumnsError
+from ..io._validation import is_int, is_real
 
 __all__ = [
     "COLUMNS",
@@ -419,11 +420,7 @@ def generate_suppression(
     missing = [c for c in ("Customer ID", "Email") if c not in transactions.columns]
     if missing:
         raise MissingColumnsError("transactions", missing, [str(c) for c in transactions.columns])
-    if (
-        not isinstance(fraction, int | float)
-        or isinstance(fraction, bool)
-        or not (0.0 <= fraction <= 1.0)
-    ):
+    if not is_real(fraction) or not 0.0 <= fraction <= 1.0:
         raise ConfigError(
             f"The 'fraction' parameter of {name} must be a float in [0, 1]. "
             f"Got {fraction!r} instead."
@@ -534,11 +531,7 @@ def write_sample(
     ...     sorted(paths), tx.columns[0], paths["suppression"].name
     (['suppression', 'transactions'], 'Invoice', 'suppression.csv')
     """
-    if (
-        not isinstance(chunk_rows, int | np.integer)
-        or isinstance(chunk_rows, bool)
-        or (chunk_rows < 1)
-    ):
+    if not is_int(chunk_rows) or chunk_rows < 1:
         raise ConfigError(
             "The 'chunk_rows' parameter of write_sample must be an int >= 1. "
             f"Got {chunk_rows!r} instead."
@@ -600,7 +593,7 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 
 def _check_seed(seed: object, name: str) -> None:
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ConfigError(
             f"The 'seed' parameter of {name} must be an int >= 0. Got {seed!r} instead."
         )
@@ -710,11 +703,7 @@ def _simulate(
 ) -> _Simulation:
     """Check the parameters and run the simulation; see the module docs for the model."""
     name = "generate_transactions"
-    if (
-        not isinstance(n_customers, int | np.integer)
-        or isinstance(n_customers, bool)
-        or (n_customers < 1)
-    ):
+    if not is_int(n_customers) or n_customers < 1:
         raise ConfigError(
             f"The 'n_customers' parameter of {name} must be an int >= 1. "
             f"Got {n_customers!r} instead."

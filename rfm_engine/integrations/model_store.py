@@ -70,7 +70,9 @@ __all__ = [
     "MOVED_TYPES",
     "MANIFEST_NAME",
     "TRUSTED_TYPES",
+    "check_name",
     "load_model",
+    "load_skops",
     "model_writers",
     "read_manifest",
     "record_model",
@@ -216,7 +218,7 @@ def model_writers(
         raise ConfigError(f"save_model saves a SegmentationModel; got {type(model).__name__}. "
                           "Wrap a scorer with SegmentationModel.from_scorer(scorer).")
     check_is_fitted(model)
-    _check_name(name)
+    check_name(name)
     folder = Path(folder)
     try:
         data = skops.io.dumps(model)
@@ -294,7 +296,7 @@ def record_model(
     path = _inside(Path(file), Path(folder), folder_real)
     fmt = _format(path)
     name = path.stem if name is None else name
-    _check_name(name)
+    check_name(name)
     manifest = read_manifest(folder, missing_ok=True)
     entry = _entry(path.name, sha256_file(path), fmt, source)
     manifest["models"][name] = entry
@@ -430,7 +432,7 @@ def load_model(
             "it; restore the file or promote/save the model again."
         )
     if fmt == "skops":
-        obj = _load_skops(data, str(path))
+        obj = load_skops(data, str(path))
     elif fmt == "joblib":
         import joblib
 
@@ -449,7 +451,7 @@ def load_model(
     return obj
 
 
-def _load_skops(data: bytes, where: str) -> Any:
+def load_skops(data: bytes, where: str) -> Any:
     """Load skops bytes allowing only skops' defaults and `TRUSTED_TYPES`."""
     import skops.io
 
@@ -576,7 +578,8 @@ def _format(path: Path) -> str:
     return fmt
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Refuse a model name that is not 1-100 letters, digits, ``_`` or ``-``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError("A model name must be 1-100 letters, digits, '_' or '-', starting "
                           f"with a letter or digit. Got {name!r} instead.")

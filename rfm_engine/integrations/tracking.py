@@ -398,7 +398,7 @@ def _promote(version: int | str, name: str, folder: str | os.PathLike[str], uri:
              as_name: str, alias: str) -> Path:
     from ..core.model import SegmentationModel
     from ..errors import ModelIntegrityError
-    from .model_store import _load_skops, save_model
+    from .model_store import load_skops, save_model
 
     client = _client(uri)
     from mlflow.exceptions import MlflowException
@@ -418,7 +418,7 @@ def _promote(version: int | str, name: str, folder: str | os.PathLike[str], uri:
         if len(found) != 1 or found[0].is_symlink() or not found[0].is_file():
             raise ModelIntegrityError(f"{source}: expected one model.skops file in the "
                                       "artifact (a model logged by track_run).")
-        model = _load_skops(found[0].read_bytes(), source)
+        model = load_skops(found[0].read_bytes(), source)
     if not isinstance(model, SegmentationModel):
         raise ModelIntegrityError(f"{source} holds a {type(model).__name__}, not a "
                                   "SegmentationModel.")

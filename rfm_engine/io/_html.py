@@ -2,14 +2,14 @@
 
 The pages are jinja2 templates, package data in ``rfm_engine/reports/templates/``
 (``base.html.j2`` and ``macros.html.j2`` shared, one template per report), rendered by
-:func:`_render` with autoescape on: every ``{{ value }}`` is HTML-escaped, and any text in
+:func:`render` with autoescape on: every ``{{ value }}`` is HTML-escaped, and any text in
 it that looks like an email address is replaced by ``[email removed]`` first (the
 environment's ``finalize``), so no report can leak an address or inject markup. Only the
 shared CSS is passed as trusted markup.
 
-Python prepares the data: the number formats of the HTML tables (``–`` for a missing
-value), :class:`Table` (from a frame, :func:`_table`) and :class:`Image` (an inline base64
-PNG, :func:`_img`). Used by :mod:`rfm_engine.reports` and by
+Python prepares the data: :class:`Table` (from a frame, :func:`html_table`, its cells
+formatted by :mod:`rfm_engine.io._format`) and :class:`Image` (an inline base64 PNG,
+:func:`html_img`). Used by :mod:`rfm_engine.reports` and by
 :meth:`rfm_engine.measurement.stability.StabilityReport.to_html`, so it lives below both;
 the templates are read as files of the ``rfm_engine`` package (``reports/templates``), not
 imported, so no import points up a layer.
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from .writers import png_bytes
+from .writers import png_bytes as _png_bytes
 
 if TYPE_CHECKING:
     import jinja2
@@ -36,6 +35,8 @@ if TYPE_CHECKING:
 
 _TOKEN = re.compile(r"\S+")
 _PNG_DPI = 100
+
+__all__ = ["Cell", "Image", "Table", "html_img", "html_table", "render", "report_png"]
 
 _CSS = Markup("""
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -89,57 +90,19 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def _render(template: str, **context: Any) -> str:
+def render(template: str, **context: Any) -> str:
     """Render ``reports/templates/<template>`` with ``context`` (and the shared ``css``).
 
     Examples
     --------
-    >>> table = _table(pd.DataFrame({"segment": ["<script>x</script>"]}),
+    >>> table = html_table(pd.DataFrame({"segment": ["<script>x</script>"]}),
     ...                {"segment": ("Segment", str, False)})
-    >>> page = _render("stability.html.j2", title="t", meta="m", warnings=[], weeks=table,
+    >>> page = render("stability.html.j2", title="t", meta="m", warnings=[], weeks=table,
     ...                plot=Image("data:image/png;base64,", "plot"))
     >>> "<script>" in page, "&lt;script&gt;x&lt;/script&gt;" in page
     (False, True)
     """
     return _environment().get_template(template).render(css=_CSS, **context)
-
-
-def _missing(value: object) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists, arrays
-        return False
-
-
-def _integer(value: object) -> str:
-    return "–" if _missing(value) else f"{int(round(float(value))):,}"
-
-
-def _percent(value: object) -> str:
-    return "–" if _missing(value) else f"{float(value):.1%}"
-
-
-def _money(value: object) -> str:
-    return "–" if _missing(value) else f"{float(value):,.2f}"
-
-
-def _decimal(value: object) -> str:
-    return "–" if _missing(value) else f"{float(value):,.1f}"
-
-
-def _number(value: object) -> str:
-    """Integers with thousands separators, other floats with one decimal, text as is."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return "–" if value is None else str(value)
-    if _missing(value):
-        return "–"
-    return _integer(value) if float(value).is_integer() else _decimal(value)
-
-
-def _listing(value: object) -> str:
-    if isinstance(value, list | tuple | np.ndarray):
-        return ", ".join(str(v) for v in value)
-    return "–" if _missing(value) else str(value)
 
 
 @dataclass(frozen=True)
@@ -166,9 +129,9 @@ class Image:
     alt: str
 
 
-def _table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any], str], bool]]
-           ) -> Table:
-    """Table of the ``columns`` of ``frame``: name -> (header, formatter, numeric)."""
+def html_table(frame: pd.DataFrame,
+               columns: Mapping[str, tuple[str, Callable[[Any], str], bool]]) -> Table:
+    """Return the table of the ``columns`` of ``frame``: name -> (header, formatter, numeric)."""
     shown = [c for c in columns if c in frame.columns]
     head = [Cell(columns[c][0], columns[c][2]) for c in shown]
     rows = [[Cell(columns[c][1](v), columns[c][2]) for c, v in zip(shown, record, strict=True)]
@@ -176,11 +139,13 @@ def _table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any],
     return Table(head, rows)
 
 
-def _img(figure: Figure, alt: str) -> Image:
-    data = base64.b64encode(_png_bytes(figure)).decode("ascii")
+def html_img(figure: Figure, alt: str) -> Image:
+    """``figure`` as an :class:`Image`: an inline base64 PNG with the ``alt`` text."""
+    data = base64.b64encode(report_png(figure)).decode("ascii")
     # Base64 holds no character HTML would escape: trusted as is (no scan of a long string).
     return Image(Markup(f"data:image/png;base64,{data}"), alt)
 
 
-def _png_bytes(figure: Figure) -> bytes:
-    return png_bytes(figure, dpi=_PNG_DPI)
+def report_png(figure: Figure) -> bytes:
+    """Return the PNG bytes of ``figure`` at the reports' resolution."""
+    return _png_bytes(figure, dpi=_PNG_DPI)

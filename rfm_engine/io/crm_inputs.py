@@ -101,6 +101,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, InputError, MissingColumnsError
+from ._validation import is_real
 from .identifiers import is_valid_email, normalize_customer_id
 
 __all__ = [
@@ -395,8 +396,7 @@ def read_input(
     if on_bad_rows not in ("raise", "drop"):
         raise ConfigError("The 'on_bad_rows' parameter of read_input must be 'raise' or "
                           f"'drop'. Got {on_bad_rows!r} instead.")
-    if (isinstance(max_drop_fraction, bool) or not isinstance(max_drop_fraction, int | float)
-            or not 0 <= max_drop_fraction <= 1):
+    if not is_real(max_drop_fraction) or not 0 <= max_drop_fraction <= 1:
         raise ConfigError("The 'max_drop_fraction' parameter of read_input must be a float in "
                           f"[0, 1]. Got {max_drop_fraction!r} instead.")
     mapping = dict(columns or {})

@@ -28,11 +28,12 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, EmptyResultError, InputError
 from ..progress import step
+from ._validation import as_date
 from .columns import ColumnMap
 from .quality import DataQualityReport
-from .sources import Source, _csv_error, _quote, open_source
+from .sources import Source, csv_error, open_source, sql_literal
 
-__all__ = ["Transactions", "load_transactions", "connect"]
+__all__ = ["Transactions", "connect", "customer_id_sql", "load_transactions"]
 
 _TEMPORAL = ("DATE", "TIMESTAMP")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
@@ -80,7 +81,7 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
     return con
 
 
@@ -168,7 +169,8 @@ def _text_changes(col: str, *, unicode_ends: bool = False) -> str:
     return _padded(text)
 
 
-def _customer_id_sql(col: str) -> str:
+def customer_id_sql(col: str) -> str:
+    """Return SQL for the customer id of column ``col`` cleaned as ``load_transactions`` does."""
     # Text ids: Unicode whitespace stripped, Unicode NFC, spreadsheet floats 17850.0 ->
     # 17850. Only ids that can change (padded, empty, holding a dot, non-ASCII) go through
     # the costly path.
@@ -194,7 +196,7 @@ def _timestamp_sql(col: str, type_name: str, date_format: str | None, *,
         return f"(CASE WHEN isfinite({value}) THEN {value} END)"  # 'infinity' is no date
     text = _text(col)
     if date_format:
-        parsed = f"try_strptime({text}, {_quote(date_format)})"
+        parsed = f"try_strptime({text}, {sql_literal(date_format)})"
         return f"CAST(CAST({parsed} AS TIMESTAMPTZ) AS TIMESTAMP)"
     # DuckDB also reads 'epoch', 'infinity', '-infinity' and '-0044-03-15': an ISO date
     # starts with a digit (a byte comparison), anything else is malformed.
@@ -373,7 +375,7 @@ def load_transactions(
         raise ConfigError(f"The 'window_days' parameter must be a positive int. "
                           f"Got {window_days!r} instead.")
     as_of_date = _parse_as_of(as_of)
-    floor = _parse_date("min_date", min_date)
+    floor = as_date(min_date, "min_date")
     con = con or connect()
     with step("reading and validating"):
         src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
@@ -383,7 +385,7 @@ def load_transactions(
         except duckdb.InvalidInputException as exc:  # CSV text beyond the sniffed sample
             if src.kind != "csv":
                 raise
-            raise _csv_error(src.paths[0], exc, encoding=encoding, delimiter=delimiter) from None
+            raise csv_error(src.paths[0], exc, encoding=encoding, delimiter=delimiter) from None
         report = DataQualityReport(source=src.name)
         counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
                             decimal, floor)
@@ -407,22 +409,12 @@ def load_transactions(
                         max_shared_order_fraction)
 
 
-def _parse_date(name: str, value: str | dt.date) -> dt.date:
-    if isinstance(value, dt.date):
-        return value.date() if isinstance(value, dt.datetime) else value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"The {name!r} parameter must be an ISO date (YYYY-MM-DD). "
-                          f"Got {value!r} instead.") from None
-
-
 def _parse_as_of(as_of: str | dt.date | None) -> dt.date | None:
-    if as_of is None or isinstance(as_of, dt.date):
-        return as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    if as_of is None:
+        return None
     try:
-        return dt.date.fromisoformat(str(as_of).strip())
-    except ValueError:
+        return as_date(as_of, "as_of")
+    except ConfigError:
         raise ConfigError(f"--as-of: {as_of!r} is not an ISO date (YYYY-MM-DD).") from None
 
 
@@ -448,10 +440,10 @@ def _parse(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, str],
     valid = "valid" in plain
     date_col = mapping["order_date"]
     ts = _timestamp_sql(date_col, types[date_col], date_format)
-    floor = f"TIMESTAMP {_quote(min_date.isoformat())}"
+    floor = f"TIMESTAMP {sql_literal(min_date.isoformat())}"
     parsed_ts = _timestamp_sql(date_col, types[date_col], date_format, checked=valid)
     inner = [
-        f"{_raw_text(cid) if 'customer_id' in plain else _customer_id_sql(cid)} AS customer_id",
+        f"{_raw_text(cid) if 'customer_id' in plain else customer_id_sql(cid)} AS customer_id",
         f"{'FALSE' if 'customer_id' in plain else _customer_id_changes(cid)} AS _id_changes",
         f"{parsed_ts} AS order_ts",
     ]
@@ -573,7 +565,7 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
         return counts
     # Error path only: locate the first refused value with its file and data row.
     candidates = " UNION ALL ".join(
-        f"SELECT _file, _row, {k} AS _k, {_quote(c)} AS canonical, "
+        f"SELECT _file, _row, {k} AS _k, {sql_literal(c)} AS canonical, "
         f"{value} AS value, {reason} AS reason FROM numbered WHERE {test}"
         for k, (c, (_, test, value, reason)) in enumerate(checks.items())
     )
@@ -678,9 +670,9 @@ def _define_transactions(con: duckdb.DuckDBPyConnection, internal: list[str],
                          deduplicate: bool) -> None:
     internal = ", ".join(internal)
     keep = "_valid AND order_date <= " + (
-        f"DATE {_quote(as_of.isoformat())}" if as_of else "NULL")
+        f"DATE {sql_literal(as_of.isoformat())}" if as_of else "NULL")
     if window_start:
-        keep += f" AND order_date >= DATE {_quote(window_start.isoformat())}"
+        keep += f" AND order_date >= DATE {sql_literal(window_start.isoformat())}"
     sql = f"SELECT * EXCLUDE ({internal}) FROM staged WHERE {keep}"
     if deduplicate:  # the lines that repeat, once each, then every other line
         sql = (f"SELECT * EXCLUDE ({internal}) FROM (SELECT DISTINCT ON (_line_hash) * "

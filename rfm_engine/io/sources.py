@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "csv_error", "open_source", "sql_literal"]
 
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
 
@@ -75,7 +75,14 @@ def _stamp(path: Path) -> tuple[int, int]:
     return (stat.st_size, stat.st_mtime_ns)
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """Quote ``text`` as an SQL string literal (``'`` doubled), for DuckDB statements.
+
+    Examples
+    --------
+    >>> sql_literal("O'Brien.csv")
+    "'O''Brien.csv'"
+    """
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -148,7 +155,7 @@ def open_source(
     lower = path.name.lower()
     if path.is_dir() or lower.endswith(".parquet"):
         files = stamped
-        file_list = "[" + ", ".join(_quote(str(f)) for f in files) + "]"
+        file_list = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
         sql = (
             f"SELECT * FROM read_parquet({file_list}, filename = '_src_file', "
             "file_row_number = true)"
@@ -160,9 +167,9 @@ def open_source(
             raise ConfigError(f"{path}: a DuckDB database needs a table name (--table NAME).")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", table):
             raise ConfigError(f"--table: {table!r} is not a plain table name.")
-        con.execute(f"ATTACH {_quote(str(path))} AS src_db (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(str(path))} AS src_db (READ_ONLY)")
         sql = f"SELECT *, rowid AS _src_rowid FROM src_db.{table}"
-        kind, row_sql, file_sql = "duckdb", "_src_rowid + 1", _quote(f"{path}::{table}")
+        kind, row_sql, file_sql = "duckdb", "_src_rowid + 1", sql_literal(f"{path}::{table}")
         files = [path]
         exclude = ("_src_rowid",)
     else:
@@ -172,18 +179,18 @@ def open_source(
                              "CSV file with a header such as customer_id,order_date,amount.")
         options = ["header = true", "all_varchar = true"]
         if delimiter:
-            options.append(f"delim = {_quote(delimiter)}")
+            options.append(f"delim = {sql_literal(delimiter)}")
         if encoding:
-            options.append(f"encoding = {_quote(encoding)}")
-        sql = f"SELECT * FROM read_csv({_quote(str(path))}, {', '.join(options)})"
-        kind, row_sql, file_sql = "csv", "row_number() OVER ()", _quote(str(path))
+            options.append(f"encoding = {sql_literal(encoding)}")
+        sql = f"SELECT * FROM read_csv({sql_literal(str(path))}, {', '.join(options)})"
+        kind, row_sql, file_sql = "csv", "row_number() OVER ()", sql_literal(str(path))
         exclude = ()
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_source AS {sql}")
         columns = _describe(con)
     except duckdb.Error as exc:
         if kind == "csv":
-            raise _csv_error(path, exc, encoding=encoding, delimiter=delimiter) from None
+            raise csv_error(path, exc, encoding=encoding, delimiter=delimiter) from None
         raise InputError(f"{path}: cannot read as {kind}: {_first_line(exc)}") from exc
     columns = {k: v for k, v in columns.items() if k not in exclude}
     if kind == "csv":
@@ -219,14 +226,14 @@ def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, columns: list[
     would give a wrong answer or a misleading "missing columns" error.
     """
     if len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS):
-        raise _csv_error(path, None, encoding=encoding, delimiter=delimiter)
+        raise csv_error(path, None, encoding=encoding, delimiter=delimiter)
     lowered = {c.lower() for c in columns}
     suspects = [c for c in columns
                 if (m := re.fullmatch(r"(.+)_\d+", c)) and m.group(1).lower() in lowered]
     if not suspects:
         return
     header_options = [o for o in options if not o.startswith("header")] + ["header = false"]
-    header = con.execute(f"SELECT * FROM read_csv({_quote(str(path))}, "
+    header = con.execute(f"SELECT * FROM read_csv({sql_literal(str(path))}, "
                          f"{', '.join(header_options)}) LIMIT 1").fetchone() or ()
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
@@ -238,7 +245,7 @@ def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, columns: list[
         seen[key] = position
 
 
-def _csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
+def csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
               delimiter: str | None) -> InputError:
     """Turn a CSV that DuckDB cannot read into one line naming the file and the line.
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,8 +68,9 @@ from ..errors import (
     MissingColumnsError,
     ModelNotIdentifiedError,
 )
+from ..io._validation import as_date, is_int, is_real
 from ..io.loading import Transactions
-from ..io.sources import _quote
+from ..io.sources import sql_literal
 from ..io.writers import json_text, write_text_atomic
 from ..plotting import new_axes
 
@@ -186,8 +186,7 @@ def _index(summary: pd.DataFrame | ArrayLike, n: int) -> pd.Index:
 
 def _check_number(name: str, value: Any, *, low: float, low_open: bool = False,
                   high: float = math.inf, integer: bool = False) -> float:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    ok = (is_int(value) if integer else is_real(value)) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and value <= high
     if not ok:
@@ -1106,18 +1105,6 @@ def _raise_if_not_identified(model: BetaGeoModel | GammaGammaModel) -> None:
 # ---------------------------------------------------------------------- holdout
 
 
-def _date(name: str, value: str | dt.date) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"The {name!r} parameter must be a date (YYYY-MM-DD). Got {value!r} "
-                          "instead.") from None
-
-
 def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
                       holdout_end: str | dt.date, time_unit: str = "D") -> pd.DataFrame:
     """Count each calibration customer's purchase days in ``(calibration_end, holdout_end]``.
@@ -1162,7 +1149,7 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
     if time_unit not in TIME_UNITS:
         raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
                           f"Got {time_unit!r} instead.")
-    start, end = _date("calibration_end", calibration_end), _date("holdout_end", holdout_end)
+    start, end = as_date(calibration_end, "calibration_end"), as_date(holdout_end, "holdout_end")
     if not start < end <= tx.as_of:
         raise ConfigError(f"Need calibration_end < holdout_end <= the transactions' as_of "
                           f"({tx.as_of}). Got {start} and {end} instead.")
@@ -1170,11 +1157,11 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
         WITH days AS ({grouped_lines_sql("order_date")}
         ), purchases AS (SELECT * FROM days WHERE is_purchase)
         SELECT customer_id,
-               count(*) FILTER (WHERE order_date > DATE {_quote(start.isoformat())})
+               count(*) FILTER (WHERE order_date > DATE {sql_literal(start.isoformat())})
                    AS frequency_holdout
-        FROM purchases WHERE order_date <= DATE {_quote(end.isoformat())}
+        FROM purchases WHERE order_date <= DATE {sql_literal(end.isoformat())}
         GROUP BY customer_id
-        HAVING min(order_date) <= DATE {_quote(start.isoformat())}
+        HAVING min(order_date) <= DATE {sql_literal(start.isoformat())}
         ORDER BY customer_id
     """).df()
     frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")

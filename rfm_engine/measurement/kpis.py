@@ -33,8 +33,10 @@ import pandas as pd
 
 from ..core.orders import orders_table
 from ..errors import ConfigError, MissingColumnsError
-from ..io.loading import Transactions, _customer_id_sql
-from ..io.sources import _quote
+from ..io._format import decimal, integer, is_missing, money, percent
+from ..io._validation import is_int, is_real
+from ..io.loading import Transactions, customer_id_sql
+from ..io.sources import sql_literal
 from ..plotting import new_axes
 from ..progress import step
 
@@ -263,17 +265,18 @@ class KPITable:
         if self.by == "segment":
             shown["segment"] = ("segment", str)
         shown.update({
-            "customers_at_start": ("start", _count), "new_customers": ("new", _count),
-            "active_customers": ("active", _count), "customers_lost": ("lost", _count),
-            "customers_at_end": ("end", _count), "retention_rate": ("retention", _percent),
-            "churn_rate": ("churn", _percent), "repeat_rate_in_period": ("repeat", _percent),
-            "repeat_rate_to_date": ("repeat to date", _percent),
-            "purchase_frequency": ("frequency", _number), "aov": ("AOV", _money),
-            "revenue": ("revenue", _money), "gmv": ("GMV", _money), "clv": ("CLV", _money),
+            "customers_at_start": ("start", integer), "new_customers": ("new", integer),
+            "active_customers": ("active", integer), "customers_lost": ("lost", integer),
+            "customers_at_end": ("end", integer), "retention_rate": ("retention", _rate),
+            "churn_rate": ("churn", _rate), "repeat_rate_in_period": ("repeat", _rate),
+            "repeat_rate_to_date": ("repeat to date", _rate),
+            "purchase_frequency": ("frequency", lambda v: decimal(v, 2)),
+            "aov": ("AOV", money), "revenue": ("revenue", money), "gmv": ("GMV", money),
+            "clv": ("CLV", money),
         })
         if "cac" in table:
-            shown.update({"cac": ("CAC", _money), "clv_net_of_cac": ("CLV - CAC", _money),
-                          "clv_to_cac": ("CLV/CAC", _money)})
+            shown.update({"cac": ("CAC", money), "clv_net_of_cac": ("CLV - CAC", money),
+                          "clv_to_cac": ("CLV/CAC", money)})
         text = pd.DataFrame({label: [fmt(v) for v in table[column]]
                              for column, (label, fmt) in shown.items()})
         text["period"] = [p + ("*" if partial else "")
@@ -481,14 +484,11 @@ def transaction_kpis(
     """
     unit = _check_choice("period", period, tuple(PERIODS))
     _check_choice("by", by, (None, "segment"))
-    if churn_days is not None and (isinstance(churn_days, bool)
-                                   or not isinstance(churn_days, int | np.integer)
-                                   or churn_days < 1):
+    if churn_days is not None and (not is_int(churn_days) or churn_days < 1):
         raise ConfigError(f"The 'churn_days' parameter must be a positive int or None. "
                           f"Got {churn_days!r} instead.")
     if lifespan_periods is not None and (
-            isinstance(lifespan_periods, bool)
-            or not isinstance(lifespan_periods, int | float | np.integer | np.floating)
+            not is_real(lifespan_periods)
             or not math.isfinite(lifespan_periods) or lifespan_periods <= 0):
         raise ConfigError(f"The 'lifespan_periods' parameter must be a positive number or "
                           f"None. Got {lifespan_periods!r} instead.")
@@ -548,7 +548,7 @@ def cohort_retention(tx: Transactions, *, period: str = "month") -> pd.DataFrame
     """
     unit = _check_choice("period", period, tuple(PERIODS))
     spine = _periods(tx, unit)
-    start = f"DATE {_quote(spine['period_start'].iloc[0].isoformat())}"
+    start = f"DATE {sql_literal(spine['period_start'].iloc[0].isoformat())}"
     with step(f"computing cohorts per {unit}"):
         cells = tx.con.execute(f"""
             WITH {_orders_cte(tx, start, unit)},
@@ -680,15 +680,15 @@ def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
                 churn_days: int | None) -> tuple[pd.DataFrame, list[str]]:
     """Run the KPI query; return per (segment, idx) counts and the segment names."""
     con = tx.con
-    start = f"DATE {_quote(spine['period_start'].iloc[0].isoformat())}"
-    as_of = f"DATE {_quote(tx.as_of.isoformat())}"
+    start = f"DATE {sql_literal(spine['period_start'].iloc[0].isoformat())}"
+    as_of = f"DATE {sql_literal(tx.as_of.isoformat())}"
     n, months = len(spine), PERIODS[unit]
     view = f"_rfm_kpi_segments_{uuid.uuid4().hex}"
     names: list[str] = []
     try:
         if segments is not None:
             names = _register_segments(con, segments, view)
-            group = (f"coalesce(s.segment, {_quote(UNSEGMENTED)}) AS segment FROM customers c "
+            group = (f"coalesce(s.segment, {sql_literal(UNSEGMENTED)}) AS segment FROM customers c "
                      f"LEFT JOIN {view} s USING (customer_id)")
         else:
             group = "'' AS segment FROM customers c"
@@ -792,7 +792,7 @@ def _register_segments(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame,
     con.register(f"{view}_raw", segments[["customer_id", "segment"]])
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {view} AS
-        SELECT {_customer_id_sql("customer_id")} AS customer_id,
+        SELECT {customer_id_sql("customer_id")} AS customer_id,
                CAST(segment AS VARCHAR) AS segment
         FROM {view}_raw WHERE segment IS NOT NULL
     """)
@@ -881,21 +881,6 @@ def _not_a_number(value: object) -> bool:
     return False
 
 
-def _count(value: float) -> str:
-    return f"{int(value):,}"
-
-
-def _percent(value: float) -> str:
-    return "n/a" if _missing(value) else f"{value:.1f}%"
-
-
-def _money(value: float) -> str:
-    return "n/a" if _missing(value) else f"{value:,.2f}"
-
-
-def _number(value: float) -> str:
-    return "n/a" if _missing(value) else f"{value:.2f}"
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _rate(value: float) -> str:
+    """Show a KPI rate: the table holds percentages (0-100), ``percent`` takes fractions."""
+    return percent(value if is_missing(value) else value / 100)

@@ -73,6 +73,8 @@ from scipy import stats
 
 from ..core.orders import grouped_lines_sql, orders_table
 from ..errors import ConfigError, InputError, MissingColumnsError
+from ..io._format import fixed, percent
+from ..io._validation import is_int, is_real
 from ..io.loading import Transactions, load_transactions
 from ..io.writers import json_text
 from ..plotting import new_axes
@@ -537,18 +539,18 @@ default="abs_lift"
                  f"{'lift pp [CI]':>24} {'p':>7} {'rev/cust diff [CI]':>26} "
                  f"{'incremental revenue [CI]':>32}"]
         for r in self.table.itertuples(index=False):
-            lift = (f"{_num(100 * r.abs_lift, '+.2f')} [{_num(100 * r.abs_lift_ci_low, '+.2f')}"
-                    f", {_num(100 * r.abs_lift_ci_high, '+.2f')}]")
-            rev = (f"{_num(r.revenue_diff, '+,.2f')} [{_num(r.revenue_diff_ci_low, '+,.2f')}, "
-                   f"{_num(r.revenue_diff_ci_high, '+,.2f')}]")
-            inc = (f"{_num(r.incremental_revenue, '+,.0f')} "
-                   f"[{_num(r.incremental_revenue_ci_low, '+,.0f')}, "
-                   f"{_num(r.incremental_revenue_ci_high, '+,.0f')}]")
+            lift = (f"{fixed(100 * r.abs_lift, '+.2f')} [{fixed(100 * r.abs_lift_ci_low, '+.2f')}"
+                    f", {fixed(100 * r.abs_lift_ci_high, '+.2f')}]")
+            rev = (f"{fixed(r.revenue_diff, '+,.2f')} [{fixed(r.revenue_diff_ci_low, '+,.2f')}, "
+                   f"{fixed(r.revenue_diff_ci_high, '+,.2f')}]")
+            inc = (f"{fixed(r.incremental_revenue, '+,.0f')} "
+                   f"[{fixed(r.incremental_revenue_ci_low, '+,.0f')}, "
+                   f"{fixed(r.incremental_revenue_ci_high, '+,.0f')}]")
             mark = " *" if r.significant else ""
             lines.append(f"{r.campaign:<28} {r.n_target:>7,} {r.n_holdout:>7,} "
-                         f"{_num(r.conversion_target, '.1%'):>7} "
-                         f"{_num(r.conversion_holdout, '.1%'):>7} {lift:>24} "
-                         f"{_num(r.p_value, '.3f'):>7} {rev:>26} {inc:>32}{mark}")
+                         f"{percent(r.conversion_target):>7} "
+                         f"{percent(r.conversion_holdout):>7} {lift:>24} "
+                         f"{fixed(r.p_value, '.3f'):>7} {rev:>26} {inc:>32}{mark}")
         lines.append(f"* conversion lift significant at alpha={self.alpha} (two-sided "
                      "z-test); revenue intervals are Welch t.")
         lines += [f"warning: {w}" for w in self.warnings]
@@ -845,9 +847,9 @@ class BeforeAfterReport:
                  f"{'metric':<22} {'before':>12} {'after':>12} {'change':>12} {'%':>8} "
                  f"{'p':>7}"]
         for r in self.table.itertuples(index=False):
-            lines.append(f"{r.metric:<22} {_num(r.before_mean, ',.2f'):>12} "
-                         f"{_num(r.after_mean, ',.2f'):>12} {_num(r.difference, '+,.2f'):>12} "
-                         f"{_num(r.pct_change, '+.1%'):>8} {_num(r.p_value, '.3f'):>7}")
+            lines.append(f"{r.metric:<22} {fixed(r.before_mean, ',.2f'):>12} "
+                         f"{fixed(r.after_mean, ',.2f'):>12} {fixed(r.difference, '+,.2f'):>12} "
+                         f"{percent(r.pct_change, sign=True):>8} {fixed(r.p_value, '.3f'):>7}")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -1038,19 +1040,15 @@ def _welch(a: np.ndarray, b: np.ndarray) -> Any:
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ConfigError(f"The {name!r} parameter must be an int >= {minimum}. "
                           f"Got {value!r} instead.")
 
 
 def _check_alpha(alpha: object) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if not is_real(alpha) or not 0 < alpha < 1:
         raise ConfigError(f"The 'alpha' parameter must be a float in (0, 1). "
                           f"Got {alpha!r} instead.")
-
-
-def _num(value: float, spec: str) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def _plain(value: object) -> object:

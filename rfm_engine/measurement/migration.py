@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError, MissingColumnsError
+from ..io._format import percent
+from ..io._validation import as_date
 from ..plotting import new_axes
 
 if TYPE_CHECKING:
@@ -61,21 +63,6 @@ TRIGGER_COLUMNS = ["customer_id", "segment", "previous_segment", "recency_days",
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MANIFEST = "manifest.json"
-
-
-def _as_date(value: dt.date | str, name: str) -> dt.date:
-    """Return ``value`` as a date; ISO text is parsed, anything else is an error."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"The {name!r} parameter must be a date or an ISO date text "
-                      f"(YYYY-MM-DD). Got {value!r} instead.")
 
 
 def find_previous_run(output_dir: str | Path, as_of: dt.date | str) -> Path | None:
@@ -131,7 +118,7 @@ def earlier_runs(output_dir: str | Path, as_of: dt.date | str) -> list[tuple[dt.
     -------
     list of (date, Path)
     """
-    as_of = _as_date(as_of, "as_of")
+    as_of = as_date(as_of, "as_of")
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
@@ -207,9 +194,9 @@ class Migration:
         self.has_previous = has_previous
 
     def __repr__(self) -> str:
-        moved = "n/a" if np.isnan(self.moved_share) else f"{self.moved_share:.1%}"
         return (f"Migration(as_of={self.as_of.isoformat()}, customers={len(self.customers):,}, "
-                f"new={self.n_new:,}, gone={self.n_gone:,}, moved_share={moved})")
+                f"new={self.n_new:,}, gone={self.n_gone:,}, "
+                f"moved_share={percent(self.moved_share)})")
 
     @cached_property
     def matrix(self) -> pd.DataFrame:
@@ -422,7 +409,7 @@ def migrate(
     1           b       y                y    2024-06-01
     2           c       x              NaN    2025-01-08
     """
-    as_of = _as_date(as_of, "as_of")
+    as_of = as_date(as_of, "as_of")
     _check_customers(current, "current", ["customer_id", "segment"])
     out = current.drop(columns=["previous_segment", "segment_since"], errors="ignore").copy()
     ids = out["customer_id"].astype(str)
@@ -450,7 +437,7 @@ def migrate(
         else:
             since = pd.Series(None, index=previous.index, dtype=object)
         if previous_as_of is not None:
-            since = since.where(since.notna(), _as_date(previous_as_of, "previous_as_of"))
+            since = since.where(since.notna(), as_date(previous_as_of, "previous_as_of"))
         prev_since = pd.Series(since.to_numpy(), index=prev_ids, dtype=object)
         before = ids.map(prev_segment).astype("str")  # float when previous is empty
         unchanged = (before == out["segment"].astype(str)).fillna(False).astype(bool)

@@ -32,7 +32,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +45,13 @@ from ..core.pipeline import segment_customers
 from ..core.scoring import RFMScorer
 from ..core.segments import RuleSet, load_rules
 from ..errors import ConfigError
+from ..io._format import integer, percent
+from ..io._validation import as_date, is_int
 from ..io.loading import Transactions, load_transactions
-from ..io.sources import _quote
+from ..io.sources import sql_literal
 from ..io.writers import json_text
 from ..plotting import new_axes
 from ..progress import step
-from .migration import _as_date
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,8 +125,8 @@ class StabilityReport:
         first, last = self.as_of_dates[0], self.as_of_dates[-1]
         s = self.summary
         return (f"StabilityReport({first.isoformat()}..{last.isoformat()}, "
-                f"comparisons={s['comparisons']}, moved_frozen={_pct(s['moved_frozen'])}, "
-                f"moved_refit={_pct(s['moved_refit'])})")
+                f"comparisons={s['comparisons']}, moved_frozen={percent(s['moved_frozen'])}, "
+                f"moved_refit={percent(s['moved_refit'])})")
 
     # ------------------------------------------------------------------ tables
 
@@ -202,21 +203,18 @@ class StabilityReport:
 
         Rendered from the template ``reports/templates/stability.html.j2``.
         """
-        from ..io._html import _img, _integer, _percent, _render, _table
-
-        def signed(value: object) -> str:
-            return _percent(value) if _missing(value) or value < 0 else "+" + _percent(value)
+        from ..io._html import html_img, html_table, render
 
         columns = {
             "week": ("Week", str, True),
             "as_of": ("As of", str, False),
-            "customers": ("Customers in both weeks", _integer, True),
-            "new_customers": ("New customers", _integer, True),
-            "moved_frozen": ("Moved, frozen scorer", _percent, True),
-            "moved_refit": ("Moved, refitted scorer", _percent, True),
-            "refit_cost": ("Refit cost", signed, True),
-            "refit_only": ("Moved by refitting only", _percent, True),
-            **{f"{d}_changed_{how}": (f"{d.upper()} changed, {how}", _percent, True)
+            "customers": ("Customers in both weeks", integer, True),
+            "new_customers": ("New customers", integer, True),
+            "moved_frozen": ("Moved, frozen scorer", percent, True),
+            "moved_refit": ("Moved, refitted scorer", percent, True),
+            "refit_cost": ("Refit cost", partial(percent, sign=True), True),
+            "refit_only": ("Moved by refitting only", percent, True),
+            **{f"{d}_changed_{how}": (f"{d.upper()} changed, {how}", percent, True)
                for how in ("frozen", "refit") for d in "rfm"},
         }
         s = self.summary
@@ -224,12 +222,12 @@ class StabilityReport:
         meta = (f"{s['comparisons']} weekly comparisons, {s['first_as_of'].isoformat()} to "
                 f"{s['last_as_of'].isoformat()}; rules {self.rules!r}, n_bins {self.n_bins}. "
                 f"Pooled over {s['customer_weeks']:,} customer-weeks: moved "
-                f"{_pct(s['moved_frozen'])} frozen, {_pct(s['moved_refit'])} refitted, "
-                f"{_pct(s['refit_only'])} by refitting only.")
-        return _render("stability.html.j2", title=title, meta=meta, warnings=self.warnings,
-                       plot=_img(self.plot().figure,
-                                 "share of customers changing segment per week"),
-                       weeks=_table(self.table, columns))
+                f"{percent(s['moved_frozen'])} frozen, {percent(s['moved_refit'])} refitted, "
+                f"{percent(s['refit_only'])} by refitting only.")
+        return render("stability.html.j2", title=title, meta=meta, warnings=self.warnings,
+                      plot=html_img(self.plot().figure,
+                                    "share of customers changing segment per week"),
+                      weeks=html_table(self.table, columns))
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` to ``path`` (UTF-8), atomically; return the path."""
@@ -281,13 +279,13 @@ class StabilityReport:
         for row in self.table.itertuples(index=False):
             lines.append(
                 f"{row.week:>4}  {row.as_of.isoformat():<10}  {row.customers:>9,}  "
-                f"{row.new_customers:>6,}  {_pct(row.moved_frozen):>7}  "
-                f"{_pct(row.moved_refit):>7}  {_pct(row.refit_cost, sign=True):>7}  "
-                f"{_pct(row.refit_only):>10}")
+                f"{row.new_customers:>6,}  {percent(row.moved_frozen):>7}  "
+                f"{percent(row.moved_refit):>7}  {percent(row.refit_cost, sign=True):>7}  "
+                f"{percent(row.refit_only):>10}")
         lines.append(
             f"{'all':>4}  {'':<10}  {s['customer_weeks']:>9,}  {'':>6}  "
-            f"{_pct(s['moved_frozen']):>7}  {_pct(s['moved_refit']):>7}  "
-            f"{_pct(s['refit_cost'], sign=True):>7}  {_pct(s['refit_only']):>10}")
+            f"{percent(s['moved_frozen']):>7}  {percent(s['moved_refit']):>7}  "
+            f"{percent(s['refit_cost'], sign=True):>7}  {percent(s['refit_only']):>10}")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -369,8 +367,7 @@ def stability_report(
     RFMScorer(n_bins)._validate_params()  # fail before the load, not after it
     dates, end = _check_dates(as_of_dates, weeks, load_kwargs)
     window_days = load_kwargs.pop("window_days", None)
-    if window_days is not None and (isinstance(window_days, bool)
-                                    or not isinstance(window_days, int) or window_days < 1):
+    if window_days is not None and (not is_int(window_days) or window_days < 1):
         raise ConfigError(f"The 'window_days' parameter must be a positive int. "
                           f"Got {window_days!r} instead.")
     own_connection = "con" not in load_kwargs
@@ -407,18 +404,18 @@ def _check_dates(as_of_dates: Sequence[str | dt.date] | None, weeks: int,
                  load_kwargs: dict[str, Any]) -> tuple[list[dt.date] | None, dt.date | None]:
     """Return the parsed as-of dates (or None) and the last date to load up to."""
     if as_of_dates is None:
-        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 2:
+        if not is_int(weeks) or weeks < 2:
             raise ConfigError(f"The 'weeks' parameter must be an int >= 2. Got {weeks!r} "
                               "instead.")
         as_of = load_kwargs.pop("as_of", None)
-        return None, None if as_of is None else _as_date(as_of, "as_of")
+        return None, None if as_of is None else as_date(as_of, "as_of")
     if "as_of" in load_kwargs:
         raise ConfigError("Give either 'as_of_dates' or 'as_of' (the last of 'weeks' weekly "
                           "dates), not both.")
     if isinstance(as_of_dates, str | dt.date) or not isinstance(as_of_dates, Sequence):
         raise ConfigError(f"The 'as_of_dates' parameter must be a list of at least two dates. "
                           f"Got {as_of_dates!r} instead.")
-    dates = [_as_date(d, "as_of_dates") for d in as_of_dates]
+    dates = [as_date(d, "as_of_dates") for d in as_of_dates]
     if len(dates) < 2:
         raise ConfigError(f"The 'as_of_dates' parameter must hold at least two dates. "
                           f"Got {len(dates)}.")
@@ -443,9 +440,9 @@ def _weekly_customers(tx: Transactions, dates: Sequence[dt.date],
     try:
         for as_of in dates:
             start = as_of - dt.timedelta(days=window_days - 1) if window_days else None
-            where = f"order_date <= DATE {_quote(as_of.isoformat())}"
+            where = f"order_date <= DATE {sql_literal(as_of.isoformat())}"
             if start is not None:
-                where += f" AND order_date >= DATE {_quote(start.isoformat())}"
+                where += f" AND order_date >= DATE {sql_literal(start.isoformat())}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {_VIEW} AS "
                         f"SELECT * FROM {_ALL_ROWS} WHERE {where}")
             week = dataclasses.replace(tx, as_of=as_of, window_start=start,
@@ -484,16 +481,6 @@ def _compare(frozen_before: pd.DataFrame, frozen_now: pd.DataFrame,
 
 def _share(flags: np.ndarray) -> float:
     return float(flags.mean()) if len(flags) else math.nan
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _pct(value: float, *, sign: bool = False) -> str:
-    if _missing(value):
-        return "n/a"
-    return f"{value:+.1%}" if sign else f"{value:.1%}"
 
 
 def _plain(value: object) -> object:

@@ -110,25 +110,25 @@ class KPIReport:
 
         Rendered from the template ``reports/templates/kpis.html.j2``.
         """
-        from ..io._html import _img, _render
+        from ..io._html import html_img, render
 
         by_segment = clv = None
         if self.by_segment is not None:
-            by_segment = _img(plot_segment_revenue(self.by_segment.to_frame()).figure,
+            by_segment = html_img(plot_segment_revenue(self.by_segment.to_frame()).figure,
                               "revenue per segment")
         if self.clv is not None:
-            clv = {"plot": _img(plot_clv_distribution(self.clv.customers).figure,
+            clv = {"plot": html_img(plot_clv_distribution(self.clv.customers).figure,
                                 "distribution of predicted CLV"),
                    "bgnbd": _params(self.clv.params["bgnbd"]),
                    "gamma_gamma": _params(self.clv.params["gamma_gamma"])}
-        return _render(
+        return render(
             "kpis.html.j2", title="CRM KPIs", as_of=self.as_of,
             latest=str(self.latest["period"]),
-            retention=_img(self.kpis.plot_retention().figure,
+            retention=html_img(self.kpis.plot_retention().figure,
                            "retention and churn rate per period"),
-            revenue=_img(self.kpis.plot_revenue().figure, "revenue per period"),
+            revenue=html_img(self.kpis.plot_revenue().figure, "revenue per period"),
             periods=_frame_html(self.kpis.to_frame()),
-            cohorts=_img(plot_cohort_heatmap(self.cohorts).figure, "cohort retention heatmap"),
+            cohorts=html_img(plot_cohort_heatmap(self.cohorts).figure, "cohort retention heatmap"),
             by_segment=by_segment, clv=clv,
             extras=[(name, _frame_html(table)) for name, table in self.extras.items()],
             warnings=self.warnings)
@@ -155,19 +155,20 @@ def _params(values: Mapping[str, float]) -> str:
 
 def _frame_html(frame: pd.DataFrame) -> Table:
     """Any table for the HTML page: numbers right-aligned, floats with two decimals."""
-    from ..io._html import _table
+    from ..io._format import MISSING, decimal, integer
+    from ..io._html import html_table
 
     def fmt(value: object) -> str:
         if isinstance(value, bool | np.bool_):
             return "yes" if value else ""
         if isinstance(value, float | np.floating):
-            return "–" if np.isnan(value) else f"{value:,.2f}"
+            return decimal(value, 2)
         if isinstance(value, int | np.integer):
-            return f"{value:,}"
-        return "–" if value is None or value is pd.NA else str(value)
+            return integer(value)
+        return MISSING if value is None or value is pd.NA else str(value)
 
     columns = {c: (str(c), fmt, pd.api.types.is_numeric_dtype(frame[c])) for c in frame.columns}
-    return _table(frame.reset_index(drop=True), columns)
+    return html_table(frame.reset_index(drop=True), columns)
 
 
 def plot_segment_revenue(by_segment: pd.DataFrame, ax: Axes | None = None) -> Axes:

@@ -14,7 +14,6 @@ helpers take ``ax=None`` and return the Axes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -24,23 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MissingColumnsError
-from ..io._html import (
-    Cell,
-    Table,
-    _decimal,
-    _img,
-    _integer,
-    _listing,
-    _missing,
-    _money,
-    _number,
-    _percent,
-    _png_bytes,
-    _render,
-    _table,
-)
+from ..io._format import decimal, integer, listing, money, number, percent
+from ..io._html import Cell, Table, html_img, html_table, render, report_png
+from ..io._validation import as_date
 from ..io.writers import write_all
-from ..measurement.migration import GONE, NEW, Migration, _as_date
+from ..measurement.migration import GONE, NEW, Migration
 from ..plotting import new_axes
 
 if TYPE_CHECKING:
@@ -64,25 +51,25 @@ _CAMPAIGN_PARTS = {"targets": "#2b8cbe", "holdout": "#a6bddb", "suppressed": "#f
 # The HTML tables: column -> (header, formatter, numeric).
 _SEGMENT_TABLE = {
     "segment": ("Segment", str, False),
-    "customers": ("Customers", _integer, True),
-    "share": ("Share of customers", _percent, True),
-    "revenue": ("Revenue", _money, True),
-    "revenue_share": ("Share of revenue", _percent, True),
-    "mean_recency_days": ("Mean days since last purchase", _decimal, True),
-    "mean_frequency": ("Mean orders", _decimal, True),
-    "mean_monetary": ("Mean revenue per customer", _money, True),
+    "customers": ("Customers", integer, True),
+    "share": ("Share of customers", percent, True),
+    "revenue": ("Revenue", money, True),
+    "revenue_share": ("Share of revenue", percent, True),
+    "mean_recency_days": ("Mean days since last purchase", decimal, True),
+    "mean_frequency": ("Mean orders", decimal, True),
+    "mean_monetary": ("Mean revenue per customer", money, True),
 }
 _CAMPAIGN_TABLE = {
     "campaign": ("Campaign", str, False),
-    "type": ("Type", _listing, False),
-    "channel": ("Channel", _listing, False),
-    "segments": ("Segments", _listing, False),
-    "candidates": ("Candidates", _integer, True),
-    "suppressed": ("Suppressed", _integer, True),
-    "excluded": ("Excluded", _integer, True),
-    "no_consent": ("of which no consent", _integer, True),
-    "holdout": ("Holdout", _integer, True),
-    "targets": ("Targets (exported)", _integer, True),
+    "type": ("Type", listing, False),
+    "channel": ("Channel", listing, False),
+    "segments": ("Segments", listing, False),
+    "candidates": ("Candidates", integer, True),
+    "suppressed": ("Suppressed", integer, True),
+    "excluded": ("Excluded", integer, True),
+    "no_consent": ("of which no consent", integer, True),
+    "holdout": ("Holdout", integer, True),
+    "targets": ("Targets (exported)", integer, True),
 }
 
 
@@ -240,7 +227,7 @@ def write_heatmap_png(migration: Migration, path: str | Path) -> Path:
     >>> write_heatmap_png(m, target).read_bytes()[1:4]
     b'PNG'
     """
-    png = _png_bytes(migration.plot_heatmap().figure)
+    png = report_png(migration.plot_heatmap().figure)
     return write_all({Path(path): lambda tmp: tmp.write_bytes(png)}, force=True)[0]
 
 
@@ -303,7 +290,7 @@ class RunSummary:
         self.campaigns = None if campaigns is None else _campaign_frame(campaigns)
         self.migration = migration
         self.quality = dict(quality.to_dict() if hasattr(quality, "to_dict") else quality or {})
-        self.as_of = _as_date(as_of, "as_of")
+        self.as_of = as_date(as_of, "as_of")
         self.input_name = input_name
         self.counts = dict(counts or {})
         self.title = title
@@ -351,14 +338,14 @@ class RunSummary:
         if self.input_name:
             meta += f" · input: {self.input_name}"
         campaigns = self.campaigns is not None and not self.campaigns.empty
-        return _render(
+        return render(
             "summary.html.j2", title=f"{self.title} — {self.as_of.isoformat()}",
             heading=self.title, meta=meta, cards=self._cards(),
-            segments=_table(self.segments, _SEGMENT_TABLE),
-            segments_plot=_img(plot_segments(self.segments).figure,
+            segments=html_table(self.segments, _SEGMENT_TABLE),
+            segments_plot=html_img(plot_segments(self.segments).figure,
                                "Share of customers and of revenue per segment"),
-            campaigns=_table(self.campaigns, _CAMPAIGN_TABLE) if campaigns else None,
-            campaigns_plot=_img(plot_campaigns(self.campaigns).figure,
+            campaigns=html_table(self.campaigns, _CAMPAIGN_TABLE) if campaigns else None,
+            campaigns_plot=html_img(plot_campaigns(self.campaigns).figure,
                                 "Targets, holdout, suppressed and excluded customers per "
                                 "campaign") if campaigns else None,
             migration=self._migration_section(), quality=self._quality_section())
@@ -376,11 +363,11 @@ class RunSummary:
         cards = []
         for name, value in self.headline.items():
             if name == "revenue":
-                shown = _money(value)
+                shown = money(value)
             elif name == "moved share":
-                shown = "n/a" if _missing(value) else _percent(value)
+                shown = percent(value)
             else:
-                shown = _number(value)
+                shown = number(value)
             cards.append((shown, name))
         return cards
 
@@ -391,7 +378,7 @@ class RunSummary:
             return None
         if not m.has_previous:
             return {"has_previous": False, "customers": f"{len(m.customers):,}"}
-        moved = "n/a" if math.isnan(m.moved_share) else f"{m.moved_share:.1%}"
+        moved = percent(m.moved_share)
         text = (f"{moved} of the customers present in both runs changed segment; "
                 f"{m.n_new:,} new customers, {m.n_gone:,} gone since the previous run.")
         moves = m.to_frame()
@@ -400,15 +387,15 @@ class RunSummary:
         columns = {
             "from": ("From", str, False),
             "to": ("To", str, False),
-            "customers": ("Customers", _integer, True),
-            "share_of_from": ("Share of 'from'", _percent, True),
+            "customers": ("Customers", integer, True),
+            "share_of_from": ("Share of 'from'", percent, True),
         }
         legend = (f"Rows: segment in the previous run ({NEW}: not in it). Columns: segment "
                   f"now ({GONE}: no longer in the customer table). Colour: share of the row; "
                   "numbers: customers.")
         return {"has_previous": True, "text": text, "legend": legend,
-                "heatmap": _img(m.plot_heatmap().figure, "Segment migration heatmap"),
-                "moves": _table(moves, columns)}
+                "heatmap": html_img(m.plot_heatmap().figure, "Segment migration heatmap"),
+                "moves": html_table(moves, columns)}
 
     def _quality_section(self) -> dict[str, Any] | None:
         """Return the data-quality table (no header) and its lists; None without one."""
@@ -424,7 +411,7 @@ class RunSummary:
             else:
                 rows.append((str(key), value))
         body = [[Cell(key.replace("_", " ")),
-                 Cell(_number(value), isinstance(value, int | float | np.integer | np.floating))]
+                 Cell(number(value), isinstance(value, int | float | np.integer | np.floating))]
                 for key, value in rows]
         return {"table": Table([], body),
                 "notes": [(key.replace("_", " ").capitalize(), items)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError
+from ...io._validation import is_int
 from ...io.writers import json_text
 from .rules import Rule, RuleSet, load_rules
 
@@ -419,9 +420,5 @@ class LintReport:
 
 
 def _check_n_bins(n_bins: Any, what: str = "n_bins") -> None:
-    if (
-        not isinstance(n_bins, int | np.integer)
-        or isinstance(n_bins, bool)
-        or not (2 <= n_bins <= 9)
-    ):
+    if not is_int(n_bins) or not 2 <= n_bins <= 9:
         raise ConfigError(f"{what} must be an int from 2 to 9. Got {n_bins!r} instead.")

@@ -47,7 +47,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, DataError, MissingColumnsError
+from ...io._validation import is_int, is_real
 
 __all__ = [
     "DEFAULT_RULE_SET",
@@ -354,7 +354,7 @@ class RuleSet:
         if not isinstance(default, str) or not default.strip():
             raise ConfigError(f"{source}: 'default' must be a non-empty string, got {default!r}")
         n_bins = data.get("n_bins", 5)
-        if not _is_int(n_bins) or not 2 <= n_bins <= _MAX_BINS:
+        if not is_int(n_bins) or not 2 <= n_bins <= _MAX_BINS:
             raise ConfigError(
                 f"{source}: 'n_bins' must be an integer from 2 to {_MAX_BINS} "
                 f"(cell patterns use one digit per score), got {n_bins!r}"
@@ -576,9 +576,9 @@ def _parse_rule(table: Any, number: int, source: str, n_bins: int) -> Rule:
 def _parse_range(key: str, value: Any, where: str, n_bins: int) -> tuple[int, int]:
     low_limit, high_limit = (3, 3 * n_bins) if key == "rfm_score" else (1, n_bins)
     hint = f"an integer or [low, high] with {low_limit} <= low <= high <= {high_limit}"
-    if _is_int(value):
+    if is_int(value):
         low = high = value
-    elif isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value):
+    elif isinstance(value, list) and len(value) == 2 and all(is_int(v) for v in value):
         low, high = value
     else:
         raise ConfigError(f"{where}: {key} = {value!r} is not a score range; expected {hint}")
@@ -612,7 +612,7 @@ def _parse_bounds(key: str, value: Any, where: str) -> tuple[float | None, float
     _check_keys(value, ("min", "max"), f"{where}: {key}", "min, max")
     low, high = value.get("min"), value.get("max")
     for side, bound in (("min", low), ("max", high)):
-        if bound is not None and not _is_number(bound):
+        if bound is not None and not (is_real(bound) and not np.isnan(bound)):
             raise ConfigError(f"{where}: {key}.{side} must be a number, got {bound!r}")
     if low is not None and high is not None and low > high:
         raise ConfigError(f"{where}: {key} has min {low!r} > max {high!r}; nothing can match")
@@ -632,14 +632,6 @@ def _text(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, got {value!r}")
     return value.strip()
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and not np.isnan(value)
 
 
 def _is_str_list(value: Any) -> bool:

@@ -1,0 +1,92 @@
+"""Parameter checks shared by every layer: whole numbers, real numbers and dates.
+
+One definition each of what counts as an int (``True`` does not, a NumPy integer does),
+a real number and a date parameter (a ``date``, a ``datetime`` whose day is taken, or ISO
+text ``YYYY-MM-DD``). In the bottom layer because :mod:`rfm_engine.io.loading` is the lowest
+module that checks its parameters with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+
+__all__ = ["as_date", "is_int", "is_real"]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is a whole number: an int or a NumPy integer, not a boolean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_int(3), is_int(np.int64(3)), is_int(True), is_int(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (int, float or NumPy number), not a boolean.
+
+    NaN and infinities count: callers that need a finite number check it themselves.
+
+    Examples
+    --------
+    >>> is_real(2.5), is_real(7), is_real(False), is_real("2.5")
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def as_date(value: object, name: str) -> dt.date:
+    """Return the date parameter ``name`` as a :class:`datetime.date`.
+
+    Parameters
+    ----------
+    value : date, datetime, numpy.datetime64 or str
+        A date; a datetime or timestamp (its day is kept); ISO text ``YYYY-MM-DD``
+        (surrounding spaces ignored).
+    name : str
+        The parameter's name, for the error message.
+
+    Returns
+    -------
+    datetime.date
+
+    Raises
+    ------
+    ConfigError
+        For anything else, naming the parameter and the value.
+
+    Examples
+    --------
+    >>> as_date("2025-01-31 ", "as_of")
+    datetime.date(2025, 1, 31)
+    >>> as_date("31/01/2025", "as_of")
+    Traceback (most recent call last):
+    ...
+    rfm_engine.errors.ConfigError: The 'as_of' parameter must be a date or an ISO date text \
+(YYYY-MM-DD). Got '31/01/2025' instead.
+    """
+    if isinstance(value, dt.datetime):  # before date: datetime (and Timestamp) subclass it
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        return pd.Timestamp(value).date()
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"The {name!r} parameter must be a date or an ISO date text "
+                      f"(YYYY-MM-DD). Got {value!r} instead.")
