@@ -73,6 +73,38 @@ def test_model_keeps_rules_text_and_frozen_scorer(customers):
     assert model.rule_set_.name == "seed"
 
 
+def test_model_segmentation_is_segment_customers_with_the_frozen_parts(customers, model):
+    from rfm_engine.core.pipeline import segment_customers
+
+    small = SegmentationModel(n_bins=3).fit(customers)  # rf-grid is written for 5 levels
+    got = small.segmentation(customers)
+    want = segment_customers(customers, rules=small.rule_set_, scorer=small.scorer_)
+    pd.testing.assert_frame_equal(got.customers, want.customers)
+    assert got.warnings == want.warnings
+    assert "rfm-engine segments lint rf-grid --bins 3" in got.warnings[0]
+    with_clusters = model.segmentation(customers).customers
+    pd.testing.assert_frame_equal(
+        with_clusters.drop(columns="cluster"),
+        segment_customers(customers, rules=model.rule_set_, scorer=model.scorer_).customers)
+
+
+def test_model_reads_rules_paths_as_load_rules_does(tmp_path, customers):
+    from rfm_engine.core.segments import load_rules
+
+    folder = tmp_path / "version=2"  # an '=' in a path does not make it TOML text
+    folder.mkdir()
+    path = folder / "vip.toml"
+    path.write_text('name = "vip"\n[[rules]]\nsegment = "best"\nr = 5\n', encoding="utf-8")
+    model = SegmentationModel(rules=str(path)).fit(customers)
+    assert model.rules_toml_ == path.read_text(encoding="utf-8")
+    assert model.rule_set_.segments == load_rules(str(path)).segments == ("best", "Other")
+    for missing in (str(folder / "gone.toml"), "rules/rf-grid"):
+        with pytest.raises(ConfigError, match=r"^Rule file .* not found\.$"):
+            load_rules(missing)
+        with pytest.raises(ConfigError, match=r"^Rule file .* not found\.$"):
+            SegmentationModel(rules=missing).fit(customers)
+
+
 def test_model_refuses_bad_params(customers):
     with pytest.raises(ConfigError, match="'rules' parameter of SegmentationModel"):
         SegmentationModel(rules=3).fit(customers)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import os
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -22,9 +20,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError, MissingColumnsError
-from .pipeline import RFM_FEATURES, Segmentation, score_customers
+from .pipeline import RFM_FEATURES, Segmentation, segment_customers
 from .scoring import RFMScorer
-from .segments import RuleSet, builtin_rule_sets
+from .segments import RuleSet, builtin_rule_sets, is_rule_path, rule_file_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -272,7 +270,10 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
         return self.segmentation(customers).customers
 
     def segmentation(self, customers: pd.DataFrame) -> Segmentation:
-        """Score and segment like :func:`rfm_engine.segment_customers`, with this bundle.
+        """Score and segment with this bundle's scorer, rule set and clusterer.
+
+        :func:`rfm_engine.segment_customers` with the frozen scorer and rule set (same
+        columns, same messages), plus the clusterer's ``cluster`` column.
 
         Parameters
         ----------
@@ -286,17 +287,11 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         features = _features(customers)
-        rule_set = self.rule_set_
-        messages: list[str] = []
-        top = int(max(self.scorer_.max_score_))
-        if top != rule_set.n_bins:
-            messages.append(f"rule set {rule_set.name!r} was written for scores "
-                            f"1..{rule_set.n_bins} but the scorer gives 1..{top}.")
-        scored = score_customers(customers, self.scorer_)
-        scored["segment"] = rule_set.assign(scored)
+        segmentation = segment_customers(customers, rules=self.rule_set_, scorer=self.scorer_)
         if self.clusterer_ is not None:
-            scored["cluster"] = np.asarray(self.clusterer_.predict(features), dtype=np.int64)
-        return Segmentation(scored, self.scorer_, rule_set, messages)
+            segmentation.customers["cluster"] = np.asarray(self.clusterer_.predict(features),
+                                                           dtype=np.int64)
+        return segmentation
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         """Output column names of `transform`.
@@ -335,31 +330,25 @@ def _features(customers: Any) -> pd.DataFrame:
     return customers[RFM_FEATURES]
 
 
+def _is_toml_text(rules: Any) -> bool:
+    """Whether ``rules`` is TOML text itself rather than a built-in name or a file path."""
+    return isinstance(rules, str) and (
+        "\n" in rules or ("=" in rules and not is_rule_path(rules)))
+
+
 def _rules_text(rules: Any) -> str:
     """Return the TOML text of a built-in name, a rule file path or TOML text."""
     if not isinstance(rules, str | os.PathLike):
         raise ConfigError("The 'rules' parameter of SegmentationModel must be a built-in rule "
                           f"set name ({', '.join(builtin_rule_sets())}), a TOML file path or "
                           f"TOML text. Got {type(rules).__name__} instead.")
-    text = os.fspath(rules)
-    if isinstance(rules, str) and ("\n" in text or "=" in text):
-        return text
-    if isinstance(rules, str) and text in builtin_rule_sets():
-        resource = resources.files("rfm_engine.core.segments").joinpath("builtin", f"{text}.toml")
-        return resource.read_text(encoding="utf-8")
-    path = Path(text)
-    if path.is_file():
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read rule file: {exc}") from exc
-    raise ConfigError(f"Unknown rule set {text!r}: not a built-in rule set "
-                      f"({', '.join(builtin_rule_sets())}), no such file, and not TOML text.")
+    return rules if _is_toml_text(rules) else rule_file_text(rules)[0]
 
 
 def _rules_source(rules: Any) -> str:
-    text = os.fspath(rules) if isinstance(rules, str | os.PathLike) else "<rules>"
-    return "<rules_toml_>" if "\n" in text or "=" in text else text
+    if not isinstance(rules, str | os.PathLike):
+        return "<rules>"
+    return "<rules_toml_>" if _is_toml_text(rules) else os.fspath(rules)
 
 
 @lru_cache(maxsize=32)

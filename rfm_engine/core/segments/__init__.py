@@ -25,7 +25,9 @@ from .rules import (
     Rule,
     RuleSet,
     builtin_rule_sets,
+    is_rule_path,
     load_rules,
+    rule_file_text,
 )
 
 __all__ = [
@@ -38,7 +40,9 @@ __all__ = [
     "RuleIssue",
     "RuleSet",
     "builtin_rule_sets",
+    "is_rule_path",
     "lint_rules",
     "load_rules",
+    "rule_file_text",
     "score_cells",
 ]

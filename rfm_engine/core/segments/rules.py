@@ -64,7 +64,9 @@ __all__ = [
     "Rule",
     "RuleSet",
     "builtin_rule_sets",
+    "is_rule_path",
     "load_rules",
+    "rule_file_text",
 ]
 
 #: Name of the built-in rule set used when none is configured.
@@ -504,22 +506,78 @@ def load_rules(name_or_path: str | os.PathLike[str] | RuleSet = DEFAULT_RULE_SET
     """
     if isinstance(name_or_path, RuleSet):
         return name_or_path
+    text, source = rule_file_text(name_or_path)
+    return RuleSet.from_toml(text, source=source)
+
+
+def is_rule_path(name_or_path: str | os.PathLike[str]) -> bool:
+    """Whether ``name_or_path`` can only be a file path, never a built-in rule set name.
+
+    A path-like object, or a string with a path separator or ending in ``.toml``. The one
+    definition of what counts as a path, for :func:`load_rules` and
+    :class:`~rfm_engine.core.model.SegmentationModel`.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A built-in name or a rule file path.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_rule_path("rf-grid"), is_rule_path("rules/vip.toml"), is_rule_path("vip.toml")
+    (False, True, True)
+    """
+    text = os.fspath(name_or_path)
+    return not isinstance(name_or_path, str) or text.endswith(".toml") or os.sep in text \
+        or "/" in text
+
+
+def rule_file_text(name_or_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Return the TOML text of a built-in rule set or a rule file, and where it came from.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A built-in name (see :func:`builtin_rule_sets`) or the path of a TOML file; a
+        string that :func:`is_rule_path` calls a path is never taken as a name.
+
+    Returns
+    -------
+    text : str
+        The file's TOML text (not yet validated).
+    source : str
+        The file it came from, for messages (``rfm_engine/core/segments/builtin/<name>.toml``
+        for a built-in).
+
+    Raises
+    ------
+    ConfigError
+        If the name is neither a built-in nor an existing file (the message lists the
+        built-in names), or the file cannot be read.
+
+    Examples
+    --------
+    >>> text, source = rule_file_text("pymc")
+    >>> source, 'name = "pymc"' in text
+    ('rfm_engine/core/segments/builtin/pymc.toml', True)
+    """
     names = builtin_rule_sets()
     text = os.fspath(name_or_path)
-    looks_like_path = (
-        not isinstance(name_or_path, str) or text.endswith(".toml") or os.sep in text or "/" in text
-    )
+    looks_like_path = is_rule_path(name_or_path)
     if not looks_like_path and text in names:
         resource = resources.files("rfm_engine.core.segments").joinpath("builtin", f"{text}.toml")
-        source = f"rfm_engine/core/segments/builtin/{text}.toml"
-        return RuleSet.from_toml(resource.read_text(encoding="utf-8"), source=source)
+        return (resource.read_text(encoding="utf-8"),
+                f"rfm_engine/core/segments/builtin/{text}.toml")
     path = Path(text)
     if path.is_file():
         try:
-            content = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read rule file: {exc}") from exc
-        return RuleSet.from_toml(content, source=str(path))
     if looks_like_path:
         raise ConfigError(f"Rule file {text!r} not found.")
     raise ConfigError(
