@@ -246,7 +246,7 @@ def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, columns: list[
 
 
 def csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
-              delimiter: str | None) -> InputError:
+             delimiter: str | None) -> InputError:
     """Turn a CSV that DuckDB cannot read into one line naming the file and the line.
 
     A row with more or fewer fields than the header is found by reading the file with
