@@ -38,7 +38,8 @@ from ..errors import ConfigError, OutputBusyError, OutputError, OutputExistsErro
 from ..progress import logger
 
 __all__ = ["LOCK_GRACE_SECONDS", "TABLE_FORMATS", "atomic_path", "beside", "check_output_folder",
-           "check_outputs", "figure_writer", "json_text", "lock_path", "png_bytes",
+           "check_outputs", "figure_writer", "json_text", "lock_path", "plain_json",
+           "png_bytes",
            "publish_folder", "publish_lock", "remove_leftovers", "remove_stale_temps",
            "staging_folder", "table_writer", "text_writer", "write_all", "write_csv",
            "write_table", "write_text_atomic"]
@@ -186,13 +187,23 @@ def text_writer(text: str) -> Writer:
     return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
-def _plain_json(value: Any) -> Any:
-    """Turn ``value`` into plain JSON values: non-finite numbers become None (null)."""
+def plain_json(value: Any) -> Any:
+    """Turn ``value`` into plain JSON values: non-finite numbers become None (null).
+
+    The one conversion of :func:`json_text` and of the reports' ``to_dict``: numpy
+    scalars and arrays become numbers and lists, dates ISO text, ``pd.NA``/``NaT`` None.
+
+    Examples
+    --------
+    >>> import datetime as dt, numpy as np
+    >>> plain_json({"n": np.int64(3), "share": float("nan"), "day": dt.date(2025, 1, 2)})
+    {'n': 3, 'share': None, 'day': '2025-01-02'}
+    """
     if isinstance(value, Mapping):
-        return {_plain_key(k): _plain_json(v) for k, v in value.items()}
+        return {_plain_key(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [_plain_json(v) for v in items]
+        return [plain_json(v) for v in items]
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -200,7 +211,7 @@ def _plain_json(value: Any) -> Any:
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays
-        return _plain_json(value.tolist())
+        return plain_json(value.tolist())
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, dt.date | dt.datetime | dt.time):
@@ -213,7 +224,7 @@ def _plain_json(value: Any) -> Any:
 
 
 def _plain_key(key: Any) -> str | int | float | bool | None:
-    key = _plain_json(key)
+    key = plain_json(key)
     return key if isinstance(key, str | int | float | bool) or key is None else str(key)
 
 
@@ -248,7 +259,7 @@ def json_text(data: Any, *, indent: int | None = 2, sort_keys: bool = False,
     ...                  float("inf")]}, indent=None), end="")
     {"mean": null, "n": 3, "x": [1.5, null]}
     """
-    return json.dumps(_plain_json(data), indent=indent, sort_keys=sort_keys,
+    return json.dumps(plain_json(data), indent=indent, sort_keys=sort_keys,
                       ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
 
 

@@ -76,7 +76,7 @@ from ..errors import ConfigError, InputError, MissingColumnsError
 from ..io._format import fixed, percent
 from ..io._validation import is_int, is_real
 from ..io.loading import Transactions, load_transactions
-from ..io.writers import json_text
+from ..io.writers import json_text, plain_json
 from ..plotting import new_axes
 
 if TYPE_CHECKING:
@@ -478,8 +478,7 @@ class LiftReport:
             "window": {"start_exclusive": self.window[0].isoformat(),
                        "end_inclusive": self.window[1].isoformat(), "days": self.days},
             "alpha": self.alpha, "n_boot": self.n_boot, "seed": self.seed,
-            "campaigns": [{k: _plain(v) for k, v in row.items()}
-                          for row in self.table.to_dict(orient="records")],
+            "campaigns": plain_json(self.table.to_dict(orient="records")),
             "warnings": self.warnings,
         }
 
@@ -794,10 +793,8 @@ class BeforeAfterReport:
         return {
             "strategy_date": self.strategy_date.isoformat(), "period": self.period,
             "periods": self.periods, "alpha": self.alpha, "observational": True,
-            "metrics": [{k: _plain(v) for k, v in row.items()}
-                        for row in self.table.to_dict(orient="records")],
-            "series": [{k: _plain(v) for k, v in row.items()}
-                       for row in self.series.to_dict(orient="records")],
+            "metrics": plain_json(self.table.to_dict(orient="records")),
+            "series": plain_json(self.series.to_dict(orient="records")),
             "warnings": self.warnings,
         }
 
@@ -1051,14 +1048,3 @@ def _check_alpha(alpha: object) -> None:
                           f"Got {alpha!r} instead.")
 
 
-def _plain(value: object) -> object:
-    """JSON-ready: ISO dates, Python numbers, None for NaN and infinities."""
-    if isinstance(value, (dt.date, pd.Timestamp)):
-        return value.isoformat()
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    return value

@@ -49,7 +49,7 @@ from ..io._format import integer, percent
 from ..io._validation import as_date, is_int
 from ..io.loading import Transactions, load_transactions
 from ..io.sources import sql_literal
-from ..io.writers import json_text
+from ..io.writers import json_text, plain_json
 from ..plotting import new_axes
 from ..progress import step
 
@@ -183,13 +183,12 @@ class StabilityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data: parameters, pooled summary and weeks."""
-        weeks = [{k: _plain(v) for k, v in row.items()}
-                 for row in self.table.to_dict(orient="records")]
+        weeks = plain_json(self.table.to_dict(orient="records"))
         return {
             "as_of_dates": [d.isoformat() for d in self.as_of_dates],
             "rules": self.rules,
             "n_bins": self.n_bins,
-            "summary": {k: _plain(v) for k, v in self.summary.items()},
+            "summary": plain_json(self.summary),
             "weeks": weeks,
             "warnings": self.warnings,
         }
@@ -483,15 +482,6 @@ def _share(flags: np.ndarray) -> float:
     return float(flags.mean()) if len(flags) else math.nan
 
 
-def _plain(value: object) -> object:
-    """JSON-ready: ISO dates, Python numbers, None for NaN."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    return value
 
 
 def _dedupe(messages: Sequence[str]) -> list[str]:
