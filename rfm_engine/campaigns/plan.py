@@ -70,8 +70,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, InputError, MissingColumnsError
-from ..io._validation import as_date, is_int
+from ..errors import ConfigError, DataError, InputError
+from ..io._validation import as_date, is_int, require_columns
 
 __all__ = [
     "CAMPAIGN_TYPES",
@@ -524,7 +524,7 @@ def assign_campaigns(
         needed.append("email")
     if any(c.max_size is not None for c in plan):
         needed.append("monetary")
-    _require(customers, needed, "customers")
+    require_columns(customers, needed, "customers")
     n = len(customers)
     index = customers.index
     ids = id_array(customers["customer_id"], "customers")
@@ -671,7 +671,7 @@ def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> 
     reward             3           1        1        1
     winback            0           0        0        0
     """
-    _require(assignment, ["campaign", "group", "exclusion_reason"], "assignment")
+    require_columns(assignment, ["campaign", "group", "exclusion_reason"], "assignment")
     names = [c.name for c in campaigns]
     used = assignment["campaign"].dropna().unique()
     stray = sorted(set(used) - set(names))
@@ -717,12 +717,6 @@ def _check_unique(campaigns: Sequence[Campaign]) -> None:
     if repeated:
         raise InputError(f"Campaign name(s) {', '.join(map(repr, repeated))} appear more than "
                          "once in the plan; names must be unique (they name the export files).")
-
-
-def _require(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(source, missing, [str(c) for c in frame.columns])
 
 
 def _id_strings(values: pd.Series | Sequence[Any], *, source: str) -> list[str]:
@@ -789,7 +783,7 @@ def _recently_contacted(ids: np.ndarray, camp: np.ndarray, open_rows: np.ndarray
     recent = np.zeros(len(ids), dtype=bool)
     if not len(rows):
         return recent
-    _require(history, ["customer_id", "campaign", "as_of"], "contact_history")
+    require_columns(history, ["customer_id", "campaign", "as_of"], "contact_history")
     try:
         dates = pd.to_datetime(history["as_of"], format="ISO8601")
     except (ValueError, TypeError) as exc:

@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from ..io._validation import is_int
+from ..io._validation import is_int, require_columns
 from ..io.loading import Transactions, connect
-from .plan import _require, id_array, numeric_column
+from .plan import id_array, numeric_column
 
 __all__ = ["suggest_products", "suggest_upsell"]
 
@@ -198,7 +198,7 @@ class _Inputs:
     def __init__(self, transactions: pd.DataFrame | Transactions, customers: pd.DataFrame,
                  items: dict[str, str], targets: Sequence[Any] | None, *,
                  units: bool = False) -> None:
-        _require(customers, ["customer_id", "segment"], "customers")
+        require_columns(customers, ["customer_id", "segment"], "customers")
         self.ids = pd.Index(id_array(customers["customer_id"], source="customers"))
         segments = pd.DataFrame({"cid": self.ids.to_numpy(dtype=object),
                                  "segment": customers["segment"].to_numpy(dtype=object)})
@@ -207,7 +207,7 @@ class _Inputs:
             pd.Index(id_array(pd.Series(list(targets), dtype=object), source="targets")))])
         self._names = []
         if isinstance(transactions, Transactions):
-            _require(pd.DataFrame(columns=list(transactions.columns)), list(items.values()),
+            require_columns(pd.DataFrame(columns=list(transactions.columns)), list(items.values()),
                      "transactions")
             self.con = transactions.con
             select = ", ".join(f"CAST({col} AS VARCHAR) AS {name}" for name, col in items.items())
@@ -255,7 +255,7 @@ class _Inputs:
 def _lines_frame(transactions: pd.DataFrame, items: dict[str, str], *,
                  units: bool) -> pd.DataFrame:
     """Validate a DataFrame of lines into ``cid``, the item columns, ``amount`` (``units``)."""
-    _require(transactions, ["customer_id", *items.values(), "amount"], "transactions")
+    require_columns(transactions, ["customer_id", *items.values(), "amount"], "transactions")
     lines = pd.DataFrame({
         "cid": id_array(transactions["customer_id"], source="transactions"),
         **{name: _text(transactions[col]) for name, col in items.items()},

@@ -67,8 +67,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ..errors import ConfigError, InputError, MissingColumnsError
-from ..io._validation import is_int
+from ..errors import ConfigError, InputError
+from ..io._validation import is_int, require_columns
 from ..io.writers import figure_writer, write_all
 from ..plotting import new_axes
 
@@ -667,8 +667,8 @@ def name_clusters(
     0 C0 recent·frequent·high-value (mostly champions)
     1 C1 lapsed·one-off·low-value (mostly hibernating)
     """
-    _require(centers, _RFM_FEATURES, "centers")
-    _require(customers, _RFM_FEATURES, "customers")
+    require_columns(centers, _RFM_FEATURES, "centers")
+    require_columns(customers, _RFM_FEATURES, "customers")
     labels = np.asarray(labels)
     if labels.shape != (len(customers),):
         raise InputError(
@@ -698,12 +698,6 @@ def name_clusters(
             name += f" (mostly {majority[label]})"
         names[int(label)] = name
     return names
-
-
-def _require(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(source, missing, [str(c) for c in frame.columns])
 
 
 # ---------------------------------------------------------------------- plots
@@ -978,7 +972,7 @@ def cluster_customers(
     >>> round(result.adjusted_rand_index, 3)
     0.774
     """
-    _require(customers, _RFM_FEATURES, "customers")
+    require_columns(customers, _RFM_FEATURES, "customers")
     clusterer = RFMClusterer(
         n_clusters,
         k_range=k_range,
@@ -1007,7 +1001,7 @@ def apply_clusterer(customers: pd.DataFrame, clusterer: RFMClusterer, *,
     -------
     Clustering
     """
-    _require(customers, _RFM_FEATURES, "customers")
+    require_columns(customers, _RFM_FEATURES, "customers")
     if labels is None:
         labels = clusterer.predict(customers[list(_RFM_FEATURES)])
     names = name_clusters(clusterer.cluster_centers_, customers, labels)

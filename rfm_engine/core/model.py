@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import ConfigError, MissingColumnsError
+from ..errors import ConfigError
+from ..io._validation import require_columns
 from .pipeline import RFM_FEATURES, Segmentation, segment_customers
 from .scoring import RFMScorer
 from .segments import RuleSet, builtin_rule_sets, is_rule_path, rule_file_text
@@ -324,9 +325,7 @@ def _features(customers: Any) -> pd.DataFrame:
     if not isinstance(customers, pd.DataFrame):
         raise ConfigError("SegmentationModel needs the customer table as a pandas DataFrame "
                           f"with {', '.join(RFM_FEATURES)}. Got {type(customers).__name__}.")
-    missing = [c for c in RFM_FEATURES if c not in customers.columns]
-    if missing:
-        raise MissingColumnsError(_SOURCE, missing, [str(c) for c in customers.columns])
+    require_columns(customers, RFM_FEATURES, _SOURCE)
     return customers[RFM_FEATURES]
 
 

@@ -79,8 +79,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from ..errors import ConfigError, MissingColumnsError
-from ..io._validation import is_int, is_real
+from ..errors import ConfigError
+from ..io._validation import is_int, is_real, require_columns
 
 __all__ = [
     "COLUMNS",
@@ -417,9 +417,7 @@ def generate_suppression(
     True
     """
     name = "generate_suppression"
-    missing = [c for c in ("Customer ID", "Email") if c not in transactions.columns]
-    if missing:
-        raise MissingColumnsError("transactions", missing, [str(c) for c in transactions.columns])
+    require_columns(transactions, ("Customer ID", "Email"), "transactions")
     if not is_real(fraction) or not 0.0 <= fraction <= 1.0:
         raise ConfigError(
             f"The 'fraction' parameter of {name} must be a float in [0, 1]. "
@@ -1157,9 +1155,7 @@ def generate_crm_inputs(transactions: pd.DataFrame, *, seed: int = 0) -> dict[st
     """
     name = "generate_crm_inputs"
     needed = ("Invoice", "InvoiceDate", "Customer ID", "Email")
-    missing = [c for c in needed if c not in transactions.columns]
-    if missing:
-        raise MissingColumnsError("transactions", missing, [str(c) for c in transactions.columns])
+    require_columns(transactions, needed, "transactions")
     _check_seed(seed, name)
     customers, orders = _crm_people(transactions)
     if orders.empty:

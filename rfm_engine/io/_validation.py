@@ -1,9 +1,10 @@
-"""Parameter checks shared by every layer: whole numbers, real numbers and dates.
+"""Parameter checks shared by every layer: whole numbers, real numbers, dates, columns.
 
 One definition each of what counts as an int (``True`` does not, a NumPy integer does),
 a real number and a date parameter (a ``date``, a ``datetime`` whose day is taken, or ISO
-text ``YYYY-MM-DD``). In the bottom layer because :mod:`rfm_engine.io.loading` is the lowest
-module that checks its parameters with them.
+text ``YYYY-MM-DD``), and of the error for a table without the columns a function needs.
+In the bottom layer because :mod:`rfm_engine.io` (loading, CRM inputs) is the lowest that
+checks its parameters with them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import numbers
 import re
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MissingColumnsError
 
-__all__ = ["as_date", "is_int", "is_real"]
+__all__ = ["as_date", "is_int", "is_real", "require_columns"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -90,3 +92,28 @@ def as_date(value: object, name: str) -> dt.date:
             pass
     raise ConfigError(f"The {name!r} parameter must be a date or an ISO date text "
                       f"(YYYY-MM-DD). Got {value!r} instead.")
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) -> None:
+    """Raise :class:`~rfm_engine.errors.MissingColumnsError` unless ``frame`` has ``columns``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table to check.
+    columns : iterable of str
+        The columns it needs.
+    source : str
+        What the table is (``"customers"``, a file name), for the message.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"customer_id": []}), ["customer_id", "segment"],
+    ...                 "customers")
+    Traceback (most recent call last):
+    ...
+    rfm_engine.errors.MissingColumnsError: customers: missing column(s) 'segment' ...
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(source, missing, [str(c) for c in frame.columns])

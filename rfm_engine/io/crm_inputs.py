@@ -101,7 +101,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, InputError, MissingColumnsError
-from ._validation import is_real
+from ._validation import is_real, require_columns
 from .identifiers import is_valid_email, normalize_customer_id
 
 __all__ = [
@@ -1039,9 +1039,7 @@ def clv_to_cac(
     Name: clv_to_cac, dtype: float64
     """
     if isinstance(cac, pd.DataFrame):
-        missing = [c for c in ("period", "cac") if c not in cac.columns]
-        if missing:
-            raise MissingColumnsError("cac table", missing, [str(c) for c in cac.columns])
+        require_columns(cac, ("period", "cac"), "cac table")
         cac = pd.Series(cac["cac"].to_numpy(), index=pd.Index(cac["period"]))
     if isinstance(clv, pd.Series) or isinstance(cac, pd.Series):
         cost = cac.where(cac > 0) if isinstance(cac, pd.Series) else (

@@ -65,10 +65,9 @@ from ..errors import (
     ConfigError,
     DataError,
     EmptyResultError,
-    MissingColumnsError,
     ModelNotIdentifiedError,
 )
-from ..io._validation import as_date, is_int, is_real
+from ..io._validation import as_date, is_int, is_real, require_columns
 from ..io.loading import Transactions
 from ..io.sources import sql_literal
 from ..io.writers import json_text, write_text_atomic
@@ -120,9 +119,7 @@ class IndependenceWarning(UserWarning):
 
 def _as_frame(summary: pd.DataFrame | ArrayLike, columns: tuple[str, ...]) -> pd.DataFrame:
     if isinstance(summary, pd.DataFrame):
-        missing = [c for c in columns if c not in summary.columns]
-        if missing:
-            raise MissingColumnsError(_SOURCE, missing, [str(c) for c in summary.columns])
+        require_columns(summary, columns, _SOURCE)
         return summary
     array = np.asarray(summary, dtype=object)
     if array.ndim != 2 or array.shape[1] != len(columns):
@@ -1326,9 +1323,7 @@ def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.Data
         (calibration_summary, ("customer_id", "frequency", "recency", "T"), _SOURCE),
         (holdout, ("customer_id", "frequency_holdout", "duration_holdout"), "holdout purchases"),
     ):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise MissingColumnsError(name, missing, [str(c) for c in frame.columns])
+        require_columns(frame, columns, name)
     duplicated = holdout["customer_id"].duplicated().to_numpy()
     if duplicated.any():
         row = int(np.argmax(duplicated))

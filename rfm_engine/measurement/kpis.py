@@ -34,7 +34,7 @@ import pandas as pd
 from ..core.orders import orders_table
 from ..errors import ConfigError, MissingColumnsError
 from ..io._format import decimal, integer, is_missing, money, percent
-from ..io._validation import is_int, is_real
+from ..io._validation import is_int, is_real, require_columns
 from ..io.loading import Transactions, customer_id_sql
 from ..io.sources import sql_literal
 from ..plotting import new_axes
@@ -781,9 +781,7 @@ def _register_segments(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame,
     if not isinstance(segments, pd.DataFrame):
         raise ConfigError(f"The 'segments' parameter must be a DataFrame with columns "
                           f"customer_id and segment. Got {type(segments).__name__} instead.")
-    missing = [c for c in ("customer_id", "segment") if c not in segments.columns]
-    if missing:
-        raise MissingColumnsError("segments", missing, [str(c) for c in segments.columns])
+    require_columns(segments, ("customer_id", "segment"), "segments")
     column = segments["segment"]
     if isinstance(column.dtype, pd.CategoricalDtype):
         names = [str(c) for c in column.cat.categories]
@@ -841,9 +839,7 @@ def _costs_by_period(costs: pd.DataFrame, unit: str, spine: pd.DataFrame) -> pd.
     if not isinstance(costs, pd.DataFrame):
         raise ConfigError(f"The 'costs' parameter must be a DataFrame with columns period "
                           f"and costs. Got {type(costs).__name__} instead.")
-    missing = [c for c in ("period", "costs") if c not in costs.columns]
-    if missing:
-        raise MissingColumnsError("costs", missing, [str(c) for c in costs.columns])
+    require_columns(costs, ("period", "costs"), "costs")
     periods = [_parse_period(v) for v in costs["period"]]
     seen: set[pd.Period] = set()
     for p in periods:

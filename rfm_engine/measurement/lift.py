@@ -72,9 +72,9 @@ import pandas as pd
 from scipy import stats
 
 from ..core.orders import grouped_lines_sql, orders_table
-from ..errors import ConfigError, InputError, MissingColumnsError
+from ..errors import ConfigError, InputError
 from ..io._format import fixed, percent
-from ..io._validation import is_int, is_real
+from ..io._validation import is_int, is_real, require_columns
 from ..io.loading import Transactions, load_transactions
 from ..io.writers import json_text, plain_json
 from ..plotting import new_axes
@@ -245,9 +245,7 @@ def _read_run(run_dir: Path) -> tuple[dt.date, dict[str, Any], pd.DataFrame]:
         customers = pd.read_parquet(customers_path)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise InputError(f"{customers_path}: not a readable Parquet file ({exc}).") from None
-    missing = [c for c in _RUN_COLUMNS if c not in customers.columns]
-    if missing:
-        raise MissingColumnsError(str(customers_path), missing, list(customers.columns))
+    require_columns(customers, _RUN_COLUMNS, str(customers_path))
     customers = customers.loc[customers["group"].isin(["target", "holdout"])
                               & customers["campaign"].notna(), _RUN_COLUMNS]
     customers = customers.astype({"customer_id": str, "campaign": str, "group": str})
@@ -386,9 +384,7 @@ class LiftReport:
     def __init__(self, outcomes: pd.DataFrame, *, as_of: dt.date, days: int = 30,
                  alpha: float = 0.05, n_boot: int = 2000, seed: int = 0,
                  warnings: Sequence[str] = ()) -> None:
-        missing = [c for c in _OUTCOME_COLUMNS if c not in outcomes.columns]
-        if missing:
-            raise MissingColumnsError("outcomes", missing, list(outcomes.columns))
+        require_columns(outcomes, _OUTCOME_COLUMNS, "outcomes")
         _check_int("days", days, 1)
         _check_alpha(alpha)
         _check_int("n_boot", n_boot, 0)

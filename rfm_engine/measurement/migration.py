@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError, MissingColumnsError
+from ..errors import ConfigError, InputError
 from ..io._format import percent
-from ..io._validation import as_date
+from ..io._validation import as_date, require_columns
 from ..plotting import new_axes
 
 if TYPE_CHECKING:
@@ -136,9 +136,7 @@ def earlier_runs(output_dir: str | Path, as_of: dt.date | str) -> list[tuple[dt.
 
 
 def _check_customers(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(f"{name} customer table", missing, [str(c) for c in frame])
+    require_columns(frame, columns, f"{name} customer table")
     ids = frame["customer_id"]
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import MissingColumnsError
 from ..io._format import decimal, integer, listing, money, number, percent
 from ..io._html import Cell, Table, html_img, html_table, render, report_png
-from ..io._validation import as_date
+from ..io._validation import as_date, require_columns
 from ..io.writers import write_all
 from ..measurement.migration import GONE, NEW, Migration
 from ..plotting import new_axes
@@ -73,17 +72,11 @@ _CAMPAIGN_TABLE = {
 }
 
 
-def _check_columns(frame: pd.DataFrame, name: str, required: list[str]) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(name, missing, [str(c) for c in frame.columns])
-
-
 def _campaign_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Check the campaign table; read ``exported`` as ``targets``."""
     if "targets" not in table.columns and "exported" in table.columns:
         table = table.rename(columns={"exported": "targets"})
-    _check_columns(table, "campaign table", ["campaign", "targets"])
+    require_columns(table, ["campaign", "targets"], "campaign table")
     return table
 
 
@@ -113,7 +106,7 @@ def plot_segments(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['champions', 'at_risk']
     """
-    _check_columns(summary, "segment summary", ["segment", "share", "revenue_share"])
+    require_columns(summary, ["segment", "share", "revenue_share"], "segment summary")
     n = len(summary)
     if ax is None:
         ax = new_axes(7.5, 1.4 + 0.42 * max(n, 1))
@@ -285,7 +278,7 @@ class RunSummary:
         counts: Mapping[str, Any] | None = None,
         title: str = "RFM run summary",
     ) -> None:
-        _check_columns(segments, "segment summary", SEGMENT_COLUMNS)
+        require_columns(segments, SEGMENT_COLUMNS, "segment summary")
         self.segments = segments
         self.campaigns = None if campaigns is None else _campaign_frame(campaigns)
         self.migration = migration

@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...errors import ConfigError, DataError, MissingColumnsError
-from ...io._validation import is_int, is_real
+from ...errors import ConfigError, DataError
+from ...io._validation import is_int, is_real, require_columns
 
 __all__ = [
     "DEFAULT_RULE_SET",
@@ -719,9 +719,7 @@ def _customer_arrays(customers: pd.DataFrame, columns: Sequence[str]) -> dict[st
     """Validate the columns the rules read and return them as float arrays."""
     if not isinstance(customers, pd.DataFrame):
         raise TypeError(f"customers must be a pandas DataFrame, got {type(customers).__name__}")
-    missing = [col for col in columns if col not in customers.columns]
-    if missing:
-        raise MissingColumnsError(_CUSTOMERS, missing, [str(c) for c in customers.columns])
+    require_columns(customers, columns, _CUSTOMERS)
     arrays = {}
     for col in columns:
         series = customers[col]
