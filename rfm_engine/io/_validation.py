@@ -76,7 +76,7 @@ def as_date(value: object, name: str) -> dt.date:
     >>> as_date("31/01/2025", "as_of")
     Traceback (most recent call last):
     ...
-    rfm_engine.errors.ConfigError: The 'as_of' parameter must be a date or an ISO date text \
+    rfm_engine.errors.ConfigError: The 'as_of' parameter must be a date or an ISO date string \
 (YYYY-MM-DD). Got '31/01/2025' instead.
     """
     if isinstance(value, dt.datetime):  # before date: datetime (and Timestamp) subclass it
@@ -90,7 +90,7 @@ def as_date(value: object, name: str) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ConfigError(f"The {name!r} parameter must be a date or an ISO date text "
+    raise ConfigError(f"The {name!r} parameter must be a date or an ISO date string "
                       f"(YYYY-MM-DD). Got {value!r} instead.")
 
 
@@ -112,7 +112,8 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) ->
     ...                 "customers")
     Traceback (most recent call last):
     ...
-    rfm_engine.errors.MissingColumnsError: customers: missing column(s) 'segment' ...
+    rfm_engine.errors.MissingColumnsError: customers: missing column(s) 'segment'; available: \
+'customer_id'. Map them with --columns 'customer_id=Your Column,...' or [columns] in the config.
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
