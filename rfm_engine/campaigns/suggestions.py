@@ -207,8 +207,8 @@ class _Inputs:
             pd.Index(id_array(pd.Series(list(targets), dtype=object), source="targets")))])
         self._names = []
         if isinstance(transactions, Transactions):
-            require_columns(pd.DataFrame(columns=list(transactions.columns)), list(items.values()),
-                     "transactions")
+            require_columns(pd.DataFrame(columns=list(transactions.columns)),
+                            list(items.values()), "transactions")
             self.con = transactions.con
             select = ", ".join(f"CAST({col} AS VARCHAR) AS {name}" for name, col in items.items())
             self.lines = self._view(f"SELECT customer_id AS cid, {select}, amount"

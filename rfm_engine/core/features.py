@@ -14,10 +14,11 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, EmptyResultError
+from ..io.columns import CONTACT_COLUMNS
 from ..io.loading import Transactions
 from ..io.sources import sql_literal
 from ..progress import step
-from .orders import CONTACT_COLUMNS, grouped_lines_sql, orders_table
+from .orders import grouped_lines_sql, latest_contact_sql, orders_table
 
 __all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
            "clv_summary", "count_customers"]
@@ -73,14 +74,10 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     0           a             0          2      40.0
     1           b             5          1       5.0
     """
-    contact = "".join(
-        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}"
-        for c in CONTACT_COLUMNS if c in tx.columns
-    )
+    contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
     as_of = _as_of_sql(tx)
     orders = orders_table(tx)
     with step("computing customer features"):
-        # Latest non-empty contact value; ties on the timestamp broken by the value itself.
         table = tx.con.sql(f"""
             WITH per_customer AS (
                 SELECT customer_id,
@@ -89,7 +86,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                        sum(net) AS monetary,
                        min(order_date) FILTER (WHERE is_purchase) AS first_purchase,
                        max(order_date) FILTER (WHERE is_purchase) AS last_purchase
-                       {contact}
+                       {latest_contact_sql(tx)}
                 FROM {orders} GROUP BY customer_id
             )
             SELECT customer_id,
@@ -99,7 +96,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                    CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE) AS avg_order_value,
                    first_purchase, last_purchase,
                    date_diff('day', first_purchase, {as_of}) AS tenure_days
-                   {''.join(f", {c}" for c in CONTACT_COLUMNS if c in tx.columns)}, _other_orders
+                   {''.join(f", {c}" for c in contact)}, _other_orders
             FROM per_customer ORDER BY customer_id
         """).to_arrow_table()
     tx.source.check_unchanged()

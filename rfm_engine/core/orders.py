@@ -22,18 +22,17 @@ from __future__ import annotations
 import uuid
 
 from ..errors import InputError
+from ..io.columns import CONTACT_COLUMNS
 from ..io.loading import Transactions
 from ..io.sources import sql_literal
 from ..progress import step
 
-__all__ = ["IS_PURCHASE", "CONTACT_COLUMNS", "GROUPINGS", "grouped_lines_sql", "orders_table",
-           "drop_orders_table"]
+__all__ = ["IS_PURCHASE", "GROUPINGS", "grouped_lines_sql", "latest_contact_sql",
+           "orders_table", "drop_orders_table"]
 
 #: SQL condition on a group of lines (an order, or a customer's day) with columns ``net``
 #: (sum of amounts) and ``min_line`` (smallest amount): the group is a purchase.
 IS_PURCHASE = "(net > 0 OR (net = 0 AND min_line >= 0))"
-#: Optional columns carried per order: the latest non-empty value of the order.
-CONTACT_COLUMNS = ("email", "first_name", "country")
 #: What :func:`grouped_lines_sql` groups a customer's lines by: orders or days.
 GROUPINGS = ("order_key", "order_date")
 
@@ -94,13 +93,25 @@ def grouped_lines_sql(by: str = "order_key", *, where: str | None = None,
             FROM transactions {condition} GROUP BY customer_id, {by})"""
 
 
+def latest_contact_sql(tx: Transactions) -> str:
+    """Return the aggregates of the mapped contact columns: each one's latest non-empty value.
+
+    One ``, arg_max(c, (order_ts, c)) FILTER (WHERE c IS NOT NULL) AS c`` per column of
+    :data:`~rfm_engine.io.columns.CONTACT_COLUMNS` that ``tx`` maps (ties on the timestamp
+    broken by the value itself), for a grouping of rows with ``order_ts``: lines into
+    orders, orders into customers. Empty when none is mapped.
+    """
+    return "".join(f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+                   for c in CONTACT_COLUMNS if c in tx.columns)
+
+
 def orders_table(tx: Transactions) -> str:
     """Build the orders table of ``tx`` once; return its name in ``tx.con``.
 
     Columns: ``customer_id``, ``order_key``, ``order_date`` (first day of the order),
     ``order_ts`` (its last timestamp), ``net`` (sum of amounts, exact decimal),
     ``min_line`` (smallest line amount), ``gross`` (sum of the positive lines), the mapped
-    contact columns of :data:`CONTACT_COLUMNS` (the order's latest non-empty value), then
+    contact columns (the order's latest non-empty value, :func:`latest_contact_sql`), then
     ``is_purchase`` (:data:`IS_PURCHASE`); see :func:`grouped_lines_sql`.
 
     With an order id, the order ids used by more than one customer are counted in
@@ -138,14 +149,10 @@ def orders_table(tx: Transactions) -> str:
     """
     if tx._orders_table is not None:
         return tx._orders_table
-    contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
-    # Latest non-empty value; ties on the timestamp broken by the value itself.
-    latest = "".join(
-        f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in contact
-    )
     name = f"_rfm_orders_{uuid.uuid4().hex[:12]}"
     with step("grouping orders"):
-        tx.con.execute(f"CREATE TEMP TABLE {name} AS {grouped_lines_sql(columns=latest)}")
+        orders = grouped_lines_sql(columns=latest_contact_sql(tx))
+        tx.con.execute(f"CREATE TEMP TABLE {name} AS {orders}")
         tx.source.check_unchanged()
         tx._orders_table = name
         if tx.has_order_id:

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..config import InputConfig
 from ..core.orders import grouped_lines_sql, orders_table
 from ..errors import ConfigError, InputError
 from ..io._format import fixed, percent
@@ -114,8 +115,8 @@ TOTAL = "(total)"
 MIN_HOLDOUT = 30
 _OUTCOME_COLUMNS = ["customer_id", "campaign", "group", "converted", "revenue"]
 _RUN_COLUMNS = ["customer_id", "campaign", "group"]
-_INPUT_OPTIONS = ("table", "delimiter", "encoding", "date_format", "decimal", "on_bad_rows",
-                  "max_drop_fraction", "max_shared_order_fraction", "min_date")
+#: The run's ``[input]`` keys that are load options (every key but the path).
+_INPUT_OPTIONS = frozenset(InputConfig.model_fields) - {"path"}
 _MAX_CELLS = 1 << 22  # bootstrap draws per chunk: 4 Mi values (32 MB), whatever the size
 _PERIODS = {"month": ("month", "1 MONTH", "M"), "quarter": ("quarter", "3 MONTH", "Q"),
             "week": ("week", "7 DAY", "W-SUN")}  # DuckDB weeks start on Monday, as W-SUN
