@@ -4,9 +4,11 @@
 
 Examples
 --------
-    .venv/bin/python benchmarks/run.py                  # 1M and 10M rows -> RESULTS.md
+    .venv/bin/python benchmarks/run.py                  # 1M, 10M, 50M rows -> RESULTS.md
     .venv/bin/python benchmarks/run.py --quick          # 100k rows, 1 run, < 1 minute
     .venv/bin/python benchmarks/run.py --sizes 1M --repeat 5 --contenders library,duckdb
+    .venv/bin/python benchmarks/run.py --sizes 200M --contenders run,duckdb \
+        --output benchmarks/RESULTS-large.md            # make bench-large
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from datagen import transactions_file
+from heavy_tail import heavy_tail_file
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -33,6 +36,7 @@ BIN = Path(sys.executable).parent
 
 #: Contender key -> label, in run order.
 CONTENDERS = {
+    "run": "rfm-engine run (weekly job, end to end)",
     "cli": "rfm-engine segment (CLI, end to end)",
     "library": "library pipeline (in-process)",
     "duckdb": "bare DuckDB SQL -> pandas",
@@ -45,6 +49,15 @@ CONTENDERS = {
 BARE = ("duckdb", "polars", "pandas")
 #: The library's cleaning rules and purchase logic written by hand in one engine each.
 SAME_WORK = ("duckdb_rules", "polars_rules")
+#: The engine's own contenders: compared with the same-work references, not the bare ones.
+ENGINE = ("run", "cli", "library")
+#: Data generators: heavy-tailed customers (the issue-11 measurements) or the uniform sample.
+DATA_KINDS = {"heavy": heavy_tail_file, "uniform": transactions_file}
+#: Issue 11's targets: ratio to the fastest bare aggregation, and the peak memory of `run`.
+TARGET_RATIO = {"run": 3.0, "cli": 1.5}
+TARGET_PEAK_MIB = 2048
+#: Sizes above this run once per contender by default (a 50M run takes minutes).
+_REPEAT_UP_TO = 10_000_000
 _START = time.perf_counter()
 
 
@@ -89,15 +102,26 @@ def _run_child(cmd: list[str], tag: str) -> tuple[float, float, str]:
     return float(wall), int(maxrss_kib) / 1024, out_path.read_text()
 
 
-def measure_once(contender: str, path: Path, m: Measurement) -> None:
+def measure_once(contender: str, path: Path, m: Measurement,
+                 memory_limit: str | None = None) -> None:
     tag = f"{m.size}_{contender}"
+    limit = ["--memory-limit", memory_limit] if memory_limit else []
     if contender == "cli":
         output = DATA / "work" / f"segments_{m.size}.parquet"
         cmd = [str(BIN / "rfm-engine"), "-q", "segment", str(path), "-o", str(output), "--force",
-               "--no-tracking"]
+               "--no-tracking", *limit]
         wall, peak, _ = _run_child(cmd, tag)
         customers = pq.read_metadata(output).num_rows
         m.checksum = (customers, -1, float("nan"))
+    elif contender == "run":
+        # The weekly job as analysts run it: lists, reports, KPIs, CLV, manifest; no
+        # suppression file (generated data has none), no MLflow; as of the file's last day.
+        output = DATA / "work" / f"run_{m.size}"
+        cmd = [str(BIN / "rfm-engine"), "-q", "run", "--input", str(path), "--output-dir",
+               str(output), "--no-suppression", "--no-tracking", "--force", *limit]
+        wall, peak, _ = _run_child(cmd, tag)
+        newest = max(output.glob("*/customers.parquet"), key=lambda p: p.stat().st_mtime)
+        m.checksum = (pq.read_metadata(newest).num_rows, -1, float("nan"))
     else:
         cmd = [sys.executable, str(HERE / "contenders.py"), contender, str(path)]
         _, peak, stdout = _run_child(cmd, tag)
@@ -117,11 +141,18 @@ def _warm(path: Path) -> None:
 
 
 def _check(ms: list[Measurement]) -> list[str]:
-    """Warn when contenders disagree on customers, orders or revenue."""
+    """Warn when contenders disagree on customers, orders or revenue.
+
+    The engine's contenders are checked against the same cleaning work by hand (they count
+    purchases, not every order id: a return-only order is no purchase), the bare ones
+    against bare DuckDB.
+    """
     problems = []
-    ref = next((m for m in ms if m.contender == "duckdb"), None) or ms[0]
+    bare = next((m for m in ms if m.contender == "duckdb"), None)
+    same = next((m for m in ms if m.contender == "duckdb_rules"), None)
     for m in ms:
-        if m is ref or m.checksum is None or ref.checksum is None:
+        ref = same if m.contender in ENGINE + SAME_WORK else bare
+        if ref is None or m is ref or m.checksum is None or ref.checksum is None:
             continue
         customers, orders, revenue = m.checksum
         if customers != ref.checksum[0]:
@@ -219,16 +250,57 @@ def target_lines(ms: list[Measurement]) -> list[str]:
     lines = []
     for size in dict.fromkeys(m.size for m in ms):
         group = [m for m in ms if m.size == size]
-        lib = next((m for m in group if m.contender == "library"), None)
-        for keys, what in ((BARE, "bare aggregation"), (SAME_WORK, "same work by hand")):
-            fastest = _fastest(group, keys)
-            if lib is None or fastest is None:
-                continue
-            lines.append(f"- {_size_label(size)} rows: library pipeline {lib.best:.2f} s vs "
-                         f"fastest {what} ({fastest.contender}) {fastest.best:.2f} s: "
-                         f"**{lib.best / fastest.best:.1f}x**; peak memory "
-                         f"{lib.peak:,.0f} vs {fastest.peak:,.0f} MiB.")
+        bare, same = _fastest(group, BARE), _fastest(group, SAME_WORK)
+        for m in (m for m in group if m.contender in ENGINE):
+            if bare is not None:
+                ratio = m.best / bare.best
+                goal = TARGET_RATIO.get(m.contender)
+                verdict = (f" (target <= {goal:.1f}x: {'met' if ratio <= goal else 'NOT met'})"
+                           if goal else "")
+                lines.append(f"- {_size_label(size)} rows: {CONTENDERS[m.contender]} "
+                             f"{m.best:.2f} s vs fastest bare aggregation ({bare.contender}) "
+                             f"{bare.best:.2f} s: **{ratio:.1f}x**{verdict}.")
+            if same is not None:
+                lines.append(f"- {_size_label(size)} rows: {CONTENDERS[m.contender]} "
+                             f"{m.best:.2f} s vs fastest same work by hand ({same.contender}) "
+                             f"{same.best:.2f} s: **{m.best / same.best:.1f}x** (like for like).")
+            if m.contender == "run":
+                met = "met" if m.peak <= TARGET_PEAK_MIB else "NOT met"
+                lines.append(f"- {_size_label(size)} rows: {CONTENDERS[m.contender]} peak "
+                             f"memory **{m.peak:,.0f} MiB** (target <= {TARGET_PEAK_MIB:,} MiB: "
+                             f"{met}).")
     return lines
+
+
+def plot_results(path: Path, ms: list[Measurement]) -> None:
+    """Wall time and peak memory against rows, one line per contender (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    for contender in dict.fromkeys(m.contender for m in ms):
+        points = sorted((m.size, m.best, m.peak) for m in ms if m.contender == contender)
+        rows, walls, peaks = zip(*points, strict=True)
+        style = "-o" if contender in ENGINE else "--."
+        ax_time.plot(rows, walls, style, label=CONTENDERS[contender])
+        ax_mem.plot(rows, peaks, style, label=CONTENDERS[contender])
+    ax_mem.axhline(TARGET_PEAK_MIB, color="grey", linestyle=":", linewidth=1)
+    ax_mem.annotate("2 GB target", (0.02, TARGET_PEAK_MIB), xycoords=("axes fraction", "data"),
+                    va="bottom", fontsize=8, color="grey")
+    for ax, label in ((ax_time, "wall time (s, best run)"), (ax_mem, "peak RSS (MiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("transaction lines")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_time.set_title("Time")
+    ax_mem.set_title("Memory")
+    handles, labels = ax_time.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
@@ -238,7 +310,7 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
         "# Benchmark results",
         "",
         f"Written by `{command}` on {info['date']}; see `README.md` for what is measured. "
-        "Wall: best of the runs; for the CLI the whole process (interpreter start, imports, "
+        "Wall: best of the runs; for `run` and the CLI the whole process (interpreter start, imports, "
         "writing the outputs), for the others the work only. Peak MiB: the largest peak "
         "resident memory (`ru_maxrss`) of the contender's own process over its runs, "
         "imports included; \"MiB after imports\" is its resident memory before the work "
@@ -248,11 +320,15 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
         "",
         "## Target",
         "",
-        "The library pipeline (load + validate + clean in DuckDB, features, scoring, segments) "
-        "against the fastest bare R/F/M aggregation (no cleaning at all), and against the "
-        "fastest hand-written query doing the same cleaning and purchase logic:",
+        "The engine (the weekly `run` end to end; `rfm-engine segment` end to end; the "
+        "library pipeline in process) against the fastest bare R/F/M aggregation (no "
+        "cleaning at all), and against the fastest hand-written query doing the same "
+        "cleaning and purchase logic. Issue 11's targets: `run` at most 3x and `segment` at "
+        "most 1.5x the fastest bare aggregation, `run` at most 2 GB peak resident memory:",
         "",
         *target_lines(ms),
+        "",
+        f"![time and memory against rows]({path.with_suffix('.png').name})",
         "",
     ]
     if problems:
@@ -264,17 +340,22 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000000,10000000",
+    parser.add_argument("--sizes", default="1000000,10000000,50000000",
                         help="Comma-separated row counts; 1M and 100k style allowed "
                         "(default: %(default)s).")
     parser.add_argument("--repeat", type=int,
-                        help="Runs per contender, each in a fresh process (default: 3; 1 with "
-                        "--quick).")
+                        help="Runs per contender, each in a fresh process (default: 3 up to "
+                        "10M rows, 1 above and with --quick).")
     parser.add_argument("--quick", action="store_true",
                         help="Smoke test: 100k rows, 1 run, results to data/RESULTS-quick.md.")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
                         help="Comma-separated subset of: %(default)s.")
     parser.add_argument("--seed", type=int, default=0, help="Data seed (default: 0).")
+    parser.add_argument("--data", choices=DATA_KINDS, default="heavy",
+                        help="Generated data: heavy-tailed customers (heavy_tail.py) or the "
+                        "uniform sample (datagen.py) (default: %(default)s).")
+    parser.add_argument("--memory-limit",
+                        help="Passed to the CLI contenders (`run`, `cli`) as --memory-limit.")
     parser.add_argument("--output", type=Path,
                         help="Markdown results (default: benchmarks/RESULTS.md; with --quick "
                         "benchmarks/data/RESULTS-quick.md).")
@@ -290,16 +371,17 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (DATA / "RESULTS-quick.md" if args.quick else HERE / "RESULTS.md")
     (DATA / "work").mkdir(parents=True, exist_ok=True)
 
-    files = {size: transactions_file(size, DATA, seed=args.seed, log=log) for size in sizes}
+    make_file = DATA_KINDS[args.data]
+    files = {size: make_file(size, DATA, seed=args.seed, log=log) for size in sizes}
     measurements: list[Measurement] = []
     for size, path in files.items():
-        repeat = args.repeat or (1 if args.quick else 3)
+        repeat = args.repeat or (1 if args.quick or size > _REPEAT_UP_TO else 3)
         _warm(path)
         log(f"--- {_size_label(size)} rows ({path.name}), {repeat} run(s) per contender")
         for contender in contenders:
             m = Measurement(size, contender)
             for i in range(repeat):
-                measure_once(contender, path, m)
+                measure_once(contender, path, m, args.memory_limit)
                 log(f"{contender:8s} run {i + 1}/{repeat}: {m.walls[-1]:7.2f} s, "
                     f"peak {m.peaks_mib[-1]:7,.0f} MiB")
             measurements.append(m)
@@ -314,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in target_lines(measurements):
         print(line.removeprefix("- ").replace("**", ""))
     write_results(output, measurements, info, problems, argv)
-    log(f"wrote {output}")
+    plot_results(output.with_suffix(".png"), measurements)
+    log(f"wrote {output} and {output.with_suffix('.png').name}")
     return 0
 
 
