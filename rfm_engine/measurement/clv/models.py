@@ -59,19 +59,19 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.features import TIME_UNITS
-from ..core.orders import grouped_lines_sql
-from ..errors import (
+from ...core.features import TIME_UNITS
+from ...core.orders import grouped_lines_sql
+from ...errors import (
     ConfigError,
     DataError,
     EmptyResultError,
     ModelNotIdentifiedError,
 )
-from ..io._validation import as_date, is_int, is_real, require_columns
-from ..io.loading import Transactions
-from ..io.sources import sql_literal
-from ..io.writers import json_text, write_text_atomic
-from ..plotting import new_axes
+from ...io._validation import as_date, is_int, is_real, require_columns
+from ...io.loading import Transactions
+from ...io.sources import sql_literal
+from ...io.writers import json_text, write_text_atomic
+from ...plotting import new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
