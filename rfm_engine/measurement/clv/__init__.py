@@ -1,25 +1,22 @@
 """Predictive customer lifetime value: BG/NBD purchases, Gamma-Gamma spend, discounted CLV.
 
-The public names live in :mod:`.models` and are re-exported here, so
+``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator), ``value``
+(discounted CLV per customer: ``fit_clv``, ``CLVResult``), ``holdout`` (purchases after
+the calibration period) and ``plots``. The public names are re-exported here:
 ``from rfm_engine.measurement.clv import fit_clv`` is the import to use.
 """
 
+from .holdout import holdout_purchases
 from .models import (
     CLV_COLUMNS,
-    CLV_FORMAT,
     BetaGeoModel,
-    CLVResult,
     GammaGammaModel,
     IndependenceWarning,
-    customer_lifetime_value,
-    fit_clv,
-    holdout_purchases,
     identification_problem,
-    plot_calibration_holdout,
-    plot_frequency_recency,
-    plot_probability_alive_matrix,
     simulate_summary,
 )
+from .plots import plot_calibration_holdout, plot_frequency_recency, plot_probability_alive_matrix
+from .value import CLV_FORMAT, CLVResult, customer_lifetime_value, fit_clv
 
 __all__ = [
     "BetaGeoModel",

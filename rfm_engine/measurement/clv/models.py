@@ -17,11 +17,10 @@ mean value of the repeat purchase days):
   fewer purchases it rests on. It assumes spend and purchase frequency are independent;
   `GammaGammaModel.fit` warns when they are clearly correlated.
 
-`customer_lifetime_value` combines them into the discounted value of the purchases
-expected over a horizon, and `fit_clv` does it all for a CLV summary and returns a
-`CLVResult`. Time is measured in the unit of the summary (``clv_summary(...,
-time_unit="W")`` gives weeks): ``t``, ``horizon`` and the per-period ``discount_rate``
-all use it.
+:mod:`rfm_engine.measurement.clv.value` combines them into the discounted value of the
+purchases expected over a horizon (``customer_lifetime_value``, ``fit_clv``). Time is
+measured in the unit of the summary (``clv_summary(..., time_unit="W")`` gives weeks):
+``t``, ``horizon`` and the per-period ``discount_rate`` all use it.
 
 Validation on CDNOW (``tests/test_clv.py``): on the 2,357-customer sample calibrated to
 1997-09-30 in weeks, our ``clv_summary`` gives r=0.2426, alpha=4.4136, a=0.7929,
@@ -42,13 +41,10 @@ removable singularity) they are evaluated as the mean of ``a = 1 ± 1e-6``.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -59,42 +55,23 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from ...core.features import TIME_UNITS
-from ...core.orders import grouped_lines_sql
 from ...errors import (
     ConfigError,
     DataError,
     EmptyResultError,
     ModelNotIdentifiedError,
 )
-from ...io._validation import as_date, is_int, is_real, require_columns
-from ...io.loading import Transactions
-from ...io.sources import sql_literal
-from ...io.writers import json_text, write_text_atomic
-from ...plotting import new_axes
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from ...io._validation import is_int, is_real, require_columns
 
 __all__ = [
     "BetaGeoModel",
     "GammaGammaModel",
     "IndependenceWarning",
-    "CLVResult",
-    "customer_lifetime_value",
     "identification_problem",
-    "fit_clv",
-    "holdout_purchases",
     "simulate_summary",
-    "plot_frequency_recency",
-    "plot_probability_alive_matrix",
-    "plot_calibration_holdout",
-    "CLV_FORMAT",
     "CLV_COLUMNS",
 ]
 
-#: Value of the ``"format"`` key of `CLVResult.to_json`.
-CLV_FORMAT = "rfm-engine/CLV"
 _SOURCE = "CLV summary"
 _METHODS = ("L-BFGS-B", "Nelder-Mead")
 #: Summary columns the models read.
@@ -842,239 +819,7 @@ def simulate_summary(n_customers: int, *, T: float | ArrayLike = 52.0,
     })
 
 
-# ---------------------------------------------------------------------- CLV
-
-
-def customer_lifetime_value(bgnbd: BetaGeoModel, gg: GammaGammaModel,
-                            summary: pd.DataFrame, *, horizon: float = 12,
-                            discount_rate: float = 0.01, step: float = 1) -> pd.Series:
-    """Return each customer's discounted value of the purchases expected over a horizon.
-
-    The horizon is cut in steps ``t_i = step, 2 step, ..., horizon`` (the last one may
-    be shorter); the purchases expected in each step are valued at the Gamma-Gamma
-    expected spend and discounted to the end of their step, as lifetimes does::
-
-        clv = sum_i (E[Y(t_i)] - E[Y(t_{i-1})]) * value / (1 + discount_rate) ** t_i
-
-    Parameters
-    ----------
-    bgnbd : BetaGeoModel
-        Fitted purchase model.
-    gg : GammaGammaModel
-        Fitted spend model.
-    summary : DataFrame
-        ``frequency``, ``recency``, ``T``, ``monetary_value``.
-    horizon : float, default=12
-        Length of the forecast, > 0, in the time unit of the summary.
-    discount_rate : float, default=0.01
-        Discount rate per time unit, >= 0 (0.01 a month is about 12.7% a year).
-    step : float, default=1
-        Discounting step, > 0, in the time unit of the summary.
-
-    Returns
-    -------
-    Series
-        ``clv``, indexed like ``summary``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> bgnbd = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
-    >>> gg = GammaGammaModel.from_params({"p": 6.25, "q": 3.74, "v": 15.44})
-    >>> summary = pd.DataFrame({"frequency": [2, 0], "recency": [30.43, 0.0],
-    ...                         "T": [38.86, 38.86], "monetary_value": [22.35, 0.0]})
-    >>> customer_lifetime_value(bgnbd, gg, summary, horizon=52, discount_rate=0.002,
-    ...                         step=4).round(2).tolist()
-    [36.5, 8.42]
-    """
-    _check_number("horizon", horizon, low=0.0, low_open=True)
-    _check_number("discount_rate", discount_rate, low=0.0)
-    _check_number("step", step, low=0.0, low_open=True)
-    n_steps = math.ceil(horizon / step - 1e-9)
-    times = np.minimum(np.arange(1, n_steps + 1) * float(step), float(horizon))
-    value = gg.expected_average_value(summary).to_numpy()
-    # predict_purchases(t) for every t: P(alive) does not depend on t, and the expected
-    # purchases if alive depend on (frequency, T) only, so each is evaluated once.
-    params = bgnbd._p()
-    x, t_x, big_t = _bgnbd_data(summary)
-    alive = _bgnbd_p_alive(*params, x, t_x, big_t)
-    expected = _bgnbd_expected_distinct(*params, x, big_t, [float(t) for t in times])
-    previous = np.zeros(len(value))
-    clv = np.zeros(len(value))
-    for t, if_alive in zip(times, expected, strict=True):
-        cumulative = if_alive * alive
-        clv += (cumulative - previous) * value / (1.0 + discount_rate) ** t
-        previous = cumulative
-    return pd.Series(clv, index=_index(summary, len(clv)), name="clv")
-
-
-@dataclass(eq=False)
-class CLVResult:
-    """Fitted CLV models and per-customer predictions (from `fit_clv`).
-
-    Attributes
-    ----------
-    customers : DataFrame
-        ``customer_id``, ``p_alive``, ``expected_purchases`` (over ``horizon``),
-        ``expected_average_value`` and ``clv``, in the order of the summary.
-    bgnbd : BetaGeoModel
-        The fitted purchase model.
-    gamma_gamma : GammaGammaModel
-        The fitted spend model.
-    horizon, discount_rate, step : float
-        As given to `fit_clv`.
-    warnings : list of str
-        What the fit warned about without failing (each said once).
-    """
-
-    customers: pd.DataFrame
-    bgnbd: BetaGeoModel
-    gamma_gamma: GammaGammaModel
-    horizon: float
-    discount_rate: float
-    step: float
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def params(self) -> dict[str, dict[str, float]]:
-        """``{"bgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "v"}}``."""
-        return {"bgnbd": dict(self.bgnbd.params_), "gamma_gamma": dict(self.gamma_gamma.params_)}
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return a copy of the per-customer table."""
-        return self.customers.copy()
-
-    def to_json(self) -> str:
-        """Return parameters, settings, fit diagnostics and totals as JSON (no customer rows).
-
-        Returns
-        -------
-        str
-            Keys ``format``, ``params`` (as `params`), ``horizon``, ``discount_rate``,
-            ``step``, ``fit`` (per model: ``log_likelihood``, ``n_customers``, and for
-            Gamma-Gamma ``n_excluded``, ``frequency_monetary_corr``) and ``totals``
-            (``customers``, ``expected_purchases``, ``clv``).
-        """
-        gg = self.gamma_gamma
-
-        def number(value: float) -> float | None:
-            return float(value) if math.isfinite(value) else None
-
-        document = {
-            "format": CLV_FORMAT,
-            "params": self.params,
-            "horizon": float(self.horizon),
-            "discount_rate": float(self.discount_rate),
-            "step": float(self.step),
-            "fit": {
-                "bgnbd": {"log_likelihood": number(self.bgnbd.log_likelihood_),
-                          "n_customers": self.bgnbd.n_customers_},
-                "gamma_gamma": {"log_likelihood": number(gg.log_likelihood_),
-                                "n_customers": gg.n_customers_,
-                                "n_excluded": gg.n_excluded_,
-                                "frequency_monetary_corr": number(gg.frequency_monetary_corr_)},
-            },
-            "totals": {"customers": len(self.customers),
-                       "expected_purchases": float(self.customers["expected_purchases"].sum()),
-                       "clv": float(self.customers["clv"].sum())},
-        }
-        return json_text(document)
-
-    def write_params(self, path: str | Path) -> Path:
-        """Write `params` as JSON to ``path`` atomically and return the path.
-
-        Reload with ``BetaGeoModel.from_params(json.loads(text)["bgnbd"])`` and
-        ``GammaGammaModel.from_params(json.loads(text)["gamma_gamma"])``.
-        """
-        return write_text_atomic(path, json_text(self.params))
-
-
-def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float = 0.01,
-            step: float = 1) -> CLVResult:
-    """Fit BG/NBD and Gamma-Gamma on a CLV summary and value every customer.
-
-    Parameters
-    ----------
-    summary : DataFrame
-        From :func:`rfm_engine.clv_summary`: ``customer_id``, ``frequency``,
-        ``recency``, ``T``, ``monetary_value``.
-    horizon : float, default=12
-        Forecast length in the time unit of the summary.
-    discount_rate : float, default=0.01
-        Discount rate per time unit.
-    step : float, default=1
-        Discounting step in the time unit of the summary.
-
-    Returns
-    -------
-    CLVResult
-        Models, parameters and the per-customer table: every number finite. Warnings
-        of the fit that do not stop it (a spend correlated with frequency, repeat
-        buyers without positive spend) are in ``warnings`` and emitted once each.
-
-    Raises
-    ------
-    ModelNotIdentifiedError
-        When the data cannot identify a model (`identification_problem`): nobody bought
-        a second time, a likelihood without a finite maximum, or predictions that are
-        not finite numbers. The message names the cause; nothing is predicted.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> summary = simulate_summary(2000, T=39.0, random_state=0)
-    >>> result = fit_clv(summary, horizon=52, discount_rate=0.002)
-    >>> result.customers.head(3).round(2)
-      customer_id  p_alive  expected_purchases  expected_average_value    clv
-    0           1     0.71                1.53                   17.21  25.07
-    1           2     1.00                0.26                   35.05   8.60
-    2           3     0.78                1.68                   18.35  29.29
-    >>> {model: sorted(params) for model, params in result.params.items()}
-    {'bgnbd': ['a', 'alpha', 'b', 'r'], 'gamma_gamma': ['p', 'q', 'v']}
-    """
-    _as_frame(summary, ("customer_id", *CLV_COLUMNS))
-    _check_number("horizon", horizon, low=0.0, low_open=True)
-    _check_number("discount_rate", discount_rate, low=0.0)
-    _check_number("step", step, low=0.0, low_open=True)
-    x = _frequency(_as_frame(summary, ("frequency",)))
-    if x.size and not (x > 0).any():
-        raise ModelNotIdentifiedError(
-            f"too few repeat purchases to fit BG/NBD: none of the {x.size:,} customers bought "
-            "on a second day, so nothing tells how often customers come back.")
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
-        warnings.simplefilter("always")
-        bgnbd = BetaGeoModel().fit(summary)
-        _raise_if_not_identified(bgnbd)
-        try:
-            gg = GammaGammaModel().fit(summary)
-        except EmptyResultError as exc:  # no repeat buyer with a positive spend
-            raise ModelNotIdentifiedError(f"too few repeat purchases to fit Gamma-Gamma: "
-                                          f"{exc}") from None
-        _raise_if_not_identified(gg)
-        clv = customer_lifetime_value(bgnbd, gg, summary, horizon=horizon,
-                                      discount_rate=discount_rate, step=step)
-        customers = pd.DataFrame({
-            "customer_id": summary["customer_id"].to_numpy(),
-            "p_alive": bgnbd.probability_alive(summary).to_numpy(),
-            "expected_purchases": bgnbd.predict_purchases(horizon, summary).to_numpy(),
-            "expected_average_value": gg.expected_average_value(summary).to_numpy(),
-            "clv": clv.to_numpy(),
-        })
-    for column in customers.columns.drop("customer_id"):
-        values = customers[column].to_numpy(dtype=np.float64)
-        if not np.isfinite(values).all():
-            raise ModelNotIdentifiedError(
-                f"the fitted models give no finite {column} for {(~np.isfinite(values)).sum():,} "
-                f"of {len(values):,} customers (BG/NBD {_params_text(bgnbd.params_)}; "
-                f"Gamma-Gamma {_params_text(gg.params_)}): the data do not identify them.")
-    # Numerical warnings of the fit are superseded by the checks above; the models' own
-    # warnings (correlated spend, repeat buyers left out...) are kept, once each.
-    notes = list(dict.fromkeys(str(w.message) for w in caught
-                               if not issubclass(w.category, RuntimeWarning)))
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    return CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step),
-                     notes)
+# ---------------------------------------------------------------------- identification
 
 
 def _params_text(params: Mapping[str, float]) -> str:
@@ -1141,259 +886,3 @@ def _raise_if_not_identified(model: BetaGeoModel | GammaGammaModel) -> None:
     problem = identification_problem(model)
     if problem is not None:
         raise ModelNotIdentifiedError(problem)
-
-
-# ---------------------------------------------------------------------- holdout
-
-
-def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
-                      holdout_end: str | dt.date, time_unit: str = "D") -> pd.DataFrame:
-    """Count each calibration customer's purchase days in ``(calibration_end, holdout_end]``.
-
-    The holdout counterpart of :func:`rfm_engine.clv_summary`: purchases are merged per
-    day and a day counts when it is a purchase (net amount above zero, or a free
-    order), by the same grouping (:func:`~rfm_engine.core.orders.grouped_lines_sql`).
-    Every customer with a purchase on or before ``calibration_end`` is listed, with 0
-    when they bought nothing in the holdout.
-
-    Parameters
-    ----------
-    tx : Transactions
-        Loaded with ``as_of`` on or after ``holdout_end``.
-    calibration_end : str or date
-        Last day of the calibration period (the ``as_of`` of the calibration summary).
-    holdout_end : str or date
-        Last day of the holdout period.
-    time_unit : {"D", "W", "M"}, default="D"
-        Unit of ``duration_holdout``.
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id``, ``frequency_holdout`` (int), ``duration_holdout`` (length of the
-        holdout period), sorted by ``customer_id``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from rfm_engine import load_transactions
-    >>> raw = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "c"],
-    ...                     "order_date": ["2024-01-01", "2024-01-20", "2024-01-25",
-    ...                                    "2024-01-03", "2024-01-15"],
-    ...                     "amount": [10.0, 20.0, 5.0, 8.0, 9.0]})
-    >>> tx = load_transactions(raw, as_of="2024-01-28")
-    >>> holdout_purchases(tx, "2024-01-07", "2024-01-28", time_unit="W")
-      customer_id  frequency_holdout  duration_holdout
-    0           a                  2               3.0
-    1           b                  0               3.0
-    """
-    if time_unit not in TIME_UNITS:
-        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
-                          f"Got {time_unit!r} instead.")
-    start, end = as_date(calibration_end, "calibration_end"), as_date(holdout_end, "holdout_end")
-    if not start < end <= tx.as_of:
-        raise ConfigError(f"Need calibration_end < holdout_end <= the transactions' as_of "
-                          f"({tx.as_of}). Got {start} and {end} instead.")
-    frame = tx.con.execute(f"""
-        WITH days AS ({grouped_lines_sql("order_date")}
-        ), purchases AS (SELECT * FROM days WHERE is_purchase)
-        SELECT customer_id,
-               count(*) FILTER (WHERE order_date > DATE {sql_literal(start.isoformat())})
-                   AS frequency_holdout
-        FROM purchases WHERE order_date <= DATE {sql_literal(end.isoformat())}
-        GROUP BY customer_id
-        HAVING min(order_date) <= DATE {sql_literal(start.isoformat())}
-        ORDER BY customer_id
-    """).df()
-    frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
-    frame["duration_holdout"] = (end - start).days / TIME_UNITS[time_unit]
-    return frame
-
-
-# ---------------------------------------------------------------------- plots
-
-
-def _grid(model: BetaGeoModel, max_frequency: int | None,
-          max_recency: float | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    check_is_fitted(model)
-    if max_frequency is None or max_recency is None:
-        if not hasattr(model, "max_T_"):
-            raise ConfigError("Pass max_frequency and max_recency for a model made with "
-                              "from_params (it saw no data to take the ranges from).")
-        max_frequency = int(model.max_frequency_) if max_frequency is None else max_frequency
-        max_recency = model.max_T_ if max_recency is None else max_recency
-    _check_number("max_frequency", max_frequency, low=1, integer=True)
-    _check_number("max_recency", max_recency, low=0.0, low_open=True)
-    frequencies = np.arange(max_frequency + 1)
-    recencies = np.linspace(0.0, float(max_recency), min(int(math.ceil(max_recency)) + 1, 101))
-    xx, rr = np.meshgrid(frequencies, recencies)
-    # A customer without repeat purchases has recency 0: the other cells of column 0 are
-    # computed at recency 0 and masked by `_matrix`.
-    grid = pd.DataFrame({"frequency": xx.ravel(), "recency": np.where(xx == 0, 0.0, rr).ravel(),
-                         "T": float(max_recency)})
-    return grid, frequencies, recencies
-
-
-def _matrix(ax: Axes, values: np.ndarray, grid: pd.DataFrame, frequencies: np.ndarray,
-            recencies: np.ndarray, title: str, label: str) -> Axes:
-    values = np.array(values, dtype=np.float64).reshape(len(recencies), len(frequencies))
-    values[1:, 0] = np.nan  # frequency 0 with recency > 0 cannot occur
-    half = (recencies[1] - recencies[0]) / 2
-    image = ax.imshow(values, aspect="auto", origin="lower", interpolation="nearest",
-                      extent=(-0.5, frequencies[-1] + 0.5, -half, recencies[-1] + half))
-    ax.figure.colorbar(image, ax=ax, label=label)
-    ax.set_xlabel("frequency (repeat purchases)")
-    ax.set_ylabel("recency (age at last purchase)")
-    ax.set_title(title)
-    return ax
-
-
-def plot_frequency_recency(model: BetaGeoModel, ax: Axes | None = None,
-                           max_frequency: int | None = None,
-                           max_recency: float | None = None) -> Axes:
-    """Plot expected purchases in the next period by frequency and recency.
-
-    Each cell is a customer of age ``T = max_recency`` with the given frequency and
-    recency; the best customers bought often and recently (top right).
-
-    Parameters
-    ----------
-    model : BetaGeoModel
-        Fitted purchase model.
-    ax : Axes, optional
-        Where to draw; a new figure without pyplot when omitted.
-    max_frequency : int, optional
-        Largest frequency shown. Default: the largest frequency the model was fitted on.
-    max_recency : float, optional
-        Largest recency shown, also the customers' age ``T``. Default: the largest
-        ``T`` the model was fitted on.
-
-    Returns
-    -------
-    Axes
-        The plot.
-
-    Examples
-    --------
-    >>> model = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793,
-    ...                                   "b": 2.426})
-    >>> plot_frequency_recency(model, max_frequency=20, max_recency=39).get_xlabel()
-    'frequency (repeat purchases)'
-    """
-    grid, frequencies, recencies = _grid(model, max_frequency, max_recency)
-    values = model.predict_purchases(1, grid).to_numpy()
-    return _matrix(ax if ax is not None else new_axes(), values, grid, frequencies, recencies,
-                   "Expected purchases in the next period", "expected purchases")
-
-
-def plot_probability_alive_matrix(model: BetaGeoModel, ax: Axes | None = None,
-                                  max_frequency: int | None = None,
-                                  max_recency: float | None = None) -> Axes:
-    """Plot the probability of being alive by frequency and recency.
-
-    Parameters
-    ----------
-    model : BetaGeoModel
-        Fitted purchase model.
-    ax : Axes, optional
-        Where to draw; a new figure without pyplot when omitted.
-    max_frequency : int, optional
-        Largest frequency shown. Default: the largest frequency the model was fitted on.
-    max_recency : float, optional
-        Largest recency shown, also the customers' age ``T``. Default: the largest
-        ``T`` the model was fitted on.
-
-    Returns
-    -------
-    Axes
-        The plot.
-
-    Examples
-    --------
-    >>> model = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793,
-    ...                                   "b": 2.426})
-    >>> plot_probability_alive_matrix(model, max_frequency=20, max_recency=39).get_title()
-    'Probability of being alive'
-    """
-    grid, frequencies, recencies = _grid(model, max_frequency, max_recency)
-    values = model.probability_alive(grid).to_numpy()
-    return _matrix(ax if ax is not None else new_axes(), values, grid, frequencies, recencies,
-                   "Probability of being alive", "P(alive)")
-
-
-def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.DataFrame,
-                             model: BetaGeoModel, ax: Axes | None = None, *,
-                             max_frequency: int = 7) -> Axes:
-    """Plot actual vs predicted mean holdout purchases by calibration frequency.
-
-    Customers are grouped by calibration ``frequency`` (0, 1, ..., ``max_frequency``
-    and more); for each group the mean actual holdout purchases are drawn against the
-    mean of the model's conditional expectation over the holdout length.
-
-    Parameters
-    ----------
-    calibration_summary : DataFrame
-        ``customer_id``, ``frequency``, ``recency``, ``T`` of the calibration period.
-    holdout : DataFrame
-        ``customer_id``, ``frequency_holdout``, ``duration_holdout``, e.g. from
-        `holdout_purchases`; a customer missing from it bought nothing.
-    model : BetaGeoModel
-        Fitted on ``calibration_summary``.
-    ax : Axes, optional
-        Where to draw; a new figure without pyplot when omitted.
-    max_frequency : int, default=7
-        Frequencies from this one up share the last group.
-
-    Returns
-    -------
-    Axes
-        The plot; the plotted means are in ``ax.lines[0]`` (actual) and
-        ``ax.lines[1]`` (model).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> model = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793,
-    ...                                   "b": 2.426})
-    >>> calibration = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [0, 2],
-    ...                             "recency": [0.0, 30.0], "T": [38.0, 38.0]})
-    >>> holdout = pd.DataFrame({"customer_id": ["b"], "frequency_holdout": [1],
-    ...                         "duration_holdout": [39.0]})
-    >>> plot_calibration_holdout(calibration, holdout, model).get_ylabel()
-    'mean purchases in the holdout period'
-    """
-    _check_number("max_frequency", max_frequency, low=1, integer=True)
-    for frame, columns, name in (
-        (calibration_summary, ("customer_id", "frequency", "recency", "T"), _SOURCE),
-        (holdout, ("customer_id", "frequency_holdout", "duration_holdout"), "holdout purchases"),
-    ):
-        require_columns(frame, columns, name)
-    duplicated = holdout["customer_id"].duplicated().to_numpy()
-    if duplicated.any():
-        row = int(np.argmax(duplicated))
-        raise DataError("holdout purchases", row + 1, "customer_id",
-                        holdout["customer_id"].iloc[row], "one row per customer")
-    durations = pd.unique(holdout["duration_holdout"])
-    if len(durations) != 1:
-        raise DataError("holdout purchases", None, "duration_holdout", list(durations),
-                        "one holdout length shared by every customer")
-    duration = float(durations[0])
-    actual = (calibration_summary[["customer_id"]]
-              .merge(holdout[["customer_id", "frequency_holdout"]], on="customer_id",
-                     how="left", validate="one_to_one")["frequency_holdout"]
-              .fillna(0).to_numpy(dtype=np.float64))
-    predicted = model.predict_purchases(duration, calibration_summary).to_numpy()
-    groups = np.minimum(_frequency(calibration_summary), max_frequency).astype(int)
-    table = (pd.DataFrame({"group": groups, "actual": actual, "model": predicted})
-             .groupby("group").mean())
-    ax = ax if ax is not None else new_axes()
-    labels = [str(g) if g < max_frequency else f"{max_frequency}+" for g in table.index]
-    ax.plot(table.index, table["actual"].to_numpy(), marker="o", label="actual")
-    ax.plot(table.index, table["model"].to_numpy(), marker="s", linestyle="--", label="BG/NBD")
-    ax.set_xticks(table.index, labels)
-    ax.set_xlabel("purchases in the calibration period (frequency)")
-    ax.set_ylabel("mean purchases in the holdout period")
-    ax.set_title(f"Calibration vs holdout ({duration:g} periods)")
-    ax.legend(loc="best")
-    ax.grid(alpha=0.3)
-    return ax

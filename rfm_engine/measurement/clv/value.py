@@ -1,0 +1,271 @@
+"""Discounted customer lifetime value from the fitted BG/NBD and Gamma-Gamma models.
+
+`customer_lifetime_value` values each customer's expected purchases over a horizon;
+`fit_clv` fits both models on a CLV summary and returns a `CLVResult` (models,
+parameters, per-customer predictions).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...errors import EmptyResultError, ModelNotIdentifiedError
+from ...io.writers import json_text, write_text_atomic
+from .models import (
+    CLV_COLUMNS,
+    BetaGeoModel,
+    GammaGammaModel,
+    _as_frame,
+    _bgnbd_data,
+    _bgnbd_expected_distinct,
+    _bgnbd_p_alive,
+    _check_number,
+    _frequency,
+    _index,
+    _params_text,
+    _raise_if_not_identified,
+)
+
+__all__ = ["CLV_FORMAT", "CLVResult", "customer_lifetime_value", "fit_clv"]
+
+#: Value of the ``"format"`` key of `CLVResult.to_json`.
+CLV_FORMAT = "rfm-engine/CLV"
+
+
+def customer_lifetime_value(bgnbd: BetaGeoModel, gg: GammaGammaModel,
+                            summary: pd.DataFrame, *, horizon: float = 12,
+                            discount_rate: float = 0.01, step: float = 1) -> pd.Series:
+    """Return each customer's discounted value of the purchases expected over a horizon.
+
+    The horizon is cut in steps ``t_i = step, 2 step, ..., horizon`` (the last one may
+    be shorter); the purchases expected in each step are valued at the Gamma-Gamma
+    expected spend and discounted to the end of their step, as lifetimes does::
+
+        clv = sum_i (E[Y(t_i)] - E[Y(t_{i-1})]) * value / (1 + discount_rate) ** t_i
+
+    Parameters
+    ----------
+    bgnbd : BetaGeoModel
+        Fitted purchase model.
+    gg : GammaGammaModel
+        Fitted spend model.
+    summary : DataFrame
+        ``frequency``, ``recency``, ``T``, ``monetary_value``.
+    horizon : float, default=12
+        Length of the forecast, > 0, in the time unit of the summary.
+    discount_rate : float, default=0.01
+        Discount rate per time unit, >= 0 (0.01 a month is about 12.7% a year).
+    step : float, default=1
+        Discounting step, > 0, in the time unit of the summary.
+
+    Returns
+    -------
+    Series
+        ``clv``, indexed like ``summary``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> bgnbd = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    >>> gg = GammaGammaModel.from_params({"p": 6.25, "q": 3.74, "v": 15.44})
+    >>> summary = pd.DataFrame({"frequency": [2, 0], "recency": [30.43, 0.0],
+    ...                         "T": [38.86, 38.86], "monetary_value": [22.35, 0.0]})
+    >>> customer_lifetime_value(bgnbd, gg, summary, horizon=52, discount_rate=0.002,
+    ...                         step=4).round(2).tolist()
+    [36.5, 8.42]
+    """
+    _check_number("horizon", horizon, low=0.0, low_open=True)
+    _check_number("discount_rate", discount_rate, low=0.0)
+    _check_number("step", step, low=0.0, low_open=True)
+    n_steps = math.ceil(horizon / step - 1e-9)
+    times = np.minimum(np.arange(1, n_steps + 1) * float(step), float(horizon))
+    value = gg.expected_average_value(summary).to_numpy()
+    # predict_purchases(t) for every t: P(alive) does not depend on t, and the expected
+    # purchases if alive depend on (frequency, T) only, so each is evaluated once.
+    params = bgnbd._p()
+    x, t_x, big_t = _bgnbd_data(summary)
+    alive = _bgnbd_p_alive(*params, x, t_x, big_t)
+    expected = _bgnbd_expected_distinct(*params, x, big_t, [float(t) for t in times])
+    previous = np.zeros(len(value))
+    clv = np.zeros(len(value))
+    for t, if_alive in zip(times, expected, strict=True):
+        cumulative = if_alive * alive
+        clv += (cumulative - previous) * value / (1.0 + discount_rate) ** t
+        previous = cumulative
+    return pd.Series(clv, index=_index(summary, len(clv)), name="clv")
+
+
+@dataclass(eq=False)
+class CLVResult:
+    """Fitted CLV models and per-customer predictions (from `fit_clv`).
+
+    Attributes
+    ----------
+    customers : DataFrame
+        ``customer_id``, ``p_alive``, ``expected_purchases`` (over ``horizon``),
+        ``expected_average_value`` and ``clv``, in the order of the summary.
+    bgnbd : BetaGeoModel
+        The fitted purchase model.
+    gamma_gamma : GammaGammaModel
+        The fitted spend model.
+    horizon, discount_rate, step : float
+        As given to `fit_clv`.
+    warnings : list of str
+        What the fit warned about without failing (each said once).
+    """
+
+    customers: pd.DataFrame
+    bgnbd: BetaGeoModel
+    gamma_gamma: GammaGammaModel
+    horizon: float
+    discount_rate: float
+    step: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def params(self) -> dict[str, dict[str, float]]:
+        """``{"bgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "v"}}``."""
+        return {"bgnbd": dict(self.bgnbd.params_), "gamma_gamma": dict(self.gamma_gamma.params_)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a copy of the per-customer table."""
+        return self.customers.copy()
+
+    def to_json(self) -> str:
+        """Return parameters, settings, fit diagnostics and totals as JSON (no customer rows).
+
+        Returns
+        -------
+        str
+            Keys ``format``, ``params`` (as `params`), ``horizon``, ``discount_rate``,
+            ``step``, ``fit`` (per model: ``log_likelihood``, ``n_customers``, and for
+            Gamma-Gamma ``n_excluded``, ``frequency_monetary_corr``) and ``totals``
+            (``customers``, ``expected_purchases``, ``clv``).
+        """
+        gg = self.gamma_gamma
+
+        def number(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
+        document = {
+            "format": CLV_FORMAT,
+            "params": self.params,
+            "horizon": float(self.horizon),
+            "discount_rate": float(self.discount_rate),
+            "step": float(self.step),
+            "fit": {
+                "bgnbd": {"log_likelihood": number(self.bgnbd.log_likelihood_),
+                          "n_customers": self.bgnbd.n_customers_},
+                "gamma_gamma": {"log_likelihood": number(gg.log_likelihood_),
+                                "n_customers": gg.n_customers_,
+                                "n_excluded": gg.n_excluded_,
+                                "frequency_monetary_corr": number(gg.frequency_monetary_corr_)},
+            },
+            "totals": {"customers": len(self.customers),
+                       "expected_purchases": float(self.customers["expected_purchases"].sum()),
+                       "clv": float(self.customers["clv"].sum())},
+        }
+        return json_text(document)
+
+    def write_params(self, path: str | Path) -> Path:
+        """Write `params` as JSON to ``path`` atomically and return the path.
+
+        Reload with ``BetaGeoModel.from_params(json.loads(text)["bgnbd"])`` and
+        ``GammaGammaModel.from_params(json.loads(text)["gamma_gamma"])``.
+        """
+        return write_text_atomic(path, json_text(self.params))
+
+
+def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float = 0.01,
+            step: float = 1) -> CLVResult:
+    """Fit BG/NBD and Gamma-Gamma on a CLV summary and value every customer.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`rfm_engine.clv_summary`: ``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary_value``.
+    horizon : float, default=12
+        Forecast length in the time unit of the summary.
+    discount_rate : float, default=0.01
+        Discount rate per time unit.
+    step : float, default=1
+        Discounting step in the time unit of the summary.
+
+    Returns
+    -------
+    CLVResult
+        Models, parameters and the per-customer table: every number finite. Warnings
+        of the fit that do not stop it (a spend correlated with frequency, repeat
+        buyers without positive spend) are in ``warnings`` and emitted once each.
+
+    Raises
+    ------
+    ModelNotIdentifiedError
+        When the data cannot identify a model (`identification_problem`): nobody bought
+        a second time, a likelihood without a finite maximum, or predictions that are
+        not finite numbers. The message names the cause; nothing is predicted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine.measurement.clv import simulate_summary
+    >>> summary = simulate_summary(2000, T=39.0, random_state=0)
+    >>> result = fit_clv(summary, horizon=52, discount_rate=0.002)
+    >>> result.customers.head(3).round(2)
+      customer_id  p_alive  expected_purchases  expected_average_value    clv
+    0           1     0.71                1.53                   17.21  25.07
+    1           2     1.00                0.26                   35.05   8.60
+    2           3     0.78                1.68                   18.35  29.29
+    >>> {model: sorted(params) for model, params in result.params.items()}
+    {'bgnbd': ['a', 'alpha', 'b', 'r'], 'gamma_gamma': ['p', 'q', 'v']}
+    """
+    _as_frame(summary, ("customer_id", *CLV_COLUMNS))
+    _check_number("horizon", horizon, low=0.0, low_open=True)
+    _check_number("discount_rate", discount_rate, low=0.0)
+    _check_number("step", step, low=0.0, low_open=True)
+    x = _frequency(_as_frame(summary, ("frequency",)))
+    if x.size and not (x > 0).any():
+        raise ModelNotIdentifiedError(
+            f"too few repeat purchases to fit BG/NBD: none of the {x.size:,} customers bought "
+            "on a second day, so nothing tells how often customers come back.")
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        bgnbd = BetaGeoModel().fit(summary)
+        _raise_if_not_identified(bgnbd)
+        try:
+            gg = GammaGammaModel().fit(summary)
+        except EmptyResultError as exc:  # no repeat buyer with a positive spend
+            raise ModelNotIdentifiedError(f"too few repeat purchases to fit Gamma-Gamma: "
+                                          f"{exc}") from None
+        _raise_if_not_identified(gg)
+        clv = customer_lifetime_value(bgnbd, gg, summary, horizon=horizon,
+                                      discount_rate=discount_rate, step=step)
+        customers = pd.DataFrame({
+            "customer_id": summary["customer_id"].to_numpy(),
+            "p_alive": bgnbd.probability_alive(summary).to_numpy(),
+            "expected_purchases": bgnbd.predict_purchases(horizon, summary).to_numpy(),
+            "expected_average_value": gg.expected_average_value(summary).to_numpy(),
+            "clv": clv.to_numpy(),
+        })
+    for column in customers.columns.drop("customer_id"):
+        values = customers[column].to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ModelNotIdentifiedError(
+                f"the fitted models give no finite {column} for {(~np.isfinite(values)).sum():,} "
+                f"of {len(values):,} customers (BG/NBD {_params_text(bgnbd.params_)}; "
+                f"Gamma-Gamma {_params_text(gg.params_)}): the data do not identify them.")
+    # Numerical warnings of the fit are superseded by the checks above; the models' own
+    # warnings (correlated spend, repeat buyers left out...) are kept, once each.
+    notes = list(dict.fromkeys(str(w.message) for w in caught
+                               if not issubclass(w.category, RuntimeWarning)))
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step),
+                     notes)
