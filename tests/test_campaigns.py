@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.campaigns.plan import (
+from rfm_engine.campaigns.assign import (
     COUNT_COLUMNS,
     DEFAULT_PLAN,
     Campaign,

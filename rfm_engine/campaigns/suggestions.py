@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..io._validation import is_int, require_columns
 from ..io.loading import Transactions, connect
-from .plan import id_array, numeric_column
+from .assign import id_array, numeric_column
 
 __all__ = ["suggest_products", "suggest_upsell"]
 

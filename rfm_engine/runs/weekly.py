@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..campaigns.consent import ConsentList, load_consent
 from ..campaigns.exports import LAYOUTS, export_writers, formula_cells
-from ..campaigns.plan import (
+from ..campaigns.assign import (
     DEFAULT_PLAN,
     EXCLUSION_REASONS,
     Campaign,
