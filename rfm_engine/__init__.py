@@ -49,7 +49,7 @@ _EXPORTS = {
     "cluster_customers": "core.clustering", "apply_clusterer": "core.clustering",
     "name_clusters": "core.clustering",
     "SegmentationModel": "core.model",
-    "Campaign": "campaigns.assign", "DEFAULT_PLAN": "campaigns.assign",
+    "Campaign": "campaigns.plan", "DEFAULT_PLAN": "campaigns.plan",
     "assign_campaigns": "campaigns.assign", "campaign_counts": "campaigns.assign",
     "SuppressionList": "campaigns.suppression", "load_suppression": "campaigns.suppression",
     "LAYOUTS": "campaigns.exports", "export_frame": "campaigns.exports",

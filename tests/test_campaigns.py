@@ -14,14 +14,11 @@ from hypothesis import strategies as st
 
 from rfm_engine.campaigns.assign import (
     COUNT_COLUMNS,
-    DEFAULT_PLAN,
-    Campaign,
     assign_campaigns,
     campaign_counts,
-    check_plan,
     holdout_draw,
-    load_campaigns,
 )
+from rfm_engine.campaigns.plan import DEFAULT_PLAN, Campaign, check_plan, load_campaigns
 from rfm_engine.campaigns.suggestions import suggest_products, suggest_upsell
 from rfm_engine.core.segments import load_rules
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError

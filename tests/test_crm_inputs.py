@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_engine.campaigns.assign import DEFAULT_PLAN
+from rfm_engine.campaigns.plan import DEFAULT_PLAN
 from rfm_engine.datasets.sample_data import (
     CRM_INPUT_KINDS,
     generate_crm_inputs,

@@ -72,7 +72,7 @@ def config_keys() -> set[tuple[str, str]]:
     ``[[campaigns]]`` keys are ``("campaigns", key)``; free tables (``[columns]``) are
     ``(name, "")``.
     """
-    from rfm_engine.campaigns.assign import Campaign
+    from rfm_engine.campaigns.plan import Campaign
 
     keys: set[tuple[str, str]] = set()
     for dotted in rfm_engine.config.config_keys():
@@ -346,7 +346,7 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_readme_config_example_is_a_valid_config(tmp_path):
-    from rfm_engine.campaigns.assign import load_campaigns
+    from rfm_engine.campaigns.plan import load_campaigns
     from rfm_engine.config import load_config
 
     block = README[README.index("### Config file"):].split("```toml")[1].split("```")[0]

@@ -20,8 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rfm_engine.campaigns.assign import GROUPS
 from rfm_engine.campaigns.exports import LAYOUT_COLUMNS
-from rfm_engine.campaigns.assign import DEFAULT_PLAN, GROUPS
+from rfm_engine.campaigns.plan import DEFAULT_PLAN
 from rfm_engine.campaigns.suppression import (
     load_suppression,
     normalize_customer_id,

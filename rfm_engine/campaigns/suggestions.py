@@ -19,9 +19,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from ..io._validation import is_int, require_columns
+from ..io._validation import id_array, is_int, numeric_column, require_columns
 from ..io.loading import Transactions, connect
-from .assign import id_array, numeric_column
 
 __all__ = ["suggest_products", "suggest_upsell"]
 

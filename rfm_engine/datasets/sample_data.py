@@ -1113,7 +1113,7 @@ def generate_crm_inputs(transactions: pd.DataFrame, *, seed: int = 0) -> dict[st
       of repeat buyers; one row per term ending at a month end, renewed with probability
       0.88; the term running at the end has an empty ``renewed``.
     - ``email_events``: one send per campaign of
-      :data:`rfm_engine.campaigns.assign.DEFAULT_PLAN`, weekly over the last eight weeks, each to
+      :data:`rfm_engine.campaigns.plan.DEFAULT_PLAN`, weekly over the last eight weeks, each to
       15-35% of the customers with a valid email: ``delivered`` or ``bounce`` (2%),
       ``open`` (18-42% by campaign type, some twice), ``click`` (12-20% of openers, a few
       without a recorded open), ``unsubscribe`` and ``spam_complaint`` (rare).
@@ -1508,7 +1508,7 @@ def _crm_subscriptions(rng: np.random.Generator, customers: pd.DataFrame,
 
 def _crm_email_events(rng: np.random.Generator, customers: pd.DataFrame,
                       end: pd.Timestamp) -> pd.DataFrame:
-    from ..campaigns.assign import DEFAULT_PLAN
+    from ..campaigns.plan import DEFAULT_PLAN
 
     parts = []
     for k, campaign in enumerate(DEFAULT_PLAN):

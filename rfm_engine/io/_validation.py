@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import numbers
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, MissingColumnsError
+from ..errors import ConfigError, DataError, MissingColumnsError
 
-__all__ = ["as_date", "is_int", "is_real", "require_columns"]
+__all__ = ["as_date", "id_array", "id_strings", "is_int", "is_real", "numeric_column",
+           "require_columns"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -118,3 +120,26 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) ->
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise MissingColumnsError(source, missing, [str(c) for c in frame.columns])
+
+
+def id_strings(values: pd.Series | Sequence[Any], *, source: str) -> list[str]:
+    """Return customer ids as a list of text; a missing id is a DataError naming its row."""
+    items = values.tolist() if isinstance(values, pd.Series) else list(values)
+    missing = pd.isna(np.array(items, dtype=object))
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0]) + 1
+        raise DataError(source, row, "customer_id", None, "a customer id")
+    return [v if isinstance(v, str) else str(v) for v in items]
+
+
+def id_array(values: pd.Series | Sequence[Any], source: str) -> np.ndarray:
+    """Return the ids as an object array (so an empty frame still merges with text keys)."""
+    return np.array(id_strings(values, source=source), dtype=object)
+
+
+def numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """Return a numeric column as floats; a text or boolean column is a DataError."""
+    if len(column) and (not pd.api.types.is_numeric_dtype(column)
+                        or pd.api.types.is_bool_dtype(column)):
+        raise DataError(source, None, name, str(column.dtype), "numbers")
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)

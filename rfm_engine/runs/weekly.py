@@ -24,14 +24,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..campaigns.assign import assign_campaigns, campaign_counts
 from ..campaigns.consent import ConsentList, load_consent
 from ..campaigns.exports import LAYOUTS, export_writers, formula_cells
-from ..campaigns.assign import (
+from ..campaigns.plan import (
     DEFAULT_PLAN,
     EXCLUSION_REASONS,
     Campaign,
-    assign_campaigns,
-    campaign_counts,
     check_plan,
     load_campaigns,
 )
