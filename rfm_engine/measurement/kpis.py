@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["KPI_COLUMNS", "PERIODS", "UNSEGMENTED", "KPITable", "cohort_retention",
-           "plot_cohort_heatmap", "transaction_kpis"]
+           "kpi_tables", "plot_cohort_heatmap", "transaction_kpis"]
 
 #: Supported periods and their length in months.
 PERIODS = {"month": 1, "quarter": 3}
@@ -482,8 +482,74 @@ def transaction_kpis(
     1  2024-02    False                   2              0                 0       100.0      0.0
     2  2024-03     True                   0              0                 1         NaN     60.0
     """
-    unit = _check_choice("period", period, tuple(PERIODS))
     _check_choice("by", by, (None, "segment"))
+    if by == "segment" and segments is None:
+        raise ConfigError("by='segment' needs the 'segments' table (customer_id, segment).")
+    if by is None and segments is not None:
+        raise ConfigError("The 'segments' table is only used with by='segment'; pass "
+                          "by='segment' or leave 'segments' out.")
+    total, split = _kpi_tables(tx, period, segments, churn_days, lifespan_periods, costs,
+                               segment_costs=True)
+    return split if split is not None else total
+
+
+def kpi_tables(
+    tx: Transactions,
+    *,
+    period: str = "month",
+    segments: pd.DataFrame | None = None,
+    churn_days: int | None = 90,
+    lifespan_periods: float | None = None,
+    costs: pd.DataFrame | None = None,
+) -> tuple[KPITable, KPITable | None]:
+    """Compute the KPIs of all customers and, with ``segments``, per segment, in one pass.
+
+    What :func:`transaction_kpis` gives without and with ``by="segment"``, from one query
+    over the orders (the per-segment counts summed into those of all customers): the KPI
+    report needs both.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`rfm_engine.load_transactions`.
+    period, churn_days, lifespan_periods
+        As in :func:`transaction_kpis`.
+    segments : DataFrame, optional
+        ``customer_id`` and ``segment``, one row per customer; without it the second
+        table is None.
+    costs : DataFrame, optional
+        Acquisition costs (as in :func:`transaction_kpis`), for the table of all
+        customers only.
+
+    Returns
+    -------
+    tuple of KPITable
+        The KPIs of all customers, and per segment (or None).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rfm_engine import load_transactions
+    >>> raw = pd.DataFrame({"customer_id": ["a", "b", "a"],
+    ...                     "order_date": ["2024-01-05", "2024-01-10", "2024-02-07"],
+    ...                     "amount": [10.0, 20.0, 15.0]})
+    >>> segments = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["x", "y"]})
+    >>> total, split = kpi_tables(load_transactions(raw), segments=segments)
+    >>> total.to_frame()["active_customers"].tolist()
+    [2, 1]
+    >>> split.to_frame()[["period", "segment", "active_customers"]].values.tolist()
+    [['2024-01', 'x', 1], ['2024-01', 'y', 1], ['2024-02', 'x', 1], ['2024-02', 'y', 0]]
+    """
+    return _kpi_tables(tx, period, segments, churn_days, lifespan_periods, costs,
+                       segment_costs=False)
+
+
+def _kpi_tables(tx: Transactions, period: str, segments: pd.DataFrame | None,
+                churn_days: int | None, lifespan_periods: float | None,
+                costs: pd.DataFrame | None, *,
+                segment_costs: bool) -> tuple[KPITable, KPITable | None]:
+    """Check the parameters, run the one KPI query, return both tables."""
+    unit = _check_choice("period", period, tuple(PERIODS))
     if churn_days is not None and (not is_int(churn_days) or churn_days < 1):
         raise ConfigError(f"The 'churn_days' parameter must be a positive int or None. "
                           f"Got {churn_days!r} instead.")
@@ -492,21 +558,22 @@ def transaction_kpis(
             or not math.isfinite(lifespan_periods) or lifespan_periods <= 0):
         raise ConfigError(f"The 'lifespan_periods' parameter must be a positive number or "
                           f"None. Got {lifespan_periods!r} instead.")
-    if by == "segment" and segments is None:
-        raise ConfigError("by='segment' needs the 'segments' table (customer_id, segment).")
-    if by is None and segments is not None:
-        raise ConfigError("The 'segments' table is only used with by='segment'; pass "
-                          "by='segment' or leave 'segments' out.")
     spine = _periods(tx, unit)
     cost_series = _costs_by_period(costs, unit, spine) if costs is not None else None
     with step(f"computing KPIs per {unit}"):
-        raw, names = _kpi_counts(tx, spine, unit, segments, churn_days)
-    counts = _complete(raw, spine, names if by == "segment" else None)
-    return KPITable(counts, period=unit, as_of=tx.as_of, by=by,
-                    churn_days=None if churn_days is None else int(churn_days),
-                    lifespan_periods=(None if lifespan_periods is None
-                                      else float(lifespan_periods)),
-                    costs=cost_series)
+        total, split, names = _kpi_counts(tx, spine, unit, segments, churn_days)
+
+    def table(raw: pd.DataFrame, by: str | None, costs: pd.Series | None) -> KPITable:
+        return KPITable(_complete(raw, spine, names if by else None), period=unit,
+                        as_of=tx.as_of, by=by,
+                        churn_days=None if churn_days is None else int(churn_days),
+                        lifespan_periods=(None if lifespan_periods is None
+                                          else float(lifespan_periods)),
+                        costs=costs)
+
+    return (table(total, None, cost_series),
+            None if split is None else table(split, "segment",
+                                             cost_series if segment_costs else None))
 
 
 def cohort_retention(tx: Transactions, *, period: str = "month") -> pd.DataFrame:
@@ -677,102 +744,139 @@ def _orders_cte(tx: Transactions, start: str, unit: str) -> str:
 
 def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
                 segments: pd.DataFrame | None,
-                churn_days: int | None) -> tuple[pd.DataFrame, list[str]]:
-    """Run the KPI query; return per (segment, idx) counts and the segment names."""
+                churn_days: int | None) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    """Run the KPI query once; return the counts of all customers, per segment, and the names.
+
+    One pass over the orders: they are summed per customer and period (``cp``), the
+    periods with a purchase get their customer's previous and next active period by a
+    window (``act``), and every count follows from those rows, without a row per
+    customer and period in which nothing happened:
+
+    * a customer is alive at the end of the periods from an active period ``k`` (last
+      purchase day ``L``) up to ``until(L)``, the last period whose observed end is
+      before ``L + churn_days`` (with ``churn_days=None``: ``k`` only), and not past
+      the next active period: one span per active period, disjoint;
+    * customers at end are counted by +1/-1 at the spans' ends (a running sum), so are
+      the retained customers (alive at the end of ``j - 1`` and ``j``): a span retains
+      from its second period, or from its first when the customer was alive at the end
+      of the period before (the previous span reached it);
+    * at start of a period ``k``: alive at the end of ``k - 1``.
+
+    The per-segment rows are summed into the rows of all customers (revenue as exact
+    decimals, cast last), so both tables come from the one pass.
+    """
     con = tx.con
     start = f"DATE {sql_literal(spine['period_start'].iloc[0].isoformat())}"
     as_of = f"DATE {sql_literal(tx.as_of.isoformat())}"
-    n, months = len(spine), PERIODS[unit]
+    n = len(spine)
     view = f"_rfm_kpi_segments_{uuid.uuid4().hex}"
     names: list[str] = []
+
+    def until(day: str, idx: str) -> str:
+        """Last period at whose observed end a customer with last purchase ``day`` is alive."""
+        if churn_days is None:
+            return idx
+        churn = int(churn_days)
+        return (f"CASE WHEN {day} + {churn} > {as_of} THEN {n - 1} "
+                f"ELSE CAST(date_diff('{unit}', {start}, {day} + {churn}) AS BIGINT) - 1 END")
+
     try:
         if segments is not None:
             names = _register_segments(con, segments, view)
-            group = (f"coalesce(s.segment, {sql_literal(UNSEGMENTED)}) AS segment FROM customers c "
-                     f"LEFT JOIN {view} s USING (customer_id)")
+            segment = (f"coalesce(s.segment, {sql_literal(UNSEGMENTED)}) AS segment FROM cp "
+                       f"LEFT JOIN {view} s USING (customer_id)")
         else:
-            group = "'' AS segment FROM customers c"
-        if churn_days is None:
-            alive = "SELECT customer_id, idx FROM activity"
-        else:
-            alive = f"""
-                SELECT DISTINCT d.customer_id, p.idx
-                FROM (SELECT DISTINCT customer_id, order_date FROM dated WHERE is_purchase) d
-                JOIN periods p ON d.order_date <= p.obs_end
-                              AND d.order_date > p.obs_end - {int(churn_days)}"""
+            segment = "'' AS segment FROM cp"
+        counts = ", ".join(f"coalesce({c}, 0) AS {c}" for c in _RAW if c not in (
+            "customers_at_start", "customers_at_end", "customers_retained", "revenue", "gmv"))
         raw = con.execute(f"""
-            WITH periods AS (
-                SELECT i AS idx,
-                       least(CAST({start} + to_months(CAST({months} * (i + 1) AS INTEGER))
-                                  - INTERVAL 1 DAY AS DATE), {as_of}) AS obs_end
-                FROM range({n}) AS t(i)
-            ), {_orders_cte(tx, start, unit)},
-            customers AS (SELECT DISTINCT customer_id FROM dated),
-            groups AS MATERIALIZED (SELECT c.customer_id, {group}),
-            activity AS MATERIALIZED (
-                SELECT customer_id, idx, count(*) AS purchases
-                FROM dated WHERE is_purchase GROUP BY customer_id, idx
-            ), firsts AS MATERIALIZED (
-                SELECT customer_id, min(idx) AS first_idx,
-                       min(idx) FILTER (WHERE to_date >= 2) AS second_idx
-                FROM (SELECT customer_id, idx, sum(purchases) OVER (
-                          PARTITION BY customer_id ORDER BY idx) AS to_date FROM activity)
-                GROUP BY customer_id
-            ), alive AS MATERIALIZED ({alive}
-            ), keys AS (
-                SELECT customer_id, idx FROM activity
-                UNION SELECT customer_id, idx FROM alive
-                UNION SELECT customer_id, idx + 1 FROM alive WHERE idx + 1 < {n}
-            ), per_customer AS (
-                SELECT k.customer_id, k.idx, coalesce(a.purchases, 0) AS purchases,
-                       e.customer_id IS NOT NULL AS alive_end,
-                       s.customer_id IS NOT NULL AS alive_start,
-                       f.first_idx = k.idx AS is_new
-                FROM keys k JOIN firsts f USING (customer_id)
-                LEFT JOIN activity a ON a.customer_id = k.customer_id AND a.idx = k.idx
-                LEFT JOIN alive e ON e.customer_id = k.customer_id AND e.idx = k.idx
-                LEFT JOIN alive s ON s.customer_id = k.customer_id AND s.idx = k.idx - 1
-            ), counts AS (
-                SELECT g.segment, p.idx,
-                       count(*) FILTER (WHERE alive_start) AS customers_at_start,
-                       count(*) FILTER (WHERE is_new) AS new_customers,
-                       count(*) FILTER (WHERE purchases > 0 AND NOT is_new
-                                        AND NOT alive_start) AS returning_customers,
-                       count(*) FILTER (WHERE purchases > 0) AS active_customers,
-                       count(*) FILTER (WHERE alive_start AND alive_end) AS customers_retained,
-                       count(*) FILTER (WHERE alive_end) AS customers_at_end,
+            WITH cp AS MATERIALIZED (
+                SELECT customer_id,
+                       CAST(date_diff('{unit}', {start}, order_date) AS BIGINT) AS idx,
+                       count(*) FILTER (WHERE is_purchase) AS purchases,
+                       max(order_date) FILTER (WHERE is_purchase) AS last_day,
+                       sum(net) AS net, sum(gross) AS gross
+                FROM {orders_table(tx)} GROUP BY ALL
+            ), grouped AS MATERIALIZED (
+                SELECT cp.*, {segment}
+            ), act AS (
+                SELECT segment, idx, purchases, last_day,
+                       lag(idx) OVER w AS prev_idx, lag(last_day) OVER w AS prev_last,
+                       coalesce(lead(idx) OVER w, {n}) AS next_idx,
+                       sum(purchases) OVER (w ROWS UNBOUNDED PRECEDING) AS running
+                FROM grouped WHERE purchases > 0
+                WINDOW w AS (PARTITION BY customer_id ORDER BY idx)
+            ), starts AS (
+                SELECT *, least({until("last_day", "idx")}, next_idx - 1) AS span_end,
+                       coalesce({until("prev_last", "prev_idx")} >= idx - 1, false)
+                           AS alive_start
+                FROM act
+            ), spans AS MATERIALIZED (
+                SELECT *, idx + CAST(NOT alive_start AS BIGINT) AS retained_from FROM starts
+            ), events AS (
+                SELECT segment, idx,
+                       count(*) FILTER (WHERE prev_idx IS NULL) AS new_customers,
+                       count(*) FILTER (WHERE prev_idx IS NOT NULL AND NOT alive_start)
+                           AS returning_customers,
+                       count(*) AS active_customers,
                        count(*) FILTER (WHERE purchases >= 2) AS repeat_customers,
-                       sum(purchases) AS orders
-                FROM per_customer p JOIN groups g USING (customer_id) GROUP BY ALL
+                       sum(purchases) AS orders,
+                       sum(idx - coalesce(prev_idx, idx - 1)) AS lifespan_added,
+                       count(*) FILTER (WHERE running >= 2 AND running - purchases < 2)
+                           AS repeaters_added
+                FROM spans GROUP BY ALL
+            ), steps AS (
+                SELECT segment, idx, 1 AS d_end, 0 AS d_retained FROM spans
+                WHERE span_end >= idx
+                UNION ALL SELECT segment, span_end + 1, -1, 0 FROM spans
+                WHERE span_end >= idx AND span_end + 1 < {n}
+                UNION ALL SELECT segment, retained_from, 0, 1 FROM spans
+                WHERE span_end >= retained_from
+                UNION ALL SELECT segment, span_end + 1, 0, -1 FROM spans
+                WHERE span_end >= retained_from AND span_end + 1 < {n}
+            ), alive AS (
+                SELECT segment, idx, sum(d_end) AS d_end, sum(d_retained) AS d_retained
+                FROM steps GROUP BY ALL
             ), money AS (
-                SELECT g.segment, d.idx, CAST(sum(net) AS DOUBLE) AS revenue,
-                       CAST(sum(gross) AS DOUBLE) AS gmv
-                FROM dated d JOIN groups g USING (customer_id) GROUP BY ALL
-            ), lifespans AS (
-                SELECT g.segment, a.idx,
-                       sum(a.idx - coalesce(a.previous, a.idx - 1)) AS lifespan_added
-                FROM (SELECT customer_id, idx, lag(idx) OVER (
-                          PARTITION BY customer_id ORDER BY idx) AS previous FROM activity) a
-                JOIN groups g USING (customer_id) GROUP BY ALL
-            ), repeaters AS (
-                SELECT g.segment, f.second_idx AS idx, count(*) AS repeaters_added
-                FROM firsts f JOIN groups g USING (customer_id)
-                WHERE f.second_idx IS NOT NULL GROUP BY ALL
-            ), cells AS (
-                SELECT segment, idx FROM counts UNION SELECT segment, idx FROM money
+                SELECT segment, idx, sum(net) AS revenue, sum(gross) AS gmv
+                FROM grouped GROUP BY ALL
+            ), grid AS (
+                SELECT segment, i AS idx
+                FROM (SELECT DISTINCT segment FROM grouped), range({n}) AS t(i)
+            ), per_segment AS (
+                SELECT segment, idx, {counts},
+                       coalesce(revenue, 0) AS revenue, coalesce(gmv, 0) AS gmv,
+                       sum(coalesce(d_end, 0)) OVER running AS customers_at_end,
+                       sum(coalesce(d_retained, 0)) OVER running AS customers_retained
+                FROM grid LEFT JOIN events USING (segment, idx)
+                LEFT JOIN alive USING (segment, idx) LEFT JOIN money USING (segment, idx)
+                WINDOW running AS (PARTITION BY segment ORDER BY idx)
+            ), by_segment AS (
+                SELECT *, coalesce(lag(customers_at_end) OVER (
+                           PARTITION BY segment ORDER BY idx), 0) AS customers_at_start
+                FROM per_segment
             )
-            SELECT segment, idx, {", ".join(f"coalesce({c}, 0) AS {c}" for c in _RAW)}
-            FROM cells
-            LEFT JOIN counts USING (segment, idx) LEFT JOIN money USING (segment, idx)
-            LEFT JOIN lifespans USING (segment, idx) LEFT JOIN repeaters USING (segment, idx)
+            SELECT false AS total, segment, idx,
+                   {", ".join(c if c not in ("revenue", "gmv") else
+                              f"CAST({c} AS DOUBLE) AS {c}" for c in _RAW)}
+            FROM by_segment
+            UNION ALL
+            SELECT true, '', idx,
+                   {", ".join(f"sum({c}) AS {c}" if c not in ("revenue", "gmv") else
+                              f"CAST(sum({c}) AS DOUBLE) AS {c}" for c in _RAW)}
+            FROM by_segment GROUP BY idx
         """).df()
     finally:
         if segments is not None:
             con.unregister(f"{view}_raw")
             con.execute(f"DROP VIEW IF EXISTS {view}")
-    if segments is not None and (raw["segment"] == UNSEGMENTED).any():
-        names = [*names, UNSEGMENTED] if UNSEGMENTED not in names else names
-    return raw, names
+    total = raw[raw["total"]].drop(columns="total")
+    if segments is None:
+        return total, None, names
+    split = raw[~raw["total"]].drop(columns="total")
+    if (split["segment"] == UNSEGMENTED).any() and UNSEGMENTED not in names:
+        names = [*names, UNSEGMENTED]
+    return total, split, names
 
 
 def _register_segments(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame,

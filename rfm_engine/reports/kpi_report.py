@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..io.loading import Transactions
 from ..io.writers import json_text
-from ..measurement.kpis import KPITable, cohort_retention, plot_cohort_heatmap, transaction_kpis
+from ..measurement.kpis import KPITable, cohort_retention, kpi_tables, plot_cohort_heatmap
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -259,7 +259,7 @@ def build_kpi_report(
         ``customer_id``, ``segment``: adds the per-segment KPIs and the revenue plot.
     churn_days : int or None, default=90
         A customer is lost after this many days without a purchase
-        (:func:`rfm_engine.measurement.kpis.transaction_kpis`).
+        (:func:`rfm_engine.measurement.kpis.kpi_tables`).
     costs : DataFrame, optional
         Marketing and sales costs per period (``period``, ``costs``): CAC and CLV net of
         CAC.
@@ -279,10 +279,8 @@ def build_kpi_report(
 
     notes: list[str] = []
     count_customers(tx)  # the data-quality report of a KPI command carries them too
-    kpis = transaction_kpis(tx, period=period, churn_days=churn_days, costs=costs)
-    by_segment = (transaction_kpis(tx, period=period, by="segment", segments=segments,
-                                   churn_days=churn_days)
-                  if segments is not None else None)
+    kpis, by_segment = kpi_tables(tx, period=period, segments=segments,
+                                  churn_days=churn_days, costs=costs)
     cohorts = cohort_retention(tx, period=period)
     fitted = None
     if clv:
