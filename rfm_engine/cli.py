@@ -120,8 +120,14 @@ def _track(enabled: bool, uri: str | None, kind: str,
           (f", model version {version}" if version else ""))
 
 
+def _force_option(func: Callable) -> Callable:
+    """``--force``: replace existing output files."""
+    return click.option("--force", is_flag=True, help="Replace existing output files.")(func)
+
+
 def _output_options(func: Callable) -> Callable:
-    func = click.option("--force", is_flag=True, help="Replace existing output files.")(func)
+    """``-o/--output`` (required; the suffix picks the format) and ``--force``."""
+    func = _force_option(func)
     return click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
                         help="Output file; the suffix (.csv or .parquet) picks the format.")(func)
 
@@ -180,22 +186,9 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
     return config.with_overrides(overrides, names=_OPTION_NAMES)
 
 
-def _read(config: Config) -> Any:
-    """Load the transactions the effective config names."""
-    from .runs.adhoc import read_transactions
-
-    return read_transactions(config, progress_bar=_progress_bar())
-
-
 def _progress_bar() -> bool:
     """DuckDB's progress bar only on a terminal."""
     return sys.stderr.isatty()
-
-
-def _load(ctx_options: dict[str, Any]) -> tuple[Config, Any]:
-    """Build the effective config and load the transactions."""
-    config = _config(ctx_options)
-    return config, _read(config)
 
 
 def _beside(output: Path, tag: str) -> Path:
@@ -288,16 +281,12 @@ def features(output: Path, force: bool, **options: Any) -> None:
       rfm-engine features tx.csv --columns "customer_id=Customer ID,order_id=Invoice,\\
     order_date=InvoiceDate,quantity=Quantity,unit_price=Price" -o out/customers.parquet
     """
-    from .core.features import customer_features
-    from .io.writers import table_writer, text_writer, write_all
+    from .runs.adhoc import run_features
 
     _check_output(output, force, ("quality.json",))
-    _, tx = _load(options)
-    table = customer_features(tx)
-    _echo(str(tx.report))
-    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
-               output: table_writer(table, output.suffix)}, force=force)
-    _echo(f"wrote {len(table):,} customers to {output}")
+    done = run_features(_config(options), output, force=force, progress_bar=_progress_bar())
+    _echo(str(done.quality))
+    _echo(f"wrote {len(done.table):,} customers to {output}")
 
 
 @cli.command("clv-summary", context_settings=CONTEXT)
@@ -320,16 +309,13 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
       rfm-engine clv-summary cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 \\
           --time-unit W -o out/cdnow_summary.csv
     """
-    from .core.features import clv_summary
-    from .io.writers import table_writer, text_writer, write_all
+    from .runs.adhoc import run_clv_summary
 
     _check_output(output, force, ("quality.json",))
-    _, tx = _load(options)
-    table = clv_summary(tx, time_unit=time_unit)
-    _echo(str(tx.report))
-    write_all({_beside(output, "quality.json"): text_writer(tx.report.to_json()),
-               output: table_writer(table, output.suffix)}, force=force)
-    _echo(f"wrote {len(table):,} customers to {output}")
+    done = run_clv_summary(_config(options), output, time_unit=time_unit, force=force,
+                           progress_bar=_progress_bar())
+    _echo(str(done.quality))
+    _echo(f"wrote {len(done.table):,} customers to {output}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -504,7 +490,7 @@ def cluster(output: Path, force: bool, n_clusters: int | None, k_range: str | No
               help="Significance level (confidence intervals at 1 - alpha).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the lift table (.csv or .parquet) and OUTPUT.png beside it.")
-@click.option("--force", is_flag=True, help="Replace existing output files.")
+@_force_option
 def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Path | None,
          force: bool, **options: Any) -> None:
     """Measure each campaign of a weekly run against its holdout.
@@ -523,31 +509,19 @@ def lift(run_dir: Path, source: Path | None, days: int, alpha: float, output: Pa
     Example:
       rfm-engine lift out/2025-12-29 --transactions data/transactions.csv --days 30
     """
-    from .io.writers import table_writer, write_all
-    from .measurement.lift import campaign_lift
+    from .runs.adhoc import run_lift
 
     if output is not None:
         _check_output(output, force, ("png",))
-    from_file = options["config_path"] is not None
-    given = {key for key, value in options.items() if value is not None}
+    from_config = options["config_path"] is not None
+    given = {key for key, value in options.items() if value is not None} - {"config_path"}
     options["input_path"] = source
-    window = {key: options[key] for key in ("as_of", "window_days")}  # not the run's [features]
-    config = _config(options)
-    if not config.input.path:
-        raise ConfigError("No transactions: give --transactions or [input] path in the "
-                          "config.")
-    reading = {key: value for key, value in config.to_dict()["input"].items()
-               if key != "path" and value is not None and (from_file or key in given)}
-    reading.update({key: value for key, value in window.items() if value is not None})
-    mapping = config.columns if from_file or "columns" in given else None
-    report = campaign_lift(run_dir, config.input.path, days=days, columns=mapping,
-                           alpha=alpha, **reading)
+    report = run_lift(run_dir, _config(options), from_config=from_config, given=given,
+                      days=days, alpha=alpha, output=output, force=force)
     for message in report.warnings:
         _echo(f"warning: {message}")
     click.echo(str(report))
     if output is not None:
-        write_all({output: table_writer(report.to_frame(), output.suffix),
-                   _beside(output, "png"): _png_writer(report.plot())}, force=force)
         _echo(f"wrote {output}")
 
 
@@ -612,13 +586,6 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
     _echo(f"wrote {output} and {_beside(output, 'html')}")
 
 
-def _png_writer(axes: Any) -> Any:
-    """Return a writer saving the figure of ``axes`` as a reproducible PNG."""
-    from .io.writers import figure_writer
-
-    return figure_writer(axes.figure)
-
-
 @cli.command(context_settings=CONTEXT)
 @_quiet_option
 @_input_argument
@@ -649,38 +616,22 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
       rfm-engine clv cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 --time-unit W \\
           --horizon 39 -o out/clv.csv --params-out out/params.json
     """
-    from .core.features import clv_summary
-    from .errors import ModelNotIdentifiedError
-    from .io.writers import json_text, table_writer, text_writer, write_all
-    from .measurement.clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+    from .runs.adhoc import CLV_SIDES, run_clv
 
-    _check_output(output, force, ("quality.json", "frequency_recency.png", "p_alive.png"),
-                  params_out=params_out)
-    _, tx = _load(options)
-    summary = clv_summary(tx, time_unit=time_unit)
-    try:
-        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
-    except ModelNotIdentifiedError as exc:
-        raise ModelNotIdentifiedError(f"{tx.source.name}: no CLV predicted: {exc} Nothing was "
-                                      "written.") from None
-    _echo(str(tx.report))
+    _check_output(output, force, CLV_SIDES, params_out=params_out)
+    done = run_clv(_config(options), output, time_unit=time_unit, horizon=horizon,
+                   discount_rate=discount_rate, params_out=params_out, force=force,
+                   progress_bar=_progress_bar())
+    result = done.result
+    _echo(str(done.quality))
     params = result.params
     if not _state["quiet"]:
         click.echo("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in params["bgnbd"].items())
                    + "; Gamma-Gamma "
                    + ", ".join(f"{k}={v:.4g}" for k, v in params["gamma_gamma"].items()))
         click.echo(f"total CLV over {horizon:g} {time_unit}: "
-                   f"{result.customers['clv'].sum():,.2f} for {len(summary):,} customers")
-    outputs = {
-        _beside(output, "quality.json"): text_writer(tx.report.to_json()),
-        _beside(output, "frequency_recency.png"): _png_writer(
-            plot_frequency_recency(result.bgnbd)),
-        _beside(output, "p_alive.png"): _png_writer(plot_probability_alive_matrix(result.bgnbd)),
-        output: table_writer(result.customers, output.suffix),
-    }
-    if params_out is not None:
-        outputs[params_out] = text_writer(json_text(params))
-    write_all(outputs, force=force)
+                   f"{result.customers['clv'].sum():,.2f} for {len(result.customers):,} "
+                   "customers")
     _echo(f"wrote {len(result.customers):,} customers to {output}")
 
 

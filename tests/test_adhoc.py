@@ -1,4 +1,4 @@
-"""The one-off runs behind `segment`, `cluster` and `kpis` (rfm_engine.runs.adhoc), as a library.
+"""The one-off runs behind the commands (rfm_engine.runs.adhoc), as a library.
 
 The commands are tested through the installed `rfm-engine` elsewhere (test_cli, test_clustering,
 test_kpi_report); here: what the functions return and write, and that the `kpis` command's
@@ -12,12 +12,22 @@ import pytest
 
 from rfm_engine.config import Config
 from rfm_engine.datasets.sample_data import write_sample_data
-from rfm_engine.errors import ConfigError, OutputExistsError
+from rfm_engine.errors import (
+    ConfigError,
+    MissingColumnsError,
+    ModelNotIdentifiedError,
+    OutputExistsError,
+)
 from rfm_engine.runs.adhoc import (
     CLUSTER_SIDES,
+    CLV_SIDES,
     read_transactions,
     run_cluster,
+    run_clv,
+    run_clv_summary,
+    run_features,
     run_kpis,
+    run_lift,
     run_segment,
 )
 from rfm_engine.runs.weekly import run_weekly
@@ -96,3 +106,59 @@ def test_kpis_command_and_weekly_run_give_the_same_report(config, sample, tmp_pa
                                        "Lead-to-customer conversion",
                                        "Sales cycle (days, created to won)",
                                        "Subscription renewal rate", "Email rates per campaign"}
+
+
+def test_run_features_and_clv_summary_write_what_they_return(config, tmp_path):
+    done = run_features(config, tmp_path / "f.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "f.parquet"), done.table)
+    assert done.table["customer_id"].is_unique and len(done.table) > 0
+    assert json.loads((tmp_path / "f.parquet.quality.json").read_text()) == \
+        done.quality.to_dict()
+    weeks = run_clv_summary(config, tmp_path / "s.csv", time_unit="W")
+    days = run_clv_summary(config, tmp_path / "d.csv")
+    assert list(weeks.table.columns) == ["customer_id", "frequency", "recency", "T",
+                                         "monetary_value"]
+    assert (days.table["T"] / 7).round(6).equals(weeks.table["T"].round(6))
+    assert len(pd.read_csv(tmp_path / "s.csv")) == len(weeks.table)
+
+
+def test_run_clv_writes_predictions_plots_and_params(config, tmp_path):
+    out = tmp_path / "clv.csv"
+    done = run_clv(config, out, horizon=26, params_out=tmp_path / "params.json")
+    assert [p.name for p in sorted(tmp_path.iterdir())] == [
+        "clv.csv", *(f"clv.csv.{side}" for side in sorted(CLV_SIDES)), "params.json"]
+    assert json.loads((tmp_path / "params.json").read_text()) == done.result.params
+    assert pd.read_csv(out)["clv"].sum() == pytest.approx(done.result.customers["clv"].sum())
+
+
+def test_run_clv_without_repeat_buyers_says_why_and_writes_nothing(tmp_path):
+    tx = tmp_path / "once.csv"
+    pd.DataFrame({"customer_id": ["a", "b", "c"], "order_date": ["2024-01-01"] * 3,
+                  "amount": [1.0, 2.0, 3.0]}).to_csv(tx, index=False)
+    with pytest.raises(ModelNotIdentifiedError,
+                       match=r"once\.csv: no CLV predicted: too few repeat purchases.* "
+                             "Nothing was written\\."):
+        run_clv(Config().with_overrides({"input.path": str(tx)}), tmp_path / "clv.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["once.csv"]
+
+
+def test_run_lift_reads_with_the_runs_options_unless_told_otherwise(config, sample, tmp_path):
+    weekly = run_weekly(config.with_overrides({"output.no_suppression": True,
+                                               "output.consent_required": False,
+                                               "features.as_of": "2025-06-30"}),
+                        output_dir=tmp_path / "runs")
+    bare = Config().with_overrides({"input.path": str(sample["transactions"])})
+    # The run's own [columns] and on_bad_rows read the Online Retail layout.
+    report = run_lift(weekly.run_dir, bare, days=60, output=tmp_path / "lift.csv")
+    assert (tmp_path / "lift.csv").is_file() and (tmp_path / "lift.csv.png").is_file()
+    assert pd.read_csv(tmp_path / "lift.csv")["n_target"].sum() == \
+        report.to_frame()["n_target"].sum() > 0
+    # A config file's [input] and [columns] replace the run's: canonical names fail here.
+    with pytest.raises(MissingColumnsError, match="'customer_id'"):
+        run_lift(weekly.run_dir, bare, from_config=True)
+    # --as-of cuts the outcome data: nothing after the run's as-of date is left.
+    cut = run_lift(weekly.run_dir, bare.with_overrides({"features.as_of": "2025-06-30"}),
+                   given={"as_of"}, days=60)
+    assert cut.to_frame()["conversion_target"].fillna(0).eq(0).all()
+    with pytest.raises(ConfigError, match="No transactions: give --transactions"):
+        run_lift(weekly.run_dir, Config())

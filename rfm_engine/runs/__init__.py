@@ -2,9 +2,10 @@
 
 ``weekly`` (``run_weekly``: compute everything, then write every file of
 ``<output_dir>/<as_of>/`` with its manifest, under a lock per folder and date);
-``adhoc`` (``run_segment``, ``run_cluster``, ``run_kpis``: the one-off runs of a
-transactions file behind ``rfm-engine segment``, ``cluster`` and ``kpis``, written beside
-one output file).
+``adhoc`` (``run_features``, ``run_clv_summary``, ``run_segment``, ``run_cluster``,
+``run_kpis``, ``run_clv``, ``run_lift``: the one-off runs of a transactions file behind
+``rfm-engine features``, ``clv-summary``, ``segment``, ``cluster``, ``kpis``, ``clv`` and
+``lift``, written beside one output file).
 
 May import: every layer below it and ``rfm_engine.integrations`` (the frozen model store);
 only ``rfm_engine.cli`` imports it.

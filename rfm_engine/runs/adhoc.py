@@ -1,35 +1,52 @@
-"""One-off runs of a transactions file: segments, clusters or KPIs, written beside one output.
+"""One-off runs of a transactions file, written beside one output file.
 
-What ``rfm-engine segment``, ``cluster`` and ``kpis`` call: each function takes the effective
+What ``rfm-engine features``, ``clv-summary``, ``segment``, ``cluster``, ``kpis``, ``clv``
+and ``lift`` call, one function each: it takes the effective
 :class:`~rfm_engine.config.Config` (the file with the command-line options over it), reads
 the transactions it names, computes, writes ``OUTPUT`` and its side files
 (``OUTPUT.quality.json``, ...; :func:`rfm_engine.io.writers.beside`) all or nothing, and
 returns what it computed for the caller to print or track. Unlike :func:`run_weekly
 <rfm_engine.runs.weekly.run_weekly>` there is no run folder, lock or manifest.
+
+scikit-learn, scipy and matplotlib are imported inside the functions that use them, so
+that a command loads only what it runs (``features`` needs none of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
-from ..core.clustering import Clustering, cluster_customers
-from ..core.features import customer_features
-from ..core.model import SegmentationModel
-from ..core.pipeline import Segmentation, segment_customers
-from ..core.segments import load_rules
-from ..errors import ConfigError
-from ..io.crm_inputs import read_inputs
+from ..core.features import clv_summary, customer_features
+from ..errors import ConfigError, ModelNotIdentifiedError
 from ..io.loading import Transactions, connect, load_transactions
 from ..io.quality import DataQualityReport
-from ..io.writers import Writer, beside, table_writer, text_writer, write_all
-from ..reports.kpi_report import KPIReport, report_kpis
+from ..io.writers import (
+    Writer,
+    beside,
+    figure_writer,
+    json_text,
+    table_writer,
+    text_writer,
+    write_all,
+)
 
-__all__ = ["CLUSTER_SIDES", "ClusterRun", "KPIRun", "SegmentRun", "read_transactions",
-           "run_cluster", "run_kpis", "run_segment"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..core.clustering import Clustering
+    from ..core.model import SegmentationModel
+    from ..core.pipeline import Segmentation
+    from ..measurement.clv import CLVResult
+    from ..measurement.lift import LiftReport
+    from ..reports.kpi_report import KPIReport
+
+__all__ = ["CLUSTER_SIDES", "CLV_SIDES", "CLVRun", "ClusterRun", "KPIRun", "SegmentRun",
+           "TableRun", "read_transactions", "run_cluster", "run_clv", "run_clv_summary",
+           "run_features", "run_kpis", "run_lift", "run_segment"]
 
 
 def read_transactions(config: Config, *, progress_bar: bool = False) -> Transactions:
@@ -55,6 +72,83 @@ def read_transactions(config: Config, *, progress_bar: bool = False) -> Transact
         raise ConfigError("No input: give INPUT or [input] path in the config.")
     return load_transactions(config.input.path, **config.load_options(),
                              con=connect(progress_bar=progress_bar))
+
+
+@dataclass
+class TableRun:
+    """What :func:`run_features` and :func:`run_clv_summary` computed and wrote.
+
+    Attributes
+    ----------
+    quality : DataQualityReport
+        The data-quality report of the transactions (also ``OUTPUT.quality.json``).
+    table : DataFrame
+        The customer table written to ``OUTPUT``.
+    """
+
+    quality: DataQualityReport
+    table: pd.DataFrame
+
+
+def run_features(config: Config, output: str | Path, *, force: bool = False,
+                 progress_bar: bool = False) -> TableRun:
+    """Compute the RFM customer table of ``config``'s transactions; write it.
+
+    Writes ``output`` (one row per customer: :func:`~rfm_engine.core.features.customer_features`;
+    .csv or .parquet) and ``output.quality.json``.
+
+    Parameters
+    ----------
+    config : Config
+        The effective configuration (the input, ``[columns]``, ``[features]``).
+    output : str or Path
+        The customer table; its suffix picks the format.
+    force : bool, default=False
+        Replace existing files.
+    progress_bar : bool, default=False
+        See :func:`read_transactions`.
+
+    Returns
+    -------
+    TableRun
+    """
+    tx = read_transactions(config, progress_bar=progress_bar)
+    return _write_table(tx, customer_features(tx), Path(output), force)
+
+
+def run_clv_summary(config: Config, output: str | Path, *, time_unit: str = "D",
+                    force: bool = False, progress_bar: bool = False) -> TableRun:
+    """Write the summary BG/NBD and Gamma-Gamma models take (lifetimes' names).
+
+    Writes ``output`` (:func:`~rfm_engine.core.features.clv_summary`: ``customer_id``,
+    ``frequency``, ``recency``, ``T``, ``monetary_value``) and ``output.quality.json``.
+
+    Parameters
+    ----------
+    config : Config
+        The effective configuration; ``[features] as_of`` ends the calibration period.
+    output : str or Path
+        The summary table; its suffix picks the format.
+    time_unit : {"D", "W", "M"}, default="D"
+        Unit of ``recency`` and ``T``: days, weeks (7 days), months (30.4375 days).
+    force : bool, default=False
+        Replace existing files.
+    progress_bar : bool, default=False
+        See :func:`read_transactions`.
+
+    Returns
+    -------
+    TableRun
+    """
+    tx = read_transactions(config, progress_bar=progress_bar)
+    return _write_table(tx, clv_summary(tx, time_unit=time_unit), Path(output), force)
+
+
+def _write_table(tx: Transactions, table: pd.DataFrame, output: Path, force: bool) -> TableRun:
+    """Write ``table`` to ``output`` and the quality report beside it, all or nothing."""
+    write_all({beside(output, "quality.json"): text_writer(tx.report.to_json()),
+               output: table_writer(table, output.suffix)}, force=force)
+    return TableRun(tx.report, table)
 
 
 @dataclass
@@ -124,6 +218,9 @@ def run_segment(config: Config, output: str | Path, *, save_model: str | Path | 
     >>> sorted(p.name for p in folder.glob("segments.csv*"))
     ['segments.csv', 'segments.csv.quality.json', 'segments.csv.summary.csv']
     """
+    from ..core.model import SegmentationModel
+    from ..core.pipeline import segment_customers
+    from ..core.segments import load_rules
     from ..integrations.model_store import load_frozen
 
     output = Path(output)
@@ -191,6 +288,8 @@ class ClusterRun:
 
     def model(self) -> SegmentationModel:
         """Return the scorer, rule set and clusterer as one model (to track or save)."""
+        from ..core.model import SegmentationModel
+
         return SegmentationModel.from_scorer(self.segmentation.scorer,
                                              rules=self.config.segments.rules,
                                              clusterer=self.clustering.clusterer)
@@ -226,6 +325,9 @@ def run_cluster(config: Config, output: str | Path, *, force: bool = False,
     -------
     ClusterRun
     """
+    from ..core.clustering import cluster_customers
+    from ..core.pipeline import segment_customers
+
     output = Path(output)
     settings = config.clustering
     tx = read_transactions(config, progress_bar=progress_bar)
@@ -309,6 +411,10 @@ def run_kpis(config: Config, output: str | Path, *,
     -------
     KPIRun
     """
+    from ..core.pipeline import segment_customers
+    from ..io.crm_inputs import read_inputs
+    from ..reports.kpi_report import report_kpis
+
     output = Path(output)
     tables = read_inputs(inputs or {})
     tx = read_transactions(config, progress_bar=progress_bar)
@@ -327,3 +433,149 @@ def run_kpis(config: Config, output: str | Path, *,
                output: table_writer(done.table.to_frame(), output.suffix)}, force=force)
     return done
 
+
+
+#: The side files of run_clv (output comes last).
+CLV_SIDES = ("quality.json", "frequency_recency.png", "p_alive.png")
+
+
+@dataclass
+class CLVRun:
+    """What :func:`run_clv` computed and wrote.
+
+    Attributes
+    ----------
+    quality : DataQualityReport
+        The data-quality report of the transactions.
+    result : CLVResult
+        The fitted models, their parameters and the per-customer predictions.
+    """
+
+    quality: DataQualityReport
+    result: CLVResult
+
+
+def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon: float = 52,
+            discount_rate: float = 0.0, params_out: str | Path | None = None,
+            force: bool = False, progress_bar: bool = False) -> CLVRun:
+    """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value; write it.
+
+    Writes ``output`` (``customer_id``, ``p_alive``, ``expected_purchases`` over the
+    horizon, ``expected_average_value``, ``clv``) and beside it
+    ``output.frequency_recency.png``, ``output.p_alive.png`` and ``output.quality.json``;
+    with ``params_out``, the fitted parameters as JSON too.
+
+    Parameters
+    ----------
+    config : Config
+        The effective configuration; ``[features] as_of`` ends the calibration period.
+    output : str or Path
+        The per-customer table; its suffix picks the format.
+    time_unit : {"D", "W", "M"}, default="W"
+        Time unit of the models (days, weeks, months).
+    horizon : float, default=52
+        Forecast horizon, in time units.
+    discount_rate : float, default=0.0
+        Discount rate per time unit.
+    params_out : str or Path, optional
+        Where to write ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}``.
+    force : bool, default=False
+        Replace existing files.
+    progress_bar : bool, default=False
+        See :func:`read_transactions`.
+
+    Returns
+    -------
+    CLVRun
+
+    Raises
+    ------
+    ModelNotIdentifiedError
+        The data cannot identify the models (e.g. too few repeat purchases); the message
+        names the input and says why. Nothing is written.
+    """
+    from ..measurement.clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+
+    output = Path(output)
+    tx = read_transactions(config, progress_bar=progress_bar)
+    summary = clv_summary(tx, time_unit=time_unit)
+    try:
+        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
+    except ModelNotIdentifiedError as exc:
+        raise ModelNotIdentifiedError(f"{tx.source.name}: no CLV predicted: {exc} Nothing was "
+                                      "written.") from None
+    outputs = {
+        beside(output, "quality.json"): text_writer(tx.report.to_json()),
+        beside(output, "frequency_recency.png"): figure_writer(
+            plot_frequency_recency(result.bgnbd).figure),
+        beside(output, "p_alive.png"): figure_writer(
+            plot_probability_alive_matrix(result.bgnbd).figure),
+        output: table_writer(result.customers, output.suffix),
+    }
+    if params_out is not None:
+        outputs[Path(params_out)] = text_writer(json_text(result.params))
+    write_all(outputs, force=force)
+    return CLVRun(tx.report, result)
+
+
+def run_lift(run_dir: str | Path, config: Config, *, from_config: bool = False,
+             given: Collection[str] = (), days: int = 30, alpha: float = 0.05,
+             output: str | Path | None = None, force: bool = False) -> LiftReport:
+    """Measure each campaign of a weekly run against its holdout; write the lift table.
+
+    The transactions ``config`` names (``[input] path``: they cover the days after the
+    run's as-of date) are read with the run's own ``[columns]`` and ``[input]`` options
+    (from its manifest) unless ``from_config`` or ``given`` say otherwise
+    (:func:`~rfm_engine.measurement.lift.campaign_lift`).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder ``DIR/<as_of>/``.
+    config : Config
+        The effective configuration: the transactions and how to read them.
+    from_config : bool, default=False
+        Read with ``config``'s ``[input]`` and ``[columns]`` (a config file was given), not
+        the run's. Its ``[features]`` are the run's, not the outcome window's: ignored.
+    given : collection of str
+        The reading options set on top (names of
+        :meth:`Config.load_options <rfm_engine.config.Config.load_options>`' keys: ``columns``,
+        ``date_format``, ..., ``as_of`` and ``window_days``, which cut the outcome data):
+        taken from ``config`` over the run's.
+    days : int, default=30
+        Outcome window: the ``days`` after the run's as-of date.
+    alpha : float, default=0.05
+        Significance level (confidence intervals at ``1 - alpha``).
+    output : str or Path, optional
+        Write the lift table (.csv or .parquet) and ``output.png`` beside it.
+    force : bool, default=False
+        Replace existing files.
+
+    Returns
+    -------
+    LiftReport
+
+    Raises
+    ------
+    ConfigError
+        ``config`` names no transactions.
+    """
+    from ..measurement.lift import campaign_lift
+
+    if not config.input.path:
+        raise ConfigError("No transactions: give --transactions or [input] path in the "
+                          "config.")
+    options = config.load_options()
+    columns = options.pop("columns")
+    chosen = set(given)
+    if from_config:  # its [input] and [columns]; never its [features]: those are the run's
+        chosen |= (options.keys() - {"as_of", "window_days"}) | {"columns"}
+    reading = {key: value for key, value in options.items()
+               if key in chosen and value is not None}
+    report = campaign_lift(run_dir, config.input.path, days=days, alpha=alpha,
+                           columns=columns if "columns" in chosen else None, **reading)
+    if output is not None:
+        output = Path(output)
+        write_all({output: table_writer(report.to_frame(), output.suffix),
+                   beside(output, "png"): figure_writer(report.plot().figure)}, force=force)
+    return report
