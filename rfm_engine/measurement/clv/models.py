@@ -263,12 +263,35 @@ def _extreme(params: Mapping[str, float]) -> list[str]:
 # ---------------------------------------------------------------------- BG/NBD
 
 
+def _levels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct values of ``x`` and each element's index into them."""
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse
+
+
+def _per_level(function: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+               levels: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``function(x)``, evaluated once per distinct value when ``levels`` of ``x`` are given.
+
+    The special functions of the likelihoods depend on the frequency only, which takes a
+    few hundred values among hundreds of thousands of customers.
+    """
+    if levels is None:
+        return function(x)
+    values, inverse = levels
+    return function(values)[inverse]
+
+
 def _bgnbd_loglik(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray,
-                  big_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-customer log-likelihood and its gradient in (log r, log alpha, log a, log b)."""
+                  big_t: np.ndarray, levels: tuple[np.ndarray, np.ndarray] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihood and its gradient in (log r, log alpha, log a, log b).
+
+    ``levels``: ``_levels(x)``, to evaluate the special functions of ``x`` once per value.
+    """
     repeat = x > 0
-    base = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-            + betaln(a, b + x) - betaln(a, b))
+    base = (_per_level(lambda v: gammaln(r + v), x, levels) - gammaln(r) + r * np.log(alpha)
+            + _per_level(lambda v: betaln(a, b + v), x, levels) - betaln(a, b))
     u = -(r + x) * np.log(alpha + big_t)
     with np.errstate(divide="ignore"):
         w = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0))
@@ -277,12 +300,12 @@ def _bgnbd_loglik(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x
     ll = base + mix
     pi_w = np.exp(w - mix)  # share of the "dropped out after the last purchase" term
     pi_u = 1.0 - pi_w
-    d_r = (digamma(r + x) - digamma(r) + np.log(alpha)
+    d_r = (_per_level(lambda v: digamma(r + v), x, levels) - digamma(r) + np.log(alpha)
            - pi_u * np.log(alpha + big_t) - pi_w * np.log(alpha + t_x))
     d_alpha = r / alpha - pi_u * (r + x) / (alpha + big_t) - pi_w * (r + x) / (alpha + t_x)
-    d_ab = digamma(a + b) - digamma(a + b + x)
+    d_ab = digamma(a + b) - _per_level(lambda v: digamma(a + b + v), x, levels)
     d_a = d_ab + pi_w / a
-    d_b = (d_ab + digamma(b + x) - digamma(b)
+    d_b = (d_ab + _per_level(lambda v: digamma(b + v), x, levels) - digamma(b)
            - pi_w / np.where(repeat, b + x - 1, 1.0))
     grad = np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
     return ll, grad
@@ -427,9 +450,10 @@ class BetaGeoModel(BaseEstimator):
         # Identical customers share one likelihood term.
         (ux, ut_x, ut), counts, _ = _distinct_rows(x, t_x, big_t)
         weights = counts / counts.sum()
+        levels = _levels(ux)
 
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, grad = _bgnbd_loglik(*np.exp(log_params), ux, ut_x, ut)
+            ll, grad = _bgnbd_loglik(*np.exp(log_params), ux, ut_x, ut, levels)
             return -float(weights @ ll), -(weights @ grad)
 
         # Start: r = a = b = 1 and alpha such that r/alpha is about one purchase per mean age.
@@ -543,15 +567,23 @@ class BetaGeoModel(BaseEstimator):
 # ---------------------------------------------------------------------- Gamma-Gamma
 
 
-def _gg_loglik(p: float, q: float, v: float, x: np.ndarray,
-               m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-customer log-likelihood of mean spend ``m`` over ``x`` purchases, and gradient."""
+def _gg_loglik(p: float, q: float, v: float, x: np.ndarray, m: np.ndarray,
+               levels: tuple[np.ndarray, np.ndarray] | None = None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihood of mean spend ``m`` over ``x`` purchases, and gradient.
+
+    ``levels``: ``_levels(x)``, to evaluate the special functions of ``x`` once per value.
+    """
     px = p * x
     log_vxm = np.log(v + x * m)
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * log_vxm)
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_vxm)
-    d_q = digamma(px + q) - digamma(q) + np.log(v) - log_vxm
+    log_x = _per_level(np.log, x, levels)
+    digamma_pxq = _per_level(lambda u: digamma(p * u + q), x, levels)
+    digamma_px = _per_level(lambda u: digamma(p * u), x, levels)
+    ll = (_per_level(lambda u: gammaln(p * u + q), x, levels)
+          - _per_level(lambda u: gammaln(p * u), x, levels) - gammaln(q) + q * np.log(v)
+          + (px - 1) * np.log(m) + px * log_x - (px + q) * log_vxm)
+    d_p = x * (digamma_pxq - digamma_px + np.log(m) + log_x - log_vxm)
+    d_q = digamma_pxq - digamma(q) + np.log(v) - log_vxm
     d_v = q / v - (px + q) / (v + x * m)
     return ll, np.stack([p * d_p, q * d_q, v * d_v], axis=-1)
 
@@ -673,9 +705,10 @@ class GammaGammaModel(BaseEstimator):
         # Identical repeat buyers share one likelihood term.
         (ux, um), counts, _ = _distinct_rows(x, m)
         weights = counts / counts.sum()
+        levels = _levels(ux)
 
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, grad = _gg_loglik(*np.exp(log_params), ux, um)
+            ll, grad = _gg_loglik(*np.exp(log_params), ux, um, levels)
             return -float(weights @ ll), -(weights @ grad)
 
         # Start: p = 1, q = 2, so that the population mean p v / (q - 1) is v = mean spend.

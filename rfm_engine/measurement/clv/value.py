@@ -83,22 +83,36 @@ def customer_lifetime_value(bgnbd: BetaGeoModel, gg: GammaGammaModel,
     _check_number("horizon", horizon, low=0.0, low_open=True)
     _check_number("discount_rate", discount_rate, low=0.0)
     _check_number("step", step, low=0.0, low_open=True)
+    clv = _predictions(bgnbd, gg, summary, horizon, discount_rate, step)["clv"]
+    return pd.Series(clv, index=_index(summary, len(clv)), name="clv")
+
+
+def _predictions(bgnbd: BetaGeoModel, gg: GammaGammaModel, summary: pd.DataFrame,
+                 horizon: float, discount_rate: float, step: float) -> dict[str, np.ndarray]:
+    """Return every customer's P(alive), expected purchases, spend and CLV in one pass.
+
+    Keys ``p_alive``, ``expected_purchases`` (over ``horizon``), ``expected_average_value``
+    and ``clv``: the values of `BetaGeoModel.probability_alive`, `BetaGeoModel.predict_purchases`,
+    `GammaGammaModel.expected_average_value` and `customer_lifetime_value`: P(alive)
+    does not depend on ``t`` and the expected purchases if alive depend on (frequency,
+    T) only, so each is evaluated once (per distinct pair), not once per step.
+    """
     n_steps = math.ceil(horizon / step - 1e-9)
     times = np.minimum(np.arange(1, n_steps + 1) * float(step), float(horizon))
     value = gg.expected_average_value(summary).to_numpy()
-    # predict_purchases(t) for every t: P(alive) does not depend on t, and the expected
-    # purchases if alive depend on (frequency, T) only, so each is evaluated once.
     params = bgnbd._p()
     x, t_x, big_t = _bgnbd_data(summary)
     alive = _bgnbd_p_alive(*params, x, t_x, big_t)
-    expected = _bgnbd_expected_distinct(*params, x, big_t, [float(t) for t in times])
+    *expected, at_horizon = _bgnbd_expected_distinct(
+        *params, x, big_t, [*(float(t) for t in times), float(horizon)])
     previous = np.zeros(len(value))
     clv = np.zeros(len(value))
     for t, if_alive in zip(times, expected, strict=True):
         cumulative = if_alive * alive
         clv += (cumulative - previous) * value / (1.0 + discount_rate) ** t
         previous = cumulative
-    return pd.Series(clv, index=_index(summary, len(clv)), name="clv")
+    return {"p_alive": alive, "expected_purchases": at_horizon * alive,
+            "expected_average_value": value, "clv": clv}
 
 
 @dataclass(eq=False)
@@ -245,14 +259,9 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
             raise ModelNotIdentifiedError(f"too few repeat purchases to fit Gamma-Gamma: "
                                           f"{exc}") from None
         _raise_if_not_identified(gg)
-        clv = customer_lifetime_value(bgnbd, gg, summary, horizon=horizon,
-                                      discount_rate=discount_rate, step=step)
         customers = pd.DataFrame({
             "customer_id": summary["customer_id"].to_numpy(),
-            "p_alive": bgnbd.probability_alive(summary).to_numpy(),
-            "expected_purchases": bgnbd.predict_purchases(horizon, summary).to_numpy(),
-            "expected_average_value": gg.expected_average_value(summary).to_numpy(),
-            "clv": clv.to_numpy(),
+            **_predictions(bgnbd, gg, summary, horizon, discount_rate, step),
         })
     for column in customers.columns.drop("customer_id"):
         values = customers[column].to_numpy(dtype=np.float64)
