@@ -66,6 +66,8 @@ _COUNTS = ("customers_at_start", "new_customers", "returning_customers", "active
            "customers_retained", "customers_at_end", "repeat_customers", "orders")
 _RAW = (*_COUNTS, "revenue", "gmv", "lifespan_added", "repeaters_added")
 _RETENTION_COLOR, _CHURN_COLOR, _GMV_COLOR = "#2b8cbe", "#e6550d", "#636363"
+#: Largest number of periods whose cohort heatmap gets a number in each cell.
+_MAX_LABELLED = 24
 
 
 # --------------------------------------------------------------------------- the table
@@ -618,9 +620,9 @@ def cohort_retention(tx: Transactions, *, period: str = "month") -> pd.DataFrame
     start = f"DATE {sql_literal(spine['period_start'].iloc[0].isoformat())}"
     with step(f"computing cohorts per {unit}"):
         cells = tx.con.execute(f"""
-            WITH {_orders_cte(tx, start, unit)},
-            activity AS (
-                SELECT DISTINCT customer_id, idx FROM dated WHERE is_purchase
+            WITH activity AS (
+                SELECT customer_id, CAST(date_diff('{unit}', {start}, order_date) AS BIGINT) AS idx
+                FROM {orders_table(tx)} WHERE is_purchase GROUP BY ALL
             ), cohorts AS (
                 SELECT customer_id, min(idx) AS cohort FROM activity GROUP BY customer_id
             )
@@ -646,6 +648,11 @@ def cohort_retention(tx: Transactions, *, period: str = "month") -> pd.DataFrame
 
 def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Draw the cohort matrix of :func:`cohort_retention` as an annotated heatmap.
+
+    Each cell shows its percentage when there are at most 24 periods (two years of
+    months). A longer history keeps the figure size of 24 periods and shows the shares by
+    colour only: its cells are too small for a number each, and the ~n²/2 labels took
+    most of the KPI report's time (the numbers are in :func:`cohort_retention`).
 
     Parameters
     ----------
@@ -675,13 +682,16 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     shares = periods.to_numpy(dtype=float)
     n_rows, n_cols = shares.shape
     if ax is None:
-        ax = new_axes(2.2 + 0.6 * max(n_cols, 1), 1.4 + 0.4 * max(n_rows, 1))
+        ax = new_axes(2.2 + 0.6 * max(min(n_cols, _MAX_LABELLED), 1),
+                      1.4 + 0.4 * max(min(n_rows, _MAX_LABELLED), 1))
     image = ax.imshow(np.ma.masked_invalid(shares), cmap="Blues", vmin=0.0, vmax=100.0,
                       aspect="auto")
-    for (i, j), value in np.ndenumerate(shares):
-        if not math.isnan(value):
-            ax.text(j, i, f"{value:.0f}%", ha="center", va="center", fontsize=8,
-                    color="white" if value > 60 else "black")
+    if n_cols <= _MAX_LABELLED:
+        for (i, j), value in np.ndenumerate(shares):
+            if not math.isnan(value):
+                # Inside their cells: the layout need not measure them (same picture).
+                ax.text(j, i, f"{value:.0f}%", ha="center", va="center", fontsize=8,
+                        color="white" if value > 60 else "black", in_layout=False)
     ax.set_xticks(range(n_cols), [str(c) for c in periods.columns])
     ax.set_yticks(range(n_rows), [f"{c} (n={n:,})" for c, n in
                                   zip(cohorts.index, cohorts["customers"], strict=True)])
@@ -730,16 +740,6 @@ def _periods(tx: Transactions, unit: str) -> pd.DataFrame:
     return pd.DataFrame({"idx": np.arange(len(periods), dtype="int64"),
                          "period": pd.array([_label(p, unit) for p in periods], dtype="str"),
                          "period_start": starts, "period_end": ends, "partial": partial})
-
-
-def _orders_cte(tx: Transactions, start: str, unit: str) -> str:
-    """CTE ``dated``: one row per order of :func:`orders_table` with its period index."""
-    return f"""
-        dated AS MATERIALIZED (
-            SELECT customer_id, order_date, net, gross, is_purchase,
-                   CAST(date_diff('{unit}', {start}, order_date) AS BIGINT) AS idx
-            FROM {orders_table(tx)}
-        )"""
 
 
 def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
