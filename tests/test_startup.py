@@ -47,14 +47,26 @@ def tx(tmp_path_factory) -> Path:
     return path
 
 
-def test_importing_the_cli_loads_no_heavy_library(tmp_path):
-    code = ("import sys, rfm_engine, rfm_engine.cli, rfm_engine.runs.adhoc\n"
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+def after_import(*modules: str, cwd: Path) -> set[str]:
+    """Import ``modules`` in a fresh interpreter; return every module it then holds."""
+    code = f"import sys, {', '.join(modules)}\nprint(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
                             text=True, timeout=600, check=True)
-    loaded = set(result.stdout.split())
-    assert "rfm_engine" in loaded and "click" in loaded
-    assert loaded & HEAVY == set()
+    return set(result.stdout.split())
+
+
+def test_importing_the_cli_loads_no_heavy_library(tmp_path):
+    loaded = after_import("rfm_engine", "rfm_engine.cli", "rfm_engine.runs.adhoc", cwd=tmp_path)
+    assert {"rfm_engine.cli", "click"} <= loaded
+    assert packages(loaded) & HEAVY == set()
+
+
+def test_the_weekly_run_loads_no_clustering_or_plotting_library_up_front(tmp_path):
+    # k-means only runs with [clustering] or a frozen clusterer; plots once they are drawn.
+    loaded = after_import("rfm_engine.runs.weekly", cwd=tmp_path)
+    assert "sklearn.base" in loaded  # the scorer
+    assert not {m for m in loaded if m.startswith(("sklearn.cluster", "sklearn.metrics",
+                                                   "matplotlib", "mlflow"))}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["segment", "--help"], ["run", "--help"],

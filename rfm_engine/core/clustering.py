@@ -59,11 +59,6 @@ import pandas as pd
 from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import adjusted_rand_score
-from sklearn.metrics.pairwise import euclidean_distances
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
@@ -72,10 +67,15 @@ from ..io._validation import is_int, require_columns
 from ..io.writers import figure_writer, write_all
 from ..plotting import new_axes
 
+# sklearn.cluster, .metrics, .pipeline and .preprocessing are imported where they are used:
+# importing them costs more than the scorer's sklearn.base, and a frozen model or a run
+# without [clustering] never fits or scores clusters.
 if TYPE_CHECKING:
     import os
 
     from matplotlib.axes import Axes
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.pipeline import Pipeline
 
 __all__ = [
     "RFMClusterer",
@@ -510,6 +510,10 @@ def make_pipeline(n_clusters: int, algorithm: str = "kmeans", random_state: int 
     >>> list(make_pipeline(4).named_steps)
     ['signed_log1p', 'scale', 'kmeans']
     """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
     model: KMeans | MiniBatchKMeans
     if algorithm == "kmeans":
         model = KMeans(n_clusters=n_clusters, n_init=_N_INIT, random_state=random_state)
@@ -568,6 +572,8 @@ def silhouettes(
     >>> [round(s, 4) for s in silhouettes(X, [[0, 0, 1, 1], [0, 1, 1, 1]])]
     [0.8997, 0.0263]
     """
+    from sklearn.metrics.pairwise import euclidean_distances
+
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     codes, blocks, counts = [], [], []
@@ -836,6 +842,8 @@ class Clustering:
 
         None when the customers have no ``segment`` column.
         """
+        from sklearn.metrics import adjusted_rand_score
+
         if "segment" not in self.customers.columns:
             return None
         segments = self.customers["segment"].astype(object).to_numpy()
