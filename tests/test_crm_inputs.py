@@ -17,10 +17,8 @@ from rfm_engine.datasets.sample_data import (
     write_crm_inputs,
 )
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
-from rfm_engine.io.crm_inputs import (
-    INPUT_KINDS,
-    INPUT_SCHEMAS,
-    InputTable,
+from rfm_engine.io.crm_inputs import INPUT_KINDS, INPUT_SCHEMAS, InputTable, read_input
+from rfm_engine.measurement.crm_kpis import (
     cac,
     ces,
     clv_to_cac,
@@ -29,7 +27,6 @@ from rfm_engine.io.crm_inputs import (
     first_contact_resolution,
     lead_conversion,
     nps,
-    read_input,
     renewal_rate,
     sales_cycle,
 )

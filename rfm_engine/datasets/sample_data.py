@@ -1142,7 +1142,8 @@ def generate_crm_inputs(transactions: pd.DataFrame, *, seed: int = 0) -> dict[st
 
     Examples
     --------
-    >>> from rfm_engine.io.crm_inputs import nps, read_input
+    >>> from rfm_engine.io.crm_inputs import read_input
+    >>> from rfm_engine.measurement.crm_kpis import nps
     >>> from rfm_engine.datasets.sample_data import generate_crm_inputs, generate_transactions
     >>> inputs = generate_crm_inputs(generate_transactions(300, seed=1), seed=1)
     >>> sorted(inputs)

@@ -358,7 +358,7 @@ def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: fl
     return result
 
 
-#: Optional input kind -> (title, KPI function name in rfm_engine.io.crm_inputs, takes a period).
+#: Optional input kind -> (title, KPI function name in measurement.crm_kpis, takes a period).
 _INPUT_KPIS: dict[str, list[tuple[str, str, bool]]] = {
     "surveys": [("NPS", "nps", True), ("CSAT", "csat", True), ("CES", "ces", True)],
     "tickets": [("First-contact resolution", "first_contact_resolution", True)],
@@ -388,13 +388,13 @@ def input_kpis(inputs: Mapping[str, Any], *, period: str = "month",
     -------
     dict
     """
-    from ..io import crm_inputs
+    from ..measurement import crm_kpis
 
     freq = {"month": "M", "quarter": "Q"}[period]
     tables: dict[str, pd.DataFrame] = {}
     for kind, table in inputs.items():
         for title, function, periodic in _INPUT_KPIS.get(kind, []):
-            compute = getattr(crm_inputs, function)
+            compute = getattr(crm_kpis, function)
             try:
                 tables[title] = compute(table, freq) if periodic else compute(table)
             except (ValueError, KeyError) as exc:
