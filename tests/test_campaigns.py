@@ -19,7 +19,7 @@ from rfm_engine.campaigns.assign import (
     holdout_draw,
 )
 from rfm_engine.campaigns.plan import DEFAULT_PLAN, Campaign, check_plan, load_campaigns
-from rfm_engine.campaigns.suggestions import suggest_products, suggest_upsell
+from rfm_engine.campaigns.suggestions import suggest_items, suggest_products, suggest_upsell
 from rfm_engine.core.segments import load_rules
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
 
@@ -674,6 +674,74 @@ def test_suggestions_from_loaded_transactions_match_the_dataframe_path(rows, seg
         pd.testing.assert_series_equal(only[targets[:2]], suggest(raw, customers, **options)[
             targets[:2]])
     assert tx.con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE "
+                          "'_rfm_suggest%'").fetchall() == [(0,)]
+
+
+def naive_upsell(tx: pd.DataFrame, customers: pd.DataFrame) -> dict:
+    """The up-sell rule of suggest_upsell's docstring, customer by customer (one unit a row)."""
+    pairs: dict[tuple, list[float]] = {}
+    for cid, cat, item, amount in tx[["customer_id", "category", "product_id",
+                                      "amount"]].itertuples(index=False):
+        net = pairs.setdefault((cid, cat, item), [0.0, 0])
+        net[0] += amount
+        net[1] += 1
+    bought = {key: net for key, net in pairs.items() if net[0] > 0 and net[1] > 0}
+    totals: dict[tuple, list[float]] = {}
+    for (_, cat, item), (amount, units) in bought.items():
+        total = totals.setdefault((cat, item), [0.0, 0])
+        total[0] += amount
+        total[1] += units
+    price = {key: amount / units for key, (amount, units) in totals.items()}
+    segment = dict(zip(customers["customer_id"], customers["segment"], strict=True))
+    out = {}
+    for cid, seg in segment.items():
+        spent: dict[str, list[float]] = {}
+        for (who, cat, _), (amount, units) in bought.items():
+            if who == cid:
+                spent.setdefault(cat, [0.0, 0])
+                spent[cat][0] += amount
+                spent[cat][1] += units
+        if pd.isna(seg) or not spent:
+            out[cid] = None
+            continue
+        main = min(spent, key=lambda cat: (-spent[cat][0], cat))
+        usual = spent[main][0] / spent[main][1]
+        owned = {item for (who, _, item) in bought if who == cid}
+        buyers: dict[str, int] = {}
+        for (who, cat, item) in bought:
+            if cat == main and segment.get(who) == seg and price[(cat, item)] > usual:
+                buyers[item] = buyers.get(item, 0) + 1
+        choices = sorted((-n, item) for item, n in buyers.items() if item not in owned)
+        out[cid] = choices[0][1] if choices else None
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from("abcdefgh"), st.sampled_from(["x", "y"]),
+                            st.sampled_from(["p1", "p2", "p3", "p4", "p5", "p6"]),
+                            st.sampled_from([-3.0, 1.5, 2.0, 5.25, 7.0, 11.0])),
+                  min_size=1, max_size=60),
+    segments=st.lists(st.sampled_from(["s1", "s2", None]), min_size=8, max_size=8),
+    targets=st.sets(st.sampled_from("abcdefgh")),
+)
+def test_suggest_upsell_matches_a_naive_loop(rows, segments, targets):
+    # Many owners of their segment's first pricier product (the paired path), returns
+    # (pairs not bought leave the product prices), several segments and categories.
+    from rfm_engine.io.loading import load_transactions
+
+    raw = pd.DataFrame(rows, columns=["customer_id", "category", "product_id", "amount"])
+    raw["order_date"] = "2024-01-01"
+    customers = pd.DataFrame({"customer_id": list("abcdefgh"), "segment": segments})
+    expected = {c: (v if c in targets else None)
+                for c, v in naive_upsell(raw, customers).items()}
+    tx = load_transactions(raw)
+    both = suggest_items(tx, customers, targets=sorted(targets))
+    for got in (suggest_upsell(tx, customers, targets=sorted(targets)), both["upsell"]):
+        assert {c: (None if pd.isna(v) else v) for c, v in got.items()} == expected
+    pd.testing.assert_series_equal(
+        both["cross_sell"], suggest_products(tx, customers, targets=sorted(targets)))
+    assert tx.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
                           "'_rfm_suggest%'").fetchall() == [(0,)]
 
 

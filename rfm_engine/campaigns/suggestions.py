@@ -1,28 +1,113 @@
 """Cross-sell and up-sell suggestions, computed in DuckDB from what similar customers bought.
 
-Similar customers are the customers of the same segment. Both suggestions aggregate
-customer x item in one DuckDB query (never line-level data in pandas), and only the
-customers asked for (``targets``: in the weekly run, the customers of the resurrection
-campaigns) are paired with their segment's ranking, so the cost is one pass over the lines
-plus the targets' candidate pairs.
+Similar customers are the customers of the same segment. No line reaches pandas, and the
+work follows the customers asked for (``targets``: in the weekly run, the customers of the
+resurrection campaigns), not the size of the history:
+
+* **the scope**: only the customers of the segments that hold a target can change a target's
+  suggestion (the rankings count the customers of the target's own segment), so one pass
+  over the lines sums customer x item for them alone (:func:`suggest_items` shares that
+  pass between cross-sell and up-sell);
+* **prices** (up-sell) are averages over *all* buyers of a product: two cheap passes sum
+  each product's amounts and units over every line and find the (customer, product) pairs
+  that hold a return or zero line, the only ones whose net can fail the "bought" rule; the
+  scope's pass sums those pairs too, and the ones not bought are taken off their product's
+  totals. For loaded transactions the amounts are exact decimals, so this equals summing
+  the bought pairs directly;
+* **up-sell without pairs**: in a segment and category, the products ranked by buyers (then
+  name) form a sequence; the first one priced above a target's usual price is the first
+  "record" of the running maximum price above it, which an ASOF join finds per target. Only
+  the targets who already own that product are paired with the rest of the ranking.
 
 Each function takes the lines either as a DataFrame (validated like every other input) or
 as loaded :class:`~rfm_engine.io.loading.Transactions` (read straight from their DuckDB
-view, amounts summed exactly as decimals).
+view, amounts summed exactly as decimals; a DataFrame's amounts are summed as floats).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..errors import ConfigError
-from ..io._validation import id_array, is_int, numeric_column, require_columns
+from ..errors import ConfigError, DataError
+from ..io._validation import id_array, id_strings, is_int, numeric_column, require_columns
 from ..io.loading import Transactions, connect
 
-__all__ = ["suggest_products", "suggest_upsell"]
+__all__ = ["suggest_items", "suggest_products", "suggest_upsell"]
+
+_NAMES = itertools.count()
+
+
+def suggest_items(
+    transactions: pd.DataFrame | Transactions,
+    customers: pd.DataFrame,
+    *,
+    targets: Sequence[Any] | None = None,
+    k: int = 3,
+) -> pd.DataFrame:
+    """Cross-sell and up-sell together, from one pass over the lines for both.
+
+    What the weekly run attaches to its resurrection targets: ``cross_sell`` by
+    ``category`` when the lines have one, else by ``product_id`` (see
+    :func:`suggest_products`), and ``upsell`` when they have both (see
+    :func:`suggest_upsell`). The results equal those two functions'.
+
+    Parameters
+    ----------
+    transactions : DataFrame or Transactions
+        ``customer_id``, ``amount`` and ``category`` and/or ``product_id``.
+    customers : DataFrame
+        ``customer_id`` and ``segment``.
+    targets : sequence, optional
+        Customer ids to suggest for (default: every customer).
+    k : int, default=3
+        At most this many cross-sell suggestions per customer.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` in the order of ``customers``, with the columns that the
+        lines allow (``cross_sell``, ``upsell``; none without a category or product).
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "b", "b", "c", "c", "d"],
+    ...     "category": ["tea", "tea", "tea", "tea", "cake", "tea"],
+    ...     "product_id": ["green", "green", "gold", "gold", "c1", "white"],
+    ...     "amount": [4.0, 4.0, 12.0, 12.0, 3.0, 9.0]})
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": "loyal"})
+    >>> suggest_items(tx, customers, targets=["a", "d"])  # doctest: +NORMALIZE_WHITESPACE
+                cross_sell upsell
+    customer_id
+    a                 cake   gold
+    b                  NaN    NaN
+    c                  NaN    NaN
+    d                 cake   gold
+    """
+    _check_k(k, "suggest_items")
+    available = (transactions.columns if isinstance(transactions, Transactions)
+                 else transactions.columns)
+    mapped = [c for c in ("category", "product_id") if c in available]
+    if len(mapped) == 2:
+        keys = {"cat": "category", "item": "product_id"}
+    else:
+        keys = {"item": mapped[0]} if mapped else {}
+    if not keys:
+        index = _Inputs.customer_index(customers)
+        return pd.DataFrame(index=index)
+    with _Inputs(transactions, customers, keys, targets, prices=len(keys) == 2) as inputs:
+        columns = {"cross_sell": inputs.series(
+            _cross_sell(inputs, "cat" if "cat" in keys else "item", k), "cross_sell")}
+        if len(keys) == 2:
+            columns["upsell"] = inputs.series(_upsell(inputs), "upsell")
+        return pd.DataFrame(columns)
 
 
 def suggest_products(
@@ -71,33 +156,42 @@ def suggest_products(
     >>> suggest_products(tx, customers, k=2).to_dict()
     {'a': 'cake', 'b': 'mugs', 'c': 'mugs', 'd': nan}
     """
-    if not is_int(k) or k < 1:
-        raise ConfigError(f"The 'k' parameter of suggest_products must be an int >= 1. "
-                          f"Got {k!r} instead.")
+    _check_k(k, "suggest_products")
     with _Inputs(transactions, customers, {"item": by}, targets) as inputs:
-        found = inputs.con.execute(f"""
-            WITH bought AS (
-                SELECT cid, item FROM {inputs.lines} WHERE item IS NOT NULL
-                GROUP BY cid, item HAVING sum(amount) > 0
-            ), ranking AS (
-                SELECT segment, item,
-                       row_number() OVER (PARTITION BY segment
-                                          ORDER BY count(*) DESC, item) AS r
-                FROM bought JOIN {inputs.segments} USING (cid) GROUP BY segment, item
-            ), n_bought AS (
-                SELECT cid, count(*) AS n FROM bought GROUP BY cid
-            ), wanted AS (
-                SELECT cid, segment, coalesce(n, 0) AS n
-                FROM {inputs.wanted} LEFT JOIN n_bought USING (cid)
-            ), pairs AS (  -- the first k + n items of the ranking hold k unbought ones
-                SELECT w.cid, r.item, r.r
-                FROM wanted w JOIN ranking r ON r.segment = w.segment AND r.r <= {k} + w.n
-                ANTI JOIN bought b ON b.cid = w.cid AND b.item = r.item
-            )
-            SELECT cid, array_to_string(arg_min(item, r, {k}), '|') AS suggestion
-            FROM pairs GROUP BY cid
-        """).df()
-        return inputs.series(found, "cross_sell")
+        return inputs.series(_cross_sell(inputs, "item", k), "cross_sell")
+
+
+def _check_k(k: int, where: str) -> None:
+    if not is_int(k) or k < 1:
+        raise ConfigError(f"The 'k' parameter of {where} must be an int >= 1. "
+                          f"Got {k!r} instead.")
+
+
+def _cross_sell(inputs: _Inputs, column: str, k: int) -> pa.Table:
+    """``pos, suggestion`` of the targets: the first ``k`` unbought items of the ranking."""
+    return inputs.query(f"""
+        WITH bought AS MATERIALIZED (
+            SELECT d.cid, d.{column} AS item FROM {inputs.detail} d
+            SEMI JOIN {inputs.scope} s ON s.cid = d.cid
+            WHERE d.{column} IS NOT NULL
+            GROUP BY d.cid, d.{column} HAVING sum(d.amount) > 0
+        ), ranking AS (
+            SELECT segment, item,
+                   row_number() OVER (PARTITION BY segment ORDER BY count(*) DESC, item) AS r
+            FROM bought JOIN {inputs.scope} USING (cid) GROUP BY segment, item
+        ), n_bought AS (
+            SELECT cid, count(*) AS n FROM bought GROUP BY cid
+        ), wanted AS (
+            SELECT pos, cid, segment, coalesce(n, 0) AS n
+            FROM {inputs.scope} LEFT JOIN n_bought USING (cid) WHERE wanted
+        ), pairs AS (  -- the first k + n items of the ranking hold k unbought ones
+            SELECT w.pos, r.item, r.r
+            FROM wanted w JOIN ranking r ON r.segment = w.segment AND r.r <= {k} + w.n
+            ANTI JOIN bought b ON b.cid = w.cid AND b.item = r.item
+        )
+        SELECT pos, array_to_string(arg_min(item, r, {k}), '|') AS suggestion
+        FROM pairs GROUP BY pos
+    """)
 
 
 def suggest_upsell(
@@ -155,87 +249,173 @@ def suggest_upsell(
     {'a': 'gold', 'b': 'white', 'c': nan, 'd': 'gold'}
     """
     with _Inputs(transactions, customers, {"cat": category, "item": product},
-                 targets, units=True) as inputs:
-        found = inputs.con.execute(f"""
-            WITH lines AS MATERIALIZED (
-                SELECT cid, cat, item, sum(amount) AS amount, sum(units) AS units
-                FROM {inputs.lines} WHERE cat IS NOT NULL AND item IS NOT NULL
-                GROUP BY cid, cat, item HAVING sum(amount) > 0 AND sum(units) > 0
-            ), price AS (
-                SELECT cat, item, sum(amount) / sum(units) AS price FROM lines GROUP BY cat, item
-            ), popular AS MATERIALIZED (
-                SELECT segment, cat, item, count(*) AS n, any_value(price) AS price
-                FROM lines JOIN {inputs.segments} USING (cid) JOIN price USING (cat, item)
-                GROUP BY segment, cat, item
-            ), wanted AS MATERIALIZED (  -- each target's main category and usual unit price
-                SELECT cid, segment, arg_min(cat, (-amount, cat)) AS cat,
-                       arg_min(amount / units, (-amount, cat)) AS usual
-                FROM (SELECT cid, cat, sum(amount) AS amount, sum(units) AS units
-                      FROM lines SEMI JOIN {inputs.wanted} USING (cid) GROUP BY cid, cat)
-                JOIN {inputs.wanted} USING (cid) GROUP BY cid, segment
-            ), pairs AS (
-                SELECT w.cid, p.item, p.n
-                FROM wanted w JOIN popular p ON p.segment = w.segment AND p.cat = w.cat
-                WHERE p.price > w.usual
-            ), unowned AS (
-                SELECT * FROM pairs ANTI JOIN lines o ON o.cid = pairs.cid AND o.item = pairs.item
-            )
-            SELECT cid, arg_min(item, (-n, item)) AS suggestion FROM unowned GROUP BY cid
-        """).df()
-        return inputs.series(found, "upsell")
+                 targets, prices=True) as inputs:
+        return inputs.series(_upsell(inputs), "upsell")
+
+
+def _upsell(inputs: _Inputs) -> pa.Table:
+    """``pos, suggestion`` of the targets: the most bought pricier product they lack."""
+    return inputs.query(f"""
+        WITH lines AS MATERIALIZED (  -- the (customer, product) pairs bought, in scope
+            SELECT d.cid, d.cat, d.item, d.amount, d.units FROM {inputs.detail} d
+            SEMI JOIN {inputs.scope} s ON s.cid = d.cid
+            WHERE d.cat IS NOT NULL AND d.item IS NOT NULL AND d.amount > 0 AND d.units > 0
+        ), wanted AS MATERIALIZED (  -- each target's main category and usual unit price
+            SELECT pos, cid, segment, arg_min(cat, (-amount, cat)) AS cat,
+                   arg_min(amount / units, (-amount, cat)) AS usual
+            FROM (SELECT cid, cat, sum(amount) AS amount, sum(units) AS units
+                  FROM lines GROUP BY cid, cat)
+            JOIN {inputs.scope} USING (cid) WHERE wanted GROUP BY pos, cid, segment
+        ), shelves AS (
+            SELECT DISTINCT segment, cat FROM wanted
+        ), ranked AS MATERIALIZED (  -- per segment and category: products by buyers, then name
+            SELECT *, row_number() OVER (PARTITION BY segment, cat ORDER BY n DESC, item) AS r
+            FROM (SELECT s.segment, l.cat, l.item, count(*) AS n, any_value(p.price) AS price
+                  FROM lines l JOIN {inputs.scope} s ON s.cid = l.cid
+                  JOIN {inputs.prices} p ON p.cat = l.cat AND p.item = l.item
+                  SEMI JOIN shelves h ON h.segment = s.segment AND h.cat = l.cat
+                  GROUP BY s.segment, l.cat, l.item)
+        ), records AS (  -- products pricier than every better-ranked one
+            SELECT segment, cat, item, r, price
+            FROM (SELECT *, max(price) OVER (PARTITION BY segment, cat ORDER BY r
+                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                            AS before
+                  FROM ranked)
+            WHERE before IS NULL OR price > before
+        ), first AS MATERIALIZED (  -- the best-ranked product priced above the usual price
+            SELECT w.pos, w.cid, w.segment, w.cat, w.usual, c.item, c.r
+            FROM wanted w ASOF JOIN records c
+              ON c.segment = w.segment AND c.cat = w.cat AND c.price > w.usual
+        ), owned AS MATERIALIZED (  -- ... which the target already has: look further down
+            SELECT f.* FROM first f SEMI JOIN lines o ON o.cid = f.cid AND o.item = f.item
+        ), further AS (
+            SELECT f.pos, p.item, p.r
+            FROM owned f JOIN ranked p ON p.segment = f.segment AND p.cat = f.cat
+                                      AND p.r > f.r AND p.price > f.usual
+            ANTI JOIN lines o ON o.cid = f.cid AND o.item = p.item
+        )
+        SELECT pos, item AS suggestion FROM first ANTI JOIN owned USING (pos)
+        UNION ALL
+        SELECT pos, arg_min(item, r) AS suggestion FROM further GROUP BY pos
+    """)
 
 
 class _Inputs:
-    """The lines, segments and targets of a suggestion as DuckDB relations.
+    """The customers in scope, their item totals and the product prices, in DuckDB.
 
-    ``lines``: ``cid`` and the named item columns (text), ``amount`` (and ``units``);
-    ``segments``: ``cid, segment`` of the customers with a segment; ``wanted``: the same
-    limited to the targets. A DataFrame is validated and registered on a connection of
-    its own; loaded transactions are read from their view, on their connection.
+    ``scope``: ``pos`` (row of ``customers``), ``cid``, ``segment``, ``wanted`` (a target)
+    for the customers of the segments holding a target. ``detail``: ``cid``, the item
+    columns (text), ``amount`` and ``units`` summed per customer and item for the scope
+    (and, with ``prices``, for the pairs holding a return or zero line). ``prices``:
+    ``cat, item, price``, the average unit price of each product over its buyers. A
+    DataFrame is validated and registered on a connection of its own; loaded transactions
+    are read from their view, on their connection. Everything is dropped on exit.
     """
 
     def __init__(self, transactions: pd.DataFrame | Transactions, customers: pd.DataFrame,
                  items: dict[str, str], targets: Sequence[Any] | None, *,
-                 units: bool = False) -> None:
-        require_columns(customers, ["customer_id", "segment"], "customers")
-        self.ids = pd.Index(id_array(customers["customer_id"], source="customers"))
-        segments = pd.DataFrame({"cid": self.ids.to_numpy(dtype=object),
-                                 "segment": customers["segment"].to_numpy(dtype=object)})
-        segments = segments.dropna(subset=["segment"]).astype({"segment": str})
-        wanted = (segments if targets is None else segments[segments["cid"].isin(
-            pd.Index(id_array(pd.Series(list(targets), dtype=object), source="targets")))])
-        self._names = []
+                 prices: bool = False) -> None:
+        self.index = self.customer_index(customers)
+        cids = pa.array(self.index.to_numpy(dtype=object), type=pa.string())
+        segment = customers["segment"]
+        has_segment = segment.notna().to_numpy(dtype=bool)
+        wanted = (np.ones(len(cids), dtype=bool) if targets is None else pc.is_in(
+            cids, value_set=pa.array(_target_ids(targets), type=pa.string()))
+            .to_numpy(zero_copy_only=False))
+        rows = np.flatnonzero(has_segment)
+        segs = pa.table({
+            "pos": pa.array(rows, type=pa.int64()),
+            "cid": cids.take(pa.array(rows)),
+            "segment": pa.array(segment[has_segment].astype(str).to_numpy(dtype=object),
+                                type=pa.string()),
+            "wanted": pa.array(wanted[rows]),
+        })
+        self._names: list[tuple[str, str]] = []
+        self._tag = f"{next(_NAMES)}_{id(self):x}"
         if isinstance(transactions, Transactions):
             require_columns(pd.DataFrame(columns=list(transactions.columns)),
                             list(items.values()), "transactions")
-            self.con = transactions.con
+            self.con, self._own = transactions.con, False
             select = ", ".join(f"CAST({col} AS VARCHAR) AS {name}" for name, col in items.items())
-            self.lines = self._view(f"SELECT customer_id AS cid, {select}, amount"
-                                    f"{', 1 AS units' if units else ''} FROM transactions")
-            self._own = False
+            lines = self._create("VIEW", "lines", f"SELECT customer_id AS cid, {select}, amount, "
+                                                  "1 AS units FROM transactions")
         else:
             self.con, self._own = connect(), True
-            self.lines = self._register(_lines_frame(transactions, items, units=units))
-        self.segments = self._register(segments)
-        self.wanted = self._register(wanted)
+            lines = self._register("lines", _lines_frame(transactions, items,
+                                                         units=prices))
+        segs_name = self._register("customers", segs)
+        self.scope = self._create("TABLE", "scope", f"""
+            SELECT * FROM {segs_name}
+            WHERE segment IN (SELECT segment FROM {segs_name} WHERE wanted)""")
+        keys = ", ".join(items)
+        if not prices:
+            self.detail = self._create("TABLE", "detail", f"""
+                SELECT cid, {keys}, sum(amount) AS amount FROM {lines}
+                WHERE cid IN (SELECT cid FROM {self.scope}) GROUP BY ALL""")
+            return
+        # every line, per product; the pairs holding a return or zero line (see the module docs)
+        whole = self._create("TABLE", "whole", f"""
+            SELECT cat, item, sum(amount) AS amount, sum(units) AS units
+            FROM {lines} WHERE cat IS NOT NULL AND item IS NOT NULL GROUP BY cat, item""")
+        doubtful = self._create("TABLE", "doubtful", f"""
+            SELECT DISTINCT cid, cat, item FROM {lines}
+            WHERE cat IS NOT NULL AND item IS NOT NULL AND (amount <= 0 OR units <= 0)""")
+        self.detail = self._create("TABLE", "detail", f"""
+            SELECT l.cid, l.cat, l.item, sum(l.amount) AS amount, sum(l.units) AS units
+            FROM {lines} l
+            LEFT JOIN {doubtful} x ON x.cid = l.cid AND x.cat = l.cat AND x.item = l.item
+            WHERE l.cid IN (SELECT cid FROM {self.scope}) OR x.cid IS NOT NULL
+            GROUP BY ALL""")
+        self.prices = self._create("TABLE", "prices", f"""
+            WITH unbought AS (
+                SELECT d.cat, d.item, sum(d.amount) AS amount, sum(d.units) AS units
+                FROM {self.detail} d
+                SEMI JOIN {doubtful} x ON x.cid = d.cid AND x.cat = d.cat AND x.item = d.item
+                WHERE NOT (d.amount > 0 AND d.units > 0)
+                GROUP BY d.cat, d.item
+            )
+            SELECT w.cat, w.item, (w.amount - coalesce(u.amount, 0))
+                                  / (w.units - coalesce(u.units, 0)) AS price
+            FROM {whole} w LEFT JOIN unbought u ON u.cat = w.cat AND u.item = w.item
+            WHERE w.units - coalesce(u.units, 0) > 0""")
 
-    def _register(self, frame: pd.DataFrame) -> str:
-        name = f"_rfm_suggest_{len(self._names)}_{id(self):x}"
-        self.con.register(name, frame)
-        self._names.append(("view", name))
+    @staticmethod
+    def customer_index(customers: pd.DataFrame) -> pd.Index:
+        """Return the customers' ids as text, checked: the index of every result."""
+        require_columns(customers, ["customer_id", "segment"], "customers")
+        ids = customers["customer_id"]
+        if pd.api.types.is_string_dtype(ids.dtype) and not pd.api.types.is_object_dtype(
+                ids.dtype):
+            missing = ids.isna().to_numpy(dtype=bool)
+            if missing.any():
+                raise DataError("customers", int(np.flatnonzero(missing)[0]) + 1,
+                                "customer_id", None, "a customer id")
+            values = ids.to_numpy(dtype=object)
+        else:
+            values = np.array(id_strings(ids, source="customers"), dtype=object)
+        return pd.Index(values, dtype=object, name="customer_id")
+
+    def _register(self, what: str, data: Any) -> str:
+        name = f"_rfm_suggest_{what}_{self._tag}"
+        self.con.register(name, data)
+        self._names.append(("registered", name))
         return name
 
-    def _view(self, sql: str) -> str:
-        name = f"_rfm_suggest_lines_{id(self):x}"
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
-        self._names.append(("temp view", name))
+    def _create(self, kind: str, what: str, sql: str) -> str:
+        name = f"_rfm_suggest_{what}_{self._tag}"
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+        self._names.append((kind, name))
         return name
 
-    def series(self, found: pd.DataFrame, name: str) -> pd.Series:
-        """Suggestions ``found`` (``cid, suggestion``) in the order of the customers."""
-        out = found.set_index("cid")["suggestion"].reindex(self.ids)
-        return pd.Series(out.to_numpy(dtype=object), index=pd.Index(
-            self.ids, name="customer_id"), dtype="str", name=name)
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` and return its result as an Arrow table."""
+        return self.con.sql(sql).to_arrow_table()
+
+    def series(self, found: pa.Table, name: str) -> pd.Series:
+        """Suggestions ``found`` (``pos, suggestion``) in the order of the customers."""
+        values = np.full(len(self.index), None, dtype=object)
+        values[found["pos"].to_numpy()] = found["suggestion"].to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=self.index.copy(), dtype="str", name=name)
 
     def __enter__(self) -> _Inputs:
         return self
@@ -244,11 +424,17 @@ class _Inputs:
         if self._own:
             self.con.close()
             return
-        for kind, name in self._names:
-            if kind == "view":
+        for kind, name in reversed(self._names):
+            if kind == "registered":
                 self.con.unregister(name)
             else:
-                self.con.execute(f"DROP VIEW IF EXISTS {name}")
+                self.con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _target_ids(targets: Sequence[Any]) -> list[str]:
+    """Return the target ids as text (a missing id is an error, as in the customers)."""
+    values = targets.to_numpy(dtype=object) if isinstance(targets, pd.Series) else list(targets)
+    return id_strings(list(values), source="targets")
 
 
 def _lines_frame(transactions: pd.DataFrame, items: dict[str, str], *,

@@ -34,7 +34,7 @@ from ..campaigns.plan import (
     check_plan,
     load_campaigns,
 )
-from ..campaigns.suggestions import suggest_products, suggest_upsell
+from ..campaigns.suggestions import suggest_items
 from ..campaigns.suppression import (
     SuppressionList,
     check_freshness,
@@ -147,19 +147,6 @@ def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": pd.Series(dtype=str),
                              "campaign": pd.Series(dtype=str), "as_of": pd.Series(dtype=object)})
     return pd.concat(frames, ignore_index=True)
-
-
-def _suggestions(tx: Transactions, customers: pd.DataFrame,
-                 targets: pd.Series) -> pd.DataFrame:
-    """Cross-sell and up-sell columns for ``targets``, from what their segment bought."""
-    mapped = [c for c in ("category", "product_id") if c in tx.columns]
-    out = pd.DataFrame(index=customers["customer_id"])
-    if not mapped:
-        return out
-    out["cross_sell"] = suggest_products(tx, customers, by=mapped[0], targets=targets)
-    if len(mapped) == 2:
-        out["upsell"] = suggest_upsell(tx, customers, targets=targets)
-    return out
 
 
 def _lock_run(locks: contextlib.ExitStack, run_dir: Path, force: bool) -> None:
@@ -318,8 +305,8 @@ def run_weekly(
             resurrection = [c.name for c in plan if c.type == "resurrection"]
             resurrected = table["campaign"].isin(resurrection)
             targets = table.loc[resurrected, "customer_id"]
-            for column, values in _suggestions(tx, table, targets).items():
-                table[column] = table["customer_id"].map(values).where(resurrected)
+            for column, values in suggest_items(tx, table, targets=targets).items():
+                table[column] = values.set_axis(table.index)  # NA but for the targets
             counts = campaign_counts(table, plan).reset_index()
 
         # Everything the result needs is built before publishing: nothing after it can fail.
