@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from rfm_engine.campaigns.assign import GROUPS
 from rfm_engine.campaigns.exports import LAYOUT_COLUMNS
-from rfm_engine.campaigns.plan import DEFAULT_PLAN
+from rfm_engine.campaigns.plan import DEFAULT_PLAN, Campaign
 from rfm_engine.campaigns.suppression import (
     load_suppression,
     normalize_customer_id,
@@ -593,6 +593,38 @@ def test_contacted_in_week_one_is_not_targeted_again_by_the_same_campaign(weeks)
     assert counts["contacted_recently"].sum() == len(again)
     listed = {cid for ids in list_ids(weeks[1]).values() for cid in ids}
     assert not listed & set(again)
+
+
+def test_earlier_runs_are_read_once_and_only_within_the_longest_spacing(tmp_path):
+    # Runs 35 and 28 days back are outside the default plan's longest spacing (28 days):
+    # their files are never opened (garbage would fail to parse); the previous run is read
+    # once, for migration and history both.
+    def write_run(day, rows):
+        folder = tmp_path / day
+        folder.mkdir()
+        (folder / "manifest.json").write_text("{}")
+        if rows is None:
+            (folder / "customers.parquet").write_bytes(b"not parquet")
+            return
+        pd.DataFrame(rows, columns=["customer_id", "segment", "segment_since", "campaign",
+                                    "group", "email"]).to_parquet(folder / "customers.parquet")
+
+    write_run("2025-11-26", None)
+    write_run("2025-12-03", None)
+    write_run("2025-12-10", [("a", "champions", "2025-12-10", "retention_loyal", "target",
+                              "a@x.org"),
+                             ("b", "loyal", "2025-12-10", "retention_loyal", "holdout", None)])
+    write_run("2025-12-24", [("a", "loyal", "2025-12-24", "retention_nudge", "target", None),
+                             ("c", "at_risk", "2025-12-01", None, "none", None)])
+    as_of = pd.Timestamp("2025-12-31").date()
+    previous_dir, previous, history = weekly._earlier_runs(tmp_path, as_of, DEFAULT_PLAN)
+    assert previous_dir == tmp_path / "2025-12-24"
+    assert list(previous.columns) == ["customer_id", "segment", "segment_since"]
+    assert previous["customer_id"].tolist() == ["a", "c"]
+    assert history.astype({"as_of": str}).values.tolist() == [
+        ["a", "retention_loyal", "2025-12-10"], ["a", "retention_nudge", "2025-12-24"]]
+    none = weekly._earlier_runs(tmp_path, as_of, (Campaign("x", "retention", ("loyal",)),))
+    assert none[1]["customer_id"].tolist() == ["a", "c"] and none[2].empty
 
 
 # --- 7. formula cells are quarantined ---------------------------------------------------------

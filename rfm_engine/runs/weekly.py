@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..campaigns.assign import assign_campaigns, campaign_counts
 from ..campaigns.consent import ConsentList, load_consent
@@ -64,7 +65,7 @@ from ..io.writers import (
     text_writer,
     write_all,
 )
-from ..measurement.migration import earlier_runs, find_previous_run, migrate, trigger_lists
+from ..measurement.migration import earlier_runs, migrate, trigger_lists
 from ..progress import logger, step
 from ..reports.kpi_report import report_kpis
 from ..reports.summary_report import RunSummary, write_heatmap_png
@@ -72,6 +73,8 @@ from ..reports.summary_report import RunSummary, write_heatmap_png
 __all__ = ["RunResult", "run_weekly", "campaign_plan"]
 
 _CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
+#: Columns of the previous run's customers.parquet that migration reads.
+_MIGRATION_COLUMNS = ["customer_id", "segment", "segment_since"]
 _SUGGESTION_COLUMNS = ("cross_sell", "upsell")
 
 
@@ -134,19 +137,43 @@ def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
         )
 
 
-def _contact_history(output_dir: Path, as_of: dt.date) -> pd.DataFrame:
-    """Earlier runs' target rows: customer_id, campaign, as_of."""
+def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...]
+                  ) -> tuple[Path | None, pd.DataFrame | None, pd.DataFrame]:
+    """Read what this run needs of the earlier runs: each file once, in the columns needed.
+
+    Returns the previous run's folder, its customers (``customer_id``, ``segment`` and
+    ``segment_since``, for migration) and the contact history (``customer_id``,
+    ``campaign``, ``as_of``: the targets of the runs within the plan's longest spacing, the
+    only ones that can exclude anyone as ``contacted_recently``).
+    """
+    runs = earlier_runs(output_dir, as_of)
+    previous_dir = runs[-1][1] if runs else None
+    window = max((c.min_days_between_contacts or 0 for c in plan), default=0)
+    previous = None
     frames = []
-    for day, folder in earlier_runs(output_dir, as_of):
+    for day, folder in runs:
+        recent = (as_of - day).days < window
         path = folder / "customers.parquet"
-        if path.is_file():
-            previous = pd.read_parquet(path, columns=["customer_id", "campaign", "group"])
-            targets = previous[previous["group"] == "target"]
-            frames.append(targets[["customer_id", "campaign"]].assign(as_of=day))
+        if folder == previous_dir:  # read whole before: a missing file stops the run
+            names = pq.read_schema(path).names
+            columns = [c for c in _MIGRATION_COLUMNS if c in names]
+            table = pd.read_parquet(path, columns=columns + (
+                [c for c in ("campaign", "group") if c not in columns] if recent else []))
+            previous = table[columns]
+            if recent:
+                targets = table[table["group"] == "target"]
+                frames.append(targets[["customer_id", "campaign"]].assign(as_of=day))
+        elif recent and path.is_file():
+            targets = pd.read_parquet(path, columns=["customer_id", "campaign"],
+                                      filters=[("group", "==", "target")])
+            frames.append(targets.assign(as_of=day))
     if not frames:
-        return pd.DataFrame({"customer_id": pd.Series(dtype=str),
-                             "campaign": pd.Series(dtype=str), "as_of": pd.Series(dtype=object)})
-    return pd.concat(frames, ignore_index=True)
+        history = pd.DataFrame({"customer_id": pd.Series(dtype=str),
+                                "campaign": pd.Series(dtype=str),
+                                "as_of": pd.Series(dtype=object)})
+    else:
+        history = pd.concat(frames, ignore_index=True)
+    return previous_dir, previous, history
 
 
 def _lock_run(locks: contextlib.ExitStack, run_dir: Path, force: bool) -> None:
@@ -277,9 +304,7 @@ def run_weekly(
         scored = clustering.customers if clustering is not None else seg.customers
 
         with step("migration against the previous run"):
-            previous_dir = find_previous_run(output_dir, tx.as_of)
-            previous = (pd.read_parquet(previous_dir / "customers.parquet")
-                        if previous_dir is not None else None)
+            previous_dir, previous, history = _earlier_runs(output_dir, tx.as_of, plan)
             previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
             migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
                                 previous_as_of=previous_as_of)
@@ -296,7 +321,7 @@ def run_weekly(
             assignment = assign_campaigns(
                 table, plan, as_of=tx.as_of,
                 suppressed=suppressions.mask(table),
-                contact_history=_contact_history(output_dir, tx.as_of),
+                contact_history=history,
                 quarantined=formula_cells(contact).to_numpy(),
                 no_consent=(~table["email_consent"].to_numpy(dtype=bool)
                             if consents is not None else None),
