@@ -152,6 +152,24 @@ def _check_customers(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> 
                          f"{ids.iloc[row]!r}): segment is missing.")
 
 
+def _previous_since(previous: pd.DataFrame) -> pd.Series:
+    """Return the previous table's ``segment_since`` as dates (None when missing or absent)."""
+    if "segment_since" not in previous.columns:
+        return pd.Series(None, index=previous.index, dtype=object)
+    raw = previous["segment_since"]
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("date", "empty"):  # as runs write it
+        return raw.astype(object).where(raw.notna(), None)
+    parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"previous customer table, row {row + 1}, column "
+                         f"'segment_since': got {raw.iloc[row]!r}, expected a date "
+                         "(YYYY-MM-DD).")
+    since = parsed.dt.date.astype(object)
+    return since.where(since.notna(), None)
+
+
 class Migration:
     """Customers' moves between the previous run's segments and this run's.
 
@@ -409,52 +427,45 @@ def migrate(
     """
     as_of = as_date(as_of, "as_of")
     _check_customers(current, "current", ["customer_id", "segment"])
-    out = current.drop(columns=["previous_segment", "segment_since"], errors="ignore").copy()
+    # pandas copies on write: the new columns never reach ``current``
+    out = current.drop(columns=["previous_segment", "segment_since"], errors="ignore")
     ids = out["customer_id"].astype(str)
+    segment_now = out["segment"].astype(str).to_numpy(dtype=object)
     has_previous = previous is not None
     if previous is None:
         out["previous_segment"] = pd.Series(pd.NA, index=out.index, dtype="str")
         out["segment_since"] = pd.Series([as_of] * len(out), index=out.index, dtype=object)
-        pairs = pd.DataFrame({"customer_id": ids.to_numpy(), "from": NEW,
-                              "to": out["segment"].astype(str).to_numpy()})
+        pairs = pd.DataFrame({"customer_id": ids.to_numpy(), "from": NEW, "to": segment_now})
     else:
         _check_customers(previous, "previous", ["customer_id", "segment"])
         prev_ids = previous["customer_id"].astype(str).to_numpy()
-        prev_segment = pd.Series(previous["segment"].astype(str).to_numpy(), index=prev_ids)
-        if "segment_since" in previous.columns:
-            raw = previous["segment_since"]
-            parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
-            bad = parsed.isna() & raw.notna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(f"previous customer table, row {row + 1}, column "
-                                 f"'segment_since': got {raw.iloc[row]!r}, expected a date "
-                                 "(YYYY-MM-DD).")
-            since = parsed.dt.date.astype(object)
-            since = since.where(since.notna(), None)
-        else:
-            since = pd.Series(None, index=previous.index, dtype=object)
+        prev_segment = previous["segment"].astype(str).to_numpy(dtype=object)
+        since = _previous_since(previous)
         if previous_as_of is not None:
             since = since.where(since.notna(), as_date(previous_as_of, "previous_as_of"))
-        prev_since = pd.Series(since.to_numpy(), index=prev_ids, dtype=object)
-        before = ids.map(prev_segment).astype("str")  # float when previous is empty
-        unchanged = (before == out["segment"].astype(str)).fillna(False).astype(bool)
-        kept_since = ids.map(prev_since).astype(object)
-        out["previous_segment"] = before.to_numpy()
-        out["segment_since"] = pd.Series(
-            np.where(unchanged.to_numpy(), kept_since.to_numpy(), as_of),
-            index=out.index, dtype=object)
+        # one hash lookup of this run's ids in the previous run's (unique, checked above)
+        at = pd.Index(prev_ids).get_indexer(ids.to_numpy())
+        found = at >= 0
+        before = np.full(len(out), np.nan, dtype=object)
+        before[found] = prev_segment[at[found]]
+        unchanged = found & (before == segment_now)
+        kept_since = np.full(len(out), None, dtype=object)
+        kept_since[found] = since.to_numpy(dtype=object)[at[found]]
+        out["previous_segment"] = pd.array(before, dtype="str").to_numpy()
+        out["segment_since"] = pd.Series(np.where(unchanged, kept_since, as_of),
+                                         index=out.index, dtype=object)
         out["segment_since"] = out["segment_since"].where(out["segment_since"].notna(), None)
-        gone = ~pd.Index(prev_ids).isin(ids)
+        gone = np.ones(len(prev_ids), dtype=bool)
+        gone[at[found]] = False
         pairs = pd.concat([
             pd.DataFrame({"customer_id": ids.to_numpy(),
-                          "from": before.fillna(NEW).astype(str).to_numpy(),
-                          "to": out["segment"].astype(str).to_numpy()}),
-            pd.DataFrame({"customer_id": prev_ids[gone],
-                          "from": prev_segment.to_numpy()[gone], "to": GONE}),
+                          "from": np.where(found, before, NEW), "to": segment_now}),
+            pd.DataFrame({"customer_id": prev_ids[gone], "from": prev_segment[gone],
+                          "to": GONE}),
         ], ignore_index=True)
     listed = [str(s) for s in order] if order is not None else []
-    seen = set(pairs["from"]) | set(pairs["to"])
+    seen = {*pd.unique(pairs["from"].to_numpy(dtype=object)),
+            *pd.unique(pairs["to"].to_numpy(dtype=object))}
     extra = sorted(seen - set(listed) - {NEW, GONE})
     segments = list(dict.fromkeys([*listed, *extra]))
     return Migration(out, pairs, as_of, segments, has_previous)
