@@ -302,9 +302,13 @@ def _duplicate_emails(customers: pd.DataFrame, ids: np.ndarray, camp: np.ndarray
     positions = np.flatnonzero(rows)
     value = (numeric_column(customers["monetary"], "monetary", "customers")[positions]
              if "monetary" in customers else np.zeros(len(positions)))
+    email = customers["email"].to_numpy(dtype=object)[positions]
+    # only the few rows sharing (campaign, email) with another need sorting
+    shared = pd.DataFrame({"camp": camp[positions],
+                           "email": pd.factorize(email)[0]}).duplicated(keep=False).to_numpy()
     frame = pd.DataFrame({
-        "pos": positions, "camp": camp[positions], "value": -value, "id": ids[positions],
-        "email": customers["email"].to_numpy(dtype=object)[positions],
+        "pos": positions[shared], "camp": camp[positions][shared], "value": -value[shared],
+        "id": ids[positions][shared], "email": email[shared],
     }).sort_values(["camp", "email", "value", "id"], kind="stable")
     flags = np.zeros(len(ids), dtype=bool)
     flags[frame.loc[frame.duplicated(["camp", "email"]), "pos"].to_numpy()] = True

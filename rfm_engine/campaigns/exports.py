@@ -326,7 +326,12 @@ def _formula_hits(frame: pd.DataFrame) -> dict[object, pd.Series]:
             text = col.astype("str")
         else:
             continue
-        hits[name] = text.str.match(_FORMULA_RE).fillna(False).astype(bool)
+        # A cell starting with an ASCII letter or digit cannot match (a vectorised test);
+        # the pattern (Python's Unicode whitespace) runs on the other cells only.
+        maybe = ~text.str.match(r"[A-Za-z0-9]").to_numpy(dtype=bool, na_value=True)
+        hit = np.zeros(len(col), dtype=bool)
+        hit[maybe] = text[maybe].str.match(_FORMULA_RE).to_numpy(dtype=bool, na_value=False)
+        hits[name] = pd.Series(hit, index=col.index)
     return hits
 
 
