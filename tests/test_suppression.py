@@ -1,5 +1,6 @@
 import hashlib
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,38 @@ def test_is_valid_email_missing_is_false_and_keeps_index():
     out = is_valid_email(pd.Series([None, np.nan, "a@b.co"], index=["x", "y", "z"]))
     assert out.dtype == bool
     assert out.to_dict() == {"x": False, "y": False, "z": True}
+
+
+
+def test_email_pattern_spells_out_pythons_whitespace():
+    import sys
+
+    from rfm_engine.io.identifiers import _SPACE
+
+    assert set(_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+
+
+# The rule as Python's re reads it (\s: Unicode whitespace); is_valid_email runs it in RE2.
+_PYTHON_BAD = r"\s\x00-\x1f\x7f,;\"<>\\"
+_PYTHON_EMAIL = re.compile(rf"[^@{_PYTHON_BAD}]+@[^@.{_PYTHON_BAD}]+(?:\.[^@.{_PYTHON_BAD}]+)+")
+
+
+_CHARS = st.sampled_from(list("ab.@-_'\"\\,;<>+é") + [
+    "\t", "\n", "\x0b", "\x1c", "\x1f", "\x7f", "\x00", "\x85", "\xa0", "\u1680", "\u2000",
+    "\u2028", "\u3000", "\u200b", "\ufeff", "\U0001f600"])
+_PART = st.text(alphabet=st.one_of(st.just("a"), _CHARS), min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(
+    st.text(alphabet=_CHARS, max_size=12),
+    st.builds(lambda a, b, c: f"{a}@{b}.{c}", _PART, _PART, _PART),  # address-shaped
+), max_size=20))
+def test_is_valid_email_means_what_pythons_re_means(addresses):
+    norm = normalize_email(pd.Series(addresses, dtype=object))
+    expected = [isinstance(a, str) and bool(_PYTHON_EMAIL.fullmatch(a)) and len(a) <= 254
+                for a in norm.astype(object).where(norm.notna(), None)]
+    assert is_valid_email(pd.Series(addresses, dtype=object)).tolist() == expected
 
 
 # --- loading -------------------------------------------------------------------------------
