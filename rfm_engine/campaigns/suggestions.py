@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, InputError
 from ..io._validation import id_array, id_strings, is_int, numeric_column, require_columns
 from ..io.loading import Transactions, connect
 
@@ -171,23 +171,22 @@ def _cross_sell(inputs: _Inputs, column: str, k: int) -> pa.Table:
     """``pos, suggestion`` of the targets: the first ``k`` unbought items of the ranking."""
     return inputs.query(f"""
         WITH bought AS MATERIALIZED (
-            SELECT d.cid, d.{column} AS item FROM {inputs.detail} d
-            SEMI JOIN {inputs.scope} s ON s.cid = d.cid
-            WHERE d.{column} IS NOT NULL
-            GROUP BY d.cid, d.{column} HAVING sum(d.amount) > 0
+            SELECT pos, segment, wanted, {column} AS item FROM {inputs.detail}
+            WHERE pos IS NOT NULL AND {column} IS NOT NULL
+            GROUP BY pos, segment, wanted, {column} HAVING sum(amount) > 0
         ), ranking AS (
             SELECT segment, item,
                    row_number() OVER (PARTITION BY segment ORDER BY count(*) DESC, item) AS r
-            FROM bought JOIN {inputs.scope} USING (cid) GROUP BY segment, item
+            FROM bought GROUP BY segment, item
         ), n_bought AS (
-            SELECT cid, count(*) AS n FROM bought GROUP BY cid
+            SELECT pos, count(*) AS n FROM bought WHERE wanted GROUP BY pos
         ), wanted AS (
-            SELECT pos, cid, segment, coalesce(n, 0) AS n
-            FROM {inputs.scope} LEFT JOIN n_bought USING (cid) WHERE wanted
+            SELECT pos, segment, coalesce(n, 0) AS n
+            FROM {inputs.scope} LEFT JOIN n_bought USING (pos) WHERE wanted
         ), pairs AS (  -- the first k + n items of the ranking hold k unbought ones
             SELECT w.pos, r.item, r.r
             FROM wanted w JOIN ranking r ON r.segment = w.segment AND r.r <= {k} + w.n
-            ANTI JOIN bought b ON b.cid = w.cid AND b.item = r.item
+            ANTI JOIN bought b ON b.pos = w.pos AND b.item = r.item
         )
         SELECT pos, array_to_string(arg_min(item, r, {k}), '|') AS suggestion
         FROM pairs GROUP BY pos
@@ -257,24 +256,23 @@ def _upsell(inputs: _Inputs) -> pa.Table:
     """``pos, suggestion`` of the targets: the most bought pricier product they lack."""
     return inputs.query(f"""
         WITH lines AS MATERIALIZED (  -- the (customer, product) pairs bought, in scope
-            SELECT d.cid, d.cat, d.item, d.amount, d.units FROM {inputs.detail} d
-            SEMI JOIN {inputs.scope} s ON s.cid = d.cid
-            WHERE d.cat IS NOT NULL AND d.item IS NOT NULL AND d.amount > 0 AND d.units > 0
+            SELECT pos, segment, wanted, cat, item, amount, units FROM {inputs.detail}
+            WHERE pos IS NOT NULL AND cat IS NOT NULL AND item IS NOT NULL
+              AND amount > 0 AND units > 0
         ), wanted AS MATERIALIZED (  -- each target's main category and usual unit price
-            SELECT pos, cid, segment, arg_min(cat, (-amount, cat)) AS cat,
+            SELECT pos, segment, arg_min(cat, (-amount, cat)) AS cat,
                    arg_min(amount / units, (-amount, cat)) AS usual
-            FROM (SELECT cid, cat, sum(amount) AS amount, sum(units) AS units
-                  FROM lines GROUP BY cid, cat)
-            JOIN {inputs.scope} USING (cid) WHERE wanted GROUP BY pos, cid, segment
+            FROM (SELECT pos, segment, cat, sum(amount) AS amount, sum(units) AS units
+                  FROM lines WHERE wanted GROUP BY pos, segment, cat)
+            GROUP BY pos, segment
         ), shelves AS (
             SELECT DISTINCT segment, cat FROM wanted
         ), ranked AS MATERIALIZED (  -- per segment and category: products by buyers, then name
             SELECT *, row_number() OVER (PARTITION BY segment, cat ORDER BY n DESC, item) AS r
-            FROM (SELECT s.segment, l.cat, l.item, count(*) AS n, any_value(p.price) AS price
-                  FROM lines l JOIN {inputs.scope} s ON s.cid = l.cid
-                  JOIN {inputs.prices} p ON p.cat = l.cat AND p.item = l.item
-                  SEMI JOIN shelves h ON h.segment = s.segment AND h.cat = l.cat
-                  GROUP BY s.segment, l.cat, l.item)
+            FROM (SELECT l.segment, l.cat, l.item, count(*) AS n, any_value(p.price) AS price
+                  FROM lines l JOIN {inputs.prices} p ON p.cat = l.cat AND p.item = l.item
+                  SEMI JOIN shelves h ON h.segment = l.segment AND h.cat = l.cat
+                  GROUP BY l.segment, l.cat, l.item)
         ), records AS (  -- products pricier than every better-ranked one
             SELECT segment, cat, item, r, price
             FROM (SELECT *, max(price) OVER (PARTITION BY segment, cat ORDER BY r
@@ -283,16 +281,16 @@ def _upsell(inputs: _Inputs) -> pa.Table:
                   FROM ranked)
             WHERE before IS NULL OR price > before
         ), first AS MATERIALIZED (  -- the best-ranked product priced above the usual price
-            SELECT w.pos, w.cid, w.segment, w.cat, w.usual, c.item, c.r
+            SELECT w.pos, w.segment, w.cat, w.usual, c.item, c.r
             FROM wanted w ASOF JOIN records c
               ON c.segment = w.segment AND c.cat = w.cat AND c.price > w.usual
         ), owned AS MATERIALIZED (  -- ... which the target already has: look further down
-            SELECT f.* FROM first f SEMI JOIN lines o ON o.cid = f.cid AND o.item = f.item
+            SELECT f.* FROM first f SEMI JOIN lines o ON o.pos = f.pos AND o.item = f.item
         ), further AS (
             SELECT f.pos, p.item, p.r
             FROM owned f JOIN ranked p ON p.segment = f.segment AND p.cat = f.cat
                                       AND p.r > f.r AND p.price > f.usual
-            ANTI JOIN lines o ON o.cid = f.cid AND o.item = p.item
+            ANTI JOIN lines o ON o.pos = f.pos AND o.item = p.item
         )
         SELECT pos, item AS suggestion FROM first ANTI JOIN owned USING (pos)
         UNION ALL
@@ -304,12 +302,14 @@ class _Inputs:
     """The customers in scope, their item totals and the product prices, in DuckDB.
 
     ``scope``: ``pos`` (row of ``customers``), ``cid``, ``segment``, ``wanted`` (a target)
-    for the customers of the segments holding a target. ``detail``: ``cid``, the item
-    columns (text), ``amount`` and ``units`` summed per customer and item for the scope
-    (and, with ``prices``, for the pairs holding a return or zero line). ``prices``:
-    ``cat, item, price``, the average unit price of each product over its buyers. A
-    DataFrame is validated and registered on a connection of its own; loaded transactions
-    are read from their view, on their connection. Everything is dropped on exit.
+    for the customers of the segments holding a target. ``detail``: the lines summed per
+    customer and item (the item columns as text, ``amount``, ``units``), for the scope (with
+    its ``pos``, ``segment`` and ``wanted``: the queries join on the integer ``pos``) and,
+    with ``prices``, for the pairs holding a return or zero line (``doubtful``; ``pos`` NULL
+    outside the scope). ``prices``: ``cat, item, price``, the average unit price of each
+    product over its buyers. A DataFrame is validated and registered on a connection of its
+    own; loaded transactions are read from their view, on their connection. Everything is
+    dropped on exit.
     """
 
     def __init__(self, transactions: pd.DataFrame | Transactions, customers: pd.DataFrame,
@@ -347,11 +347,14 @@ class _Inputs:
         self.scope = self._create("TABLE", "scope", f"""
             SELECT * FROM {segs_name}
             WHERE segment IN (SELECT segment FROM {segs_name} WHERE wanted)""")
-        keys = ", ".join(items)
+        keys = ", ".join(f"l.{name}" for name in items)
+        scoped = ("any_value(s.pos) AS pos, any_value(s.segment) AS segment, "
+                  "any_value(s.wanted) AS wanted")
         if not prices:
             self.detail = self._create("TABLE", "detail", f"""
-                SELECT cid, {keys}, sum(amount) AS amount FROM {lines}
-                WHERE cid IN (SELECT cid FROM {self.scope}) GROUP BY ALL""")
+                SELECT {scoped}, {keys}, sum(l.amount) AS amount
+                FROM {lines} l JOIN {self.scope} s ON s.cid = l.cid
+                GROUP BY l.cid, {keys}""")
             return
         # every line, per product; the pairs holding a return or zero line (see the module docs)
         whole = self._create("TABLE", "whole", f"""
@@ -361,18 +364,18 @@ class _Inputs:
             SELECT DISTINCT cid, cat, item FROM {lines}
             WHERE cat IS NOT NULL AND item IS NOT NULL AND (amount <= 0 OR units <= 0)""")
         self.detail = self._create("TABLE", "detail", f"""
-            SELECT l.cid, l.cat, l.item, sum(l.amount) AS amount, sum(l.units) AS units
+            SELECT {scoped}, {keys}, sum(l.amount) AS amount, sum(l.units) AS units,
+                   bool_or(x.cid IS NOT NULL) AS doubtful
             FROM {lines} l
+            LEFT JOIN {self.scope} s ON s.cid = l.cid
             LEFT JOIN {doubtful} x ON x.cid = l.cid AND x.cat = l.cat AND x.item = l.item
-            WHERE l.cid IN (SELECT cid FROM {self.scope}) OR x.cid IS NOT NULL
-            GROUP BY ALL""")
+            WHERE s.cid IS NOT NULL OR x.cid IS NOT NULL
+            GROUP BY l.cid, {keys}""")
         self.prices = self._create("TABLE", "prices", f"""
             WITH unbought AS (
-                SELECT d.cat, d.item, sum(d.amount) AS amount, sum(d.units) AS units
-                FROM {self.detail} d
-                SEMI JOIN {doubtful} x ON x.cid = d.cid AND x.cat = d.cat AND x.item = d.item
-                WHERE NOT (d.amount > 0 AND d.units > 0)
-                GROUP BY d.cat, d.item
+                SELECT cat, item, sum(amount) AS amount, sum(units) AS units
+                FROM {self.detail} WHERE doubtful AND NOT (amount > 0 AND units > 0)
+                GROUP BY cat, item
             )
             SELECT w.cat, w.item, (w.amount - coalesce(u.amount, 0))
                                   / (w.units - coalesce(u.units, 0)) AS price
@@ -393,7 +396,12 @@ class _Inputs:
             values = ids.to_numpy(dtype=object)
         else:
             values = np.array(id_strings(ids, source="customers"), dtype=object)
-        return pd.Index(values, dtype=object, name="customer_id")
+        index = pd.Index(values, dtype=object, name="customer_id")
+        if not index.is_unique:
+            repeated = index[index.duplicated()].unique()[:3].tolist()
+            raise InputError(f"customers: customer_id must be unique, got repeated id(s) "
+                             f"{repeated}.")
+        return index
 
     def _register(self, what: str, data: Any) -> str:
         name = f"_rfm_suggest_{what}_{self._tag}"
