@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self
 
 import numpy as np
@@ -330,10 +330,14 @@ def _bgnbd_expected(r: float, alpha: float, a: float, b: float, x: np.ndarray,
 
 
 def _bgnbd_expected_distinct(r: float, alpha: float, a: float, b: float, x: np.ndarray,
-                             big_t: np.ndarray, times: list[float]) -> list[np.ndarray]:
-    """`_bgnbd_expected` at each of ``times``, evaluated once per distinct ``(x, T)``."""
+                             big_t: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
+    """Yield `_bgnbd_expected` at each of ``times``, evaluated once per distinct ``(x, T)``.
+
+    One per-customer array at a time: a list of them would hold one array per step.
+    """
     (ux, ut), _, inverse = _distinct_rows(x, big_t)
-    return [_bgnbd_expected(r, alpha, a, b, ux, ut, t)[inverse] for t in times]
+    for t in times:
+        yield _bgnbd_expected(r, alpha, a, b, ux, ut, t)[inverse]
 
 
 def _bgnbd_p_alive(r: float, alpha: float, a: float, b: float, x: np.ndarray,
@@ -530,7 +534,7 @@ class BetaGeoModel(BaseEstimator):
         params = self._p()
         _check_number("t", t, low=0.0)
         x, t_x, big_t = _bgnbd_data(summary)
-        expected = (_bgnbd_expected_distinct(*params, x, big_t, [float(t)])[0]
+        expected = (next(_bgnbd_expected_distinct(*params, x, big_t, [float(t)]))
                     * _bgnbd_p_alive(*params, x, t_x, big_t))
         return pd.Series(expected, index=_index(summary, x.size), name="expected_purchases")
 

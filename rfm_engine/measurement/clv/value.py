@@ -103,8 +103,9 @@ def _predictions(bgnbd: BetaGeoModel, gg: GammaGammaModel, summary: pd.DataFrame
     params = bgnbd._p()
     x, t_x, big_t = _bgnbd_data(summary)
     alive = _bgnbd_p_alive(*params, x, t_x, big_t)
-    *expected, at_horizon = _bgnbd_expected_distinct(
-        *params, x, big_t, [*(float(t) for t in times), float(horizon)])
+    expected = _bgnbd_expected_distinct(
+        *params, x, big_t, [float(horizon), *(float(t) for t in times)])
+    at_horizon = next(expected)
     previous = np.zeros(len(value))
     clv = np.zeros(len(value))
     for t, if_alive in zip(times, expected, strict=True):
