@@ -310,11 +310,11 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
         "# Benchmark results",
         "",
         f"Written by `{command}` on {info['date']}; see `README.md` for what is measured. "
-        "Wall: best of the runs; for `run` and the CLI the whole process (interpreter start, imports, "
-        "writing the outputs), for the others the work only. Peak MiB: the largest peak "
-        "resident memory (`ru_maxrss`) of the contender's own process over its runs, "
-        "imports included; \"MiB after imports\" is its resident memory before the work "
-        "started.",
+        "Wall: best of the runs; for `run` and the CLI the whole process (interpreter "
+        "start, imports, writing the outputs), for the others the work only. Peak MiB: "
+        "the largest peak resident memory (`ru_maxrss`) of the contender's own process "
+        "over its runs, imports included; \"MiB after imports\" is its resident memory "
+        "before the work started.",
         "",
         markdown_table(ms),
         "",
