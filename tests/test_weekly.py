@@ -32,7 +32,7 @@ from rfm_engine.config import load_config
 from rfm_engine.datasets.sample_data import write_sample
 from rfm_engine.errors import ComplianceError, OutputExistsError
 from rfm_engine.reports.summary_report import RunSummary
-from rfm_engine.runs import weekly
+from rfm_engine.runs import publish, weekly
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 WEEK1 = "2025-12-24"
@@ -390,16 +390,16 @@ def _break_summary(monkeypatch):
 
 
 def _break_heatmap(monkeypatch):
-    monkeypatch.setattr(weekly, "write_heatmap_png", _raise)
+    monkeypatch.setattr(publish, "write_heatmap_png", _raise)
 
 
 def _break_manifest(monkeypatch):
-    monkeypatch.setattr(weekly, "versions", _raise)
+    monkeypatch.setattr(publish, "versions", _raise)
 
 
 def _break_export(monkeypatch):
     """The writer of one list writes half a file, then fails."""
-    real = weekly.export_writers
+    real = publish.export_writers
 
     def export_writers(campaign, *args, **kwargs):
         writers = real(campaign, *args, **kwargs)
@@ -412,7 +412,7 @@ def _break_export(monkeypatch):
 
         return {path: half_then_fail for path in writers}
 
-    monkeypatch.setattr(weekly, "export_writers", export_writers)
+    monkeypatch.setattr(publish, "export_writers", export_writers)
 
 
 INJECTIONS = {"summary_html": _break_summary, "heatmap_png": _break_heatmap,

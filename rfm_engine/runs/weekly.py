@@ -1,23 +1,25 @@
-"""The weekly run: transactions to segments to campaign target lists, written safely.
+"""The weekly run: transactions to segments to campaign target lists, then published.
 
-``run_weekly`` is what ``rfm-engine run`` calls every Monday::
+``run_weekly`` is what ``rfm-engine run`` calls every Monday. This module computes; it
+writes nothing itself::
 
     load -> features -> scores (frozen model or fitted) -> segments -> migration
-         -> suppression, holdout, campaigns -> exports -> verification -> publish
+         -> suppression, holdout, campaigns -> KPI report          (this module)
+         -> exports -> verification -> manifest -> publish          (runs.publish)
 
-Everything is built in a hidden staging folder beside ``DIR/<as_of>``; the lists are
-re-read and proven free of suppressed addresses there; only then is the folder renamed
-into place. A failure at any point leaves ``DIR`` as it was. From the moment its as-of
-date is known the run holds the lock ``DIR/.<as_of>.lock``: a second run into the same
-folder and date is refused (exit code 5), and the leftovers of killed runs are removed
-(:func:`rfm_engine.io.writers.publish_lock`).
+Everything the run folder holds is computed first (:class:`WeeklyRun`), then
+:func:`rfm_engine.runs.publish.publish_run` writes it into a hidden staging folder beside
+``DIR/<as_of>``, re-reads the lists there to prove them free of suppressed addresses, and
+only then renames the folder into place. A failure at any point leaves ``DIR`` as it was.
+From the moment its as-of date is known the run holds the lock ``DIR/.<as_of>.lock``: a
+second run into the same folder and date is refused (exit code 5), and the leftovers of
+killed runs are removed (:func:`rfm_engine.io.writers.publish_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,9 @@ import pyarrow.parquet as pq
 
 from ..campaigns.assign import assign_campaigns, campaign_counts
 from ..campaigns.consent import ConsentList, load_consent
-from ..campaigns.exports import LAYOUTS, export_writers, formula_cells
+from ..campaigns.exports import LAYOUTS, formula_cells
 from ..campaigns.plan import (
     DEFAULT_PLAN,
-    EXCLUSION_REASONS,
     Campaign,
     check_plan,
     load_campaigns,
@@ -47,35 +48,23 @@ from ..config import Config
 from ..core.clustering import Clustering, apply_clusterer, cluster_customers
 from ..core.features import customer_features
 from ..core.model import SegmentationModel
-from ..core.pipeline import segment_customers
-from ..core.scoring import scorer_json
+from ..core.pipeline import Segmentation, segment_customers
 from ..core.segments import load_rules
 from ..errors import ComplianceError, ConfigError, OutputExistsError
 from ..integrations.model_store import load_frozen
 from ..io.loading import Transactions, connect, load_transactions
-from ..io.manifest import file_entry, sha256_file, table_rows, versions
 from ..io.quality import DataQualityReport
-from ..io.writers import (
-    check_output_folder,
-    json_text,
-    publish_folder,
-    publish_lock,
-    staging_folder,
-    table_writer,
-    text_writer,
-    write_all,
-)
-from ..measurement.migration import earlier_runs, migrate, trigger_lists
-from ..progress import logger, step
+from ..io.writers import check_output_folder, publish_lock
+from ..measurement.migration import Migration, earlier_runs, migrate, trigger_lists
+from ..progress import step
 from ..reports.kpi_report import report_kpis
-from ..reports.summary_report import RunSummary, write_heatmap_png
+from .publish import publish_run
 
-__all__ = ["RunResult", "run_weekly", "campaign_plan"]
+__all__ = ["RunResult", "WeeklyRun", "run_weekly", "campaign_plan"]
 
 _CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
 #: Columns of the previous run's customers.parquet that migration reads.
 _MIGRATION_COLUMNS = ["customer_id", "segment", "segment_since"]
-_SUGGESTION_COLUMNS = ("cross_sell", "upsell")
 
 
 @dataclass
@@ -113,6 +102,77 @@ class RunResult:
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
     quality: DataQualityReport | None = None
+
+
+@dataclass
+class WeeklyRun:
+    """Everything a weekly run computed, before a file is written.
+
+    :func:`rfm_engine.runs.publish.publish_run` writes exactly this; nothing is computed
+    while writing but the file formats themselves (HTML, CSV, the manifest).
+
+    Attributes
+    ----------
+    config : Config
+        The effective configuration (overrides applied), recorded in the manifest.
+    plan : tuple of Campaign
+        The campaigns of the run.
+    layout : str
+        The email tool's import layout of the email lists.
+    tx : Transactions
+        The transactions read; after computing only their report, source and dates are
+        used (the DuckDB connection is closed).
+    customers : DataFrame
+        Every customer with features, scores, segment, migration and campaign columns.
+    segmentation : Segmentation
+        Scores and segments (``summary``, ``scorer``, ``effective_bins``).
+    migration : Migration
+        The comparison with the previous run.
+    triggers : dict of str to DataFrame
+        The trigger lists (empty on a first run).
+    counts : DataFrame
+        Counts per campaign.
+    kpi : object
+        The KPI report (:func:`rfm_engine.reports.kpi_report.report_kpis`).
+    suppressions : SuppressionList
+        The suppression list the lists were filtered with.
+    consents : ConsentList or None
+        The consent records, when a consent file was given.
+    objected : list of str
+        Customers left out because they objected to profiling.
+    compliance : dict
+        The compliance settings recorded in the manifest.
+    previous_dir : Path or None
+        The previous run compared with.
+    clustering : Clustering or None
+        k-means beside the rule segments.
+    fitted_here : bool
+        Whether the scorer was fitted in this run (else: the frozen model's).
+    model : SegmentationModel
+        The model that scored the run.
+    warnings : list of str
+        Things worth a look that did not stop the run.
+    """
+
+    config: Config
+    plan: tuple[Campaign, ...]
+    layout: str
+    tx: Transactions
+    customers: pd.DataFrame
+    segmentation: Segmentation
+    migration: Migration
+    triggers: dict[str, pd.DataFrame]
+    counts: pd.DataFrame
+    kpi: Any
+    suppressions: SuppressionList
+    consents: ConsentList | None
+    objected: list[str]
+    compliance: dict[str, Any]
+    previous_dir: Path | None
+    clustering: Clustering | None
+    fitted_here: bool
+    model: SegmentationModel
+    warnings: list[str] = field(default_factory=list)
 
 
 def campaign_plan(config: Config) -> tuple[Campaign, ...]:
@@ -334,17 +394,24 @@ def run_weekly(
                 table[column] = values.set_axis(table.index)  # NA but for the targets
             counts = campaign_counts(table, plan).reset_index()
 
+        triggers = (trigger_lists(migration, config.migration.triggers)
+                    if migration.has_previous else {})  # first run: everyone is "new"
+        with step("KPI report"):
+            kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
+        warnings += kpi.warnings
+        tx.con.close()  # every query is done: free DuckDB's tables before writing
+
         # Everything the result needs is built before publishing: nothing after it can fail.
         model = frozen or SegmentationModel.from_scorer(
             seg.scorer, rules=config.segments.rules,
             clusterer=clustering.clusterer if clustering is not None else None)
-        with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
-            manifest = _write_run(staging, run_dir, table, seg, migration, counts, plan, tx, config,
-                                  suppressions, layout, previous_dir, warnings, scorer is None,
-                                  clustering, compliance, consents, objected)
-            tx.source.check_unchanged()  # every read of the input is done
-            publish_folder(staging, run_dir, force=force)
-        logger.info("published %s", run_dir)
+        run = WeeklyRun(config=config, plan=plan, layout=layout, tx=tx, customers=table,
+                        segmentation=seg, migration=migration, triggers=triggers,
+                        counts=counts, kpi=kpi, suppressions=suppressions, consents=consents,
+                        objected=objected, compliance=compliance, previous_dir=previous_dir,
+                        clustering=clustering, fitted_here=scorer is None, model=model,
+                        warnings=warnings)
+        manifest = publish_run(run, run_dir, force=force)
         return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
                          quality=tx.report)
 
@@ -387,117 +454,4 @@ def _refuse_existing(run_dir: Path, force: bool) -> None:
         raise OutputExistsError(f"{run_dir} already exists (a run for this as-of date); pass "
                                 "--force to replace it. Nothing was written.")
 
-
-def _write_run(staging: Path, run_dir: Path, table: pd.DataFrame, seg: Any, migration: Any,
-               counts: pd.DataFrame, plan: tuple[Campaign, ...], tx: Transactions,
-               config: Config, suppressions: SuppressionList, layout: str,
-               previous_dir: Path | None, warnings: list[str],
-               fitted_here: bool, clustering: Clustering | None,
-               compliance: dict[str, Any], consents: ConsentList | None,
-               objected: list[str]) -> dict[str, Any]:
-    customers_out = table.drop(columns=["email_valid"])
-    lists: dict[Path, Any] = {}
-    email_lists: list[Path] = []
-    for campaign in plan:
-        targets = customers_out[(customers_out["campaign"] == campaign.name)
-                                & (customers_out["group"] == "target")]
-        if campaign.channel != "email":
-            targets = targets.drop(columns=["email"])
-        extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
-                  "resurrection"]
-        writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
-                                 else "generic", staging / "campaigns", extra_columns=extras)
-        lists.update(writers)
-        if campaign.channel == "email":
-            email_lists += list(writers)
-    outputs: dict[Path, Any] = {
-        staging / "customers.parquet": table_writer(customers_out, ".parquet"),
-        staging / "segments.csv": table_writer(seg.summary, ".csv"),
-        staging / "campaigns.csv": table_writer(counts, ".csv"),
-        staging / "quality.json": text_writer(tx.report.to_json()),
-        staging / "migration" / "transition_matrix.csv": table_writer(
-            migration.matrix.reset_index(), ".csv"),
-        **lists,
-    }
-    if migration.has_previous:  # on a first run everyone is "new": no trigger lists
-        for name, frame in trigger_lists(migration, config.migration.triggers).items():
-            outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
-    if fitted_here:
-        outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
-    if clustering is not None:
-        outputs[staging / "clustering" / "clusters.csv"] = table_writer(clustering.summary, ".csv")
-        if clustering.crosstab is not None:
-            outputs[staging / "clustering" / "crosstab.csv"] = table_writer(
-                clustering.crosstab.reset_index(), ".csv")
-        outputs.update(clustering.plot_writers(staging / "clustering"))
-    reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
-    shown = counts.assign(excluded=counts[reasons].sum(axis=1))
-    if consents is None:
-        shown = shown.drop(columns=["no_consent"])
-    summary = RunSummary(seg.summary, shown,
-                         migration, tx.report, as_of=tx.as_of,
-                         input_name=Path(tx.source.name).name,
-                         counts={"customers": len(table), "layout": layout,
-                                 **({"objected to profiling (left out)": len(objected)}
-                                    if consents is not None else {})})
-    outputs[staging / "summary.html"] = text_writer(summary.to_html())
-    with step("KPI report"):
-        kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
-    warnings += kpi.warnings
-    outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
-    outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
-    outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
-    write_all(outputs, force=True)
-    write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
-
-    with step("verifying the lists against the suppression list"):
-        from ..campaigns.suppression import verify_no_suppressed
-
-        with_email = table.dropna(subset=["email"])
-        email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
-        verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
-    if consents is not None:
-        with step("verifying the email lists against the consent records"):
-            targets = with_email[with_email["group"] == "target"]
-            verify_no_suppressed(
-                sorted(email_lists),
-                SuppressionList(customer_ids=table.loc[~table["email_consent"], "customer_id"]),
-                email_ids=targets.groupby("email")["customer_id"].agg(list).to_dict(),
-                check="consent")
-
-    model_path = config.scoring.model
-    manifest = {
-        "rfm_engine_manifest": 1,
-        "as_of": tx.as_of.isoformat(),
-        "run_dir": run_dir.name,
-        "inputs": {
-            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
-                             "files": [file_entry(p) for p in tx.source.paths]},
-            "suppression": suppressions.sources,
-            "previous_run": previous_dir.name if previous_dir else None,
-            "consent": consents.source if consents is not None else None,
-        },
-        "config": config.to_dict(),
-        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
-                  "fitted_in_this_run": fitted_here,
-                  "effective_scores": seg.effective_bins()},
-        "layout": layout,
-        "counts": {
-            "cleaning": tx.report.to_dict(),
-            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
-                                 strict=True)),
-            "campaigns": json.loads(counts.to_json(orient="records")),
-            "suppression_entries": len(suppressions),
-            "consent": None if consents is None else {
-                **consents.counts, "objected_customers_removed": len(objected),
-                "no_consent": int(counts["no_consent"].sum())},
-        },
-        "compliance": compliance,
-        "outputs": [file_entry(p, root=staging, rows=table_rows(p))
-                    for p in sorted(staging.rglob("*")) if p.is_file()],
-        "warnings": warnings,
-        "versions": versions(),
-    }
-    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
-    return manifest
 

@@ -1,0 +1,182 @@
+"""Publishing a weekly run: write the staging folder, verify the lists, manifest, rename.
+
+:func:`publish_run` takes what :func:`rfm_engine.runs.weekly.run_weekly` computed (a
+:class:`~rfm_engine.runs.weekly.WeeklyRun`) and writes it; it computes nothing but the
+file formats::
+
+    staging folder -> lists, tables, reports -> lists re-read and verified
+                   -> manifest (inputs, config, counts, sizes and hashes) -> rename
+
+Everything is written into a hidden staging folder beside ``DIR/<as_of>``; the lists are
+re-read there and proven free of suppressed addresses (and, with a consent file, of
+customers without consent); only then is the folder renamed into place
+(:func:`rfm_engine.io.writers.publish_folder`). A failure leaves ``DIR`` as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..campaigns.exports import export_writers
+from ..campaigns.plan import EXCLUSION_REASONS
+from ..campaigns.suppression import SuppressionList, verify_no_suppressed
+from ..core.scoring import scorer_json
+from ..io.manifest import file_entry, sha256_file, table_rows, versions
+from ..io.writers import (
+    json_text,
+    publish_folder,
+    staging_folder,
+    table_writer,
+    text_writer,
+    write_all,
+)
+from ..progress import logger, step
+from ..reports.summary_report import RunSummary, write_heatmap_png
+
+if TYPE_CHECKING:
+    from .weekly import WeeklyRun
+
+__all__ = ["publish_run"]
+
+_SUGGESTION_COLUMNS = ("cross_sell", "upsell")
+
+
+def publish_run(run: WeeklyRun, run_dir: Path, *, force: bool = False) -> dict[str, Any]:
+    """Write ``run`` into a staging folder, verify it, and rename it to ``run_dir``.
+
+    Parameters
+    ----------
+    run : WeeklyRun
+        What the run computed.
+    run_dir : Path
+        ``DIR/<as_of>``; the caller holds its publish lock.
+    force : bool, default=False
+        Replace an existing ``run_dir``.
+
+    Returns
+    -------
+    dict
+        The manifest written last (``manifest.json``).
+
+    Raises
+    ------
+    ComplianceError
+        A written list holds a suppressed address or a customer without consent
+        (nothing is published).
+    OutputExistsError
+        ``run_dir`` exists and ``force`` is false.
+    """
+    with step(f"writing {run_dir}"), staging_folder(run_dir) as staging:
+        manifest = _write_run(staging, run_dir, run)
+        run.tx.source.check_unchanged()  # every read of the input is done
+        publish_folder(staging, run_dir, force=force)
+    logger.info("published %s", run_dir)
+    return manifest
+
+
+def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
+    table, seg, migration, counts = run.customers, run.segmentation, run.migration, run.counts
+    tx, config, layout, consents = run.tx, run.config, run.layout, run.consents
+    suppressions, clustering = run.suppressions, run.clustering
+    customers_out = table.drop(columns=["email_valid"])
+    lists: dict[Path, Any] = {}
+    email_lists: list[Path] = []
+    for campaign in run.plan:
+        targets = customers_out[(customers_out["campaign"] == campaign.name)
+                                & (customers_out["group"] == "target")]
+        if campaign.channel != "email":
+            targets = targets.drop(columns=["email"])
+        extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
+                  "resurrection"]
+        writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
+                                 else "generic", staging / "campaigns", extra_columns=extras)
+        lists.update(writers)
+        if campaign.channel == "email":
+            email_lists += list(writers)
+    outputs: dict[Path, Any] = {
+        staging / "customers.parquet": table_writer(customers_out, ".parquet"),
+        staging / "segments.csv": table_writer(seg.summary, ".csv"),
+        staging / "campaigns.csv": table_writer(counts, ".csv"),
+        staging / "quality.json": text_writer(tx.report.to_json()),
+        staging / "migration" / "transition_matrix.csv": table_writer(
+            migration.matrix.reset_index(), ".csv"),
+        **lists,
+    }
+    for name, frame in run.triggers.items():
+        outputs[staging / "triggers" / f"{name}.csv"] = table_writer(frame, ".csv")
+    if run.fitted_here:
+        outputs[staging / "scorer.json"] = text_writer(scorer_json(seg.scorer))
+    if clustering is not None:
+        outputs[staging / "clustering" / "clusters.csv"] = table_writer(clustering.summary, ".csv")
+        if clustering.crosstab is not None:
+            outputs[staging / "clustering" / "crosstab.csv"] = table_writer(
+                clustering.crosstab.reset_index(), ".csv")
+        outputs.update(clustering.plot_writers(staging / "clustering"))
+    reasons = [r for r in EXCLUSION_REASONS if r != "suppressed"]
+    shown = counts.assign(excluded=counts[reasons].sum(axis=1))
+    if consents is None:
+        shown = shown.drop(columns=["no_consent"])
+    summary = RunSummary(seg.summary, shown,
+                         migration, tx.report, as_of=tx.as_of,
+                         input_name=Path(tx.source.name).name,
+                         counts={"customers": len(table), "layout": layout,
+                                 **({"objected to profiling (left out)": len(run.objected)}
+                                    if consents is not None else {})})
+    outputs[staging / "summary.html"] = text_writer(summary.to_html())
+    kpi = run.kpi
+    outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
+    outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
+    outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
+    write_all(outputs, force=True)
+    write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
+
+    with step("verifying the lists against the suppression list"):
+        with_email = table.dropna(subset=["email"])
+        email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
+        verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
+    if consents is not None:
+        with step("verifying the email lists against the consent records"):
+            targets = with_email[with_email["group"] == "target"]
+            verify_no_suppressed(
+                sorted(email_lists),
+                SuppressionList(customer_ids=table.loc[~table["email_consent"], "customer_id"]),
+                email_ids=targets.groupby("email")["customer_id"].agg(list).to_dict(),
+                check="consent")
+
+    model_path = config.scoring.model
+    manifest = {
+        "rfm_engine_manifest": 1,
+        "as_of": tx.as_of.isoformat(),
+        "run_dir": run_dir.name,
+        "inputs": {
+            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
+                             "files": [file_entry(p) for p in tx.source.paths]},
+            "suppression": suppressions.sources,
+            "previous_run": run.previous_dir.name if run.previous_dir else None,
+            "consent": consents.source if consents is not None else None,
+        },
+        "config": config.to_dict(),
+        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
+                  "fitted_in_this_run": run.fitted_here,
+                  "effective_scores": seg.effective_bins()},
+        "layout": layout,
+        "counts": {
+            "cleaning": tx.report.to_dict(),
+            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
+                                 strict=True)),
+            "campaigns": json.loads(counts.to_json(orient="records")),
+            "suppression_entries": len(suppressions),
+            "consent": None if consents is None else {
+                **consents.counts, "objected_customers_removed": len(run.objected),
+                "no_consent": int(counts["no_consent"].sum())},
+        },
+        "compliance": run.compliance,
+        "outputs": [file_entry(p, root=staging, rows=table_rows(p))
+                    for p in sorted(staging.rglob("*")) if p.is_file()],
+        "warnings": run.warnings,
+        "versions": versions(),
+    }
+    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
+    return manifest
