@@ -19,12 +19,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from ..campaigns.exports import export_writers
 from ..campaigns.plan import EXCLUSION_REASONS
 from ..campaigns.suppression import SuppressionList, verify_no_suppressed
 from ..core.scoring import scorer_json
-from ..io.manifest import file_entry, sha256_file, table_rows, versions
+from ..io.manifest import file_entry, sha256_file, versions
 from ..io.writers import (
+    TableWriter,
     json_text,
     publish_folder,
     staging_folder,
@@ -130,19 +134,23 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
     outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
     write_all(outputs, force=True)
+    rows = {path: writer.rows for path, writer in outputs.items()  # known, not re-read
+            if isinstance(writer, TableWriter)}
     write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
 
+    # Every list is read back from disk (it parses, and it has the column to check) even
+    # when there is nothing to find; a list without an id column (Mailchimp) is checked by
+    # address against the customers suppressed by id too.
     with step("verifying the lists against the suppression list"):
-        with_email = table.dropna(subset=["email"])
-        email_ids = with_email.groupby("email")["customer_id"].agg(list).to_dict()
-        verify_no_suppressed(sorted(lists), suppressions, email_ids=email_ids)
+        by_id = suppressions.mask(table[["customer_id"]])
+        verify_no_suppressed(sorted(lists), suppressions, email_ids=_email_ids(table, by_id))
     if consents is not None:
         with step("verifying the email lists against the consent records"):
-            targets = with_email[with_email["group"] == "target"]
+            no_consent = ~table["email_consent"].to_numpy(dtype=bool)
             verify_no_suppressed(
                 sorted(email_lists),
-                SuppressionList(customer_ids=table.loc[~table["email_consent"], "customer_id"]),
-                email_ids=targets.groupby("email")["customer_id"].agg(list).to_dict(),
+                SuppressionList(customer_ids=table.loc[no_consent, "customer_id"]),
+                email_ids=_email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
                 check="consent")
 
     model_path = config.scoring.model
@@ -173,10 +181,24 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
                 "no_consent": int(counts["no_consent"].sum())},
         },
         "compliance": run.compliance,
-        "outputs": [file_entry(p, root=staging, rows=table_rows(p))
+        "outputs": [file_entry(p, root=staging, rows=rows.get(p))
                     for p in sorted(staging.rglob("*")) if p.is_file()],
         "warnings": run.warnings,
         "versions": versions(),
     }
     write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
     return manifest
+
+
+def _email_ids(table: pd.DataFrame, mask: np.ndarray) -> dict[str, list[str]]:
+    """Return normalized email -> customer ids, for the rows of ``table`` under ``mask``.
+
+    Only the customers a check looks for (suppressed by id, or without consent) are
+    mapped, never the whole table: the check counts the ids of a list's addresses that are
+    on the list it checks against, and other ids count zero.
+    """
+    found: dict[str, list[str]] = {}
+    rows = table.loc[mask, ["email", "customer_id"]].dropna(subset=["email"])
+    for email, customer in zip(rows["email"], rows["customer_id"], strict=True):
+        found.setdefault(email, []).append(customer)
+    return found
