@@ -59,6 +59,8 @@ def _input_options(func: Callable) -> Callable:
         click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
         click.option("--encoding", help="CSV encoding (default: UTF-8, BOM or not)."),
         click.option("--table", help="Table name when INPUT is a DuckDB database."),
+        click.option("--memory-limit", help="DuckDB's memory limit, such as 1GB (default); "
+                     "beyond it DuckDB spills to a temporary folder."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -139,6 +141,7 @@ _OPTION_NAMES = {
     "input.encoding": "--encoding", "input.table": "--table",
     "input.max_drop_fraction": "--max-drop-fraction", "input.min_date": "--min-date",
     "input.max_shared_order_fraction": "--max-shared-order-fraction",
+    "input.memory_limit": "--memory-limit",
     "columns": "--columns",
     "features.as_of": "--as-of", "features.window_days": "--window-days",
     "segments.rules": "--segments", "scoring.n_bins": "--bins", "scoring.model": "--model",
@@ -178,6 +181,7 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
         "input.max_drop_fraction": ctx_options.pop("max_drop_fraction"),
         "input.min_date": ctx_options.pop("min_date"),
         "input.max_shared_order_fraction": ctx_options.pop("max_shared_order_fraction"),
+        "input.memory_limit": ctx_options.pop("memory_limit"),
         "features.as_of": ctx_options.pop("as_of"),
         "features.window_days": ctx_options.pop("window_days"),
         "columns": {**config.columns, **parse_column_spec(columns)} if columns else None,

@@ -13,6 +13,7 @@ Every key, with its type and default (``weekly.toml``)::
     max_drop_fraction = 0.5             # 0..1
     max_shared_order_fraction = 0.01    # 0..1: order ids used by several customers
     min_date = "1900-01-01"             # orders dated before it are refused (or dropped)
+    memory_limit = "1GB"                # DuckDB's memory; beyond it, spill to a temp folder
 
     [columns]                           # canonical = "Source Column"
     customer_id = "Customer ID"
@@ -100,6 +101,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -112,7 +114,7 @@ from .errors import ConfigError
 
 __all__ = ["ClusteringConfig", "Config", "FeaturesConfig", "InputConfig", "KPIConfig",
            "MigrationConfig", "OutputConfig", "ScoringConfig", "SegmentsConfig",
-           "config_keys", "load_config"]
+           "DEFAULT_MEMORY_LIMIT", "config_keys", "is_memory_size", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,31 @@ class _IsPath:
 
 _PATH = _IsPath()
 _TOML_PATH = _IsPath(when=lambda value: value.endswith(".toml"))
+
+#: DuckDB's memory limit unless configured (``[input] memory_limit``, ``--memory-limit``):
+#: beyond it DuckDB spills to a temporary folder, so a run fits a small machine.
+DEFAULT_MEMORY_LIMIT = "1GB"
+#: What a memory size looks like, for messages.
+MEMORY_SIZE_EXPECTED = ("a memory size such as '1GB' or '512MB' (units B, KB, MB, GB, TB, KiB, "
+                        "MiB, GiB, TiB)")
+_MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(K|M|G|T|Ki|Mi|Gi|Ti)?B", re.IGNORECASE)
+
+
+def is_memory_size(value: Any) -> bool:
+    """Whether ``value`` is a memory size DuckDB reads, such as ``"1GB"`` or ``"512 MiB"``.
+
+    Examples
+    --------
+    >>> is_memory_size("1.5GB"), is_memory_size("512 MiB"), is_memory_size("lots")
+    (True, True, False)
+    """
+    return isinstance(value, str) and _MEMORY_SIZE.fullmatch(value.strip()) is not None
+
+
+def _memory_size(value: Any) -> Any:
+    if isinstance(value, str) and not is_memory_size(value):
+        raise ValueError(f"expected {MEMORY_SIZE_EXPECTED}")
+    return value.strip() if isinstance(value, str) else value
 
 
 def _iso_date(value: Any) -> Any:
@@ -175,6 +202,7 @@ class InputConfig(_Section):
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     max_shared_order_fraction: float = Field(0.01, ge=0, le=1)
     min_date: _IsoDate = "1900-01-01"
+    memory_limit: Annotated[str, BeforeValidator(_memory_size)] = DEFAULT_MEMORY_LIMIT
 
 
 class FeaturesConfig(_Section):

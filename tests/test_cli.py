@@ -285,3 +285,16 @@ def test_segment_table_shows_n_a_for_an_empty_segment():
     other = format_summary(summary).splitlines()[2].split()
     assert other[0] == "Other" and other[-3:] == ["n/a", "n/a", "n/a"]
     assert "nan" not in format_summary(summary)
+
+
+def test_memory_limit_option(tmp_path, cdnow_csv):
+    args = ("features", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d")
+    bad = run(*args, "--memory-limit", "lots", "-o", tmp_path / "bad.csv")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: --memory-limit: expected a memory size such as '1GB' or '512MB' (units B, KB, "
+        "MB, GB, TB, KiB, MiB, GiB, TiB), got 'lots' (a string)."]
+    assert not (tmp_path / "bad.csv").exists()
+    good = run(*args, "--memory-limit", "256MB", "-o", tmp_path / "f.csv")
+    assert good.returncode == 0, good.stderr
+    assert len(pd.read_csv(tmp_path / "f.csv")) > 0

@@ -319,3 +319,13 @@ def test_both_date_keys_share_one_date_type():
     assert (config.input.min_date, config.features.as_of) == ("2001-02-03", "2025-12-31")
     with pytest.raises(ConfigError, match=r"\[input\] min_date: expected an ISO date"):
         config.input.min_date = "03/02/2001"
+
+
+def test_memory_limit_is_a_size_checked_like_every_key(tmp_path):
+    assert Config().input.memory_limit == "1GB"
+    (tmp_path / "c.toml").write_text('[input]\nmemory_limit = "512 MiB"\n')
+    assert load_config(tmp_path / "c.toml").input.memory_limit == "512 MiB"
+    with pytest.raises(ConfigError, match=r"^--memory-limit: expected a memory size such as "
+                                          r"'1GB' or '512MB' .*got 'lots'"):
+        Config().with_overrides({"input.memory_limit": "lots"},
+                                names={"input.memory_limit": "--memory-limit"})

@@ -1,5 +1,7 @@
 import datetime as dt
+import tempfile
 import unicodedata
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -288,3 +290,28 @@ def test_duckdb_progress_bar_is_off_unless_asked():
     setting = "SELECT current_setting('enable_progress_bar')"
     assert connect().sql(setting).fetchall() == [(False,)]
     assert connect(progress_bar=True).sql(setting).fetchall() == [(True,)]
+
+
+def _setting(con, name):
+    return con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+
+
+def test_memory_limit_is_set_and_spills_go_to_a_temp_folder_removed_on_close():
+    raw = pd.DataFrame({"customer_id": ["a"], "order_date": ["2024-01-02"], "amount": [1.0]})
+    small = load_transactions(raw, memory_limit="256MB")
+    assert _setting(small.con, "memory_limit") == "244.1 MiB"  # 256 * 1000**2 bytes
+    assert _setting(load_transactions(raw).con, "memory_limit") == "953.6 MiB"  # the 1GB default
+    with pytest.raises(ConfigError, match=r"'memory_limit' parameter must be a memory size .* "
+                                          r"Got 'lots' instead"):
+        load_transactions(raw, memory_limit="lots")
+    con = connect(memory_limit="40MB")
+    spill = Path(_setting(con, "temp_directory"))
+    assert spill.parent == Path(tempfile.gettempdir()) and spill.name.startswith(
+        "rfm-engine-spill-")
+    assert not spill.exists()  # made only when DuckDB spills
+    con.execute("CREATE TEMP TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s "
+                "FROM range(1500000)")
+    assert con.execute("SELECT count(DISTINCT s) FROM t").fetchall()[0][0] == 1_500_000
+    assert spill.is_dir()
+    con.close()
+    assert not spill.exists()

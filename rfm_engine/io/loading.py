@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULT_MEMORY_LIMIT, MEMORY_SIZE_EXPECTED, is_memory_size
 from ..errors import ConfigError, DataError, EmptyResultError, InputError
 from ..progress import step
 from ._validation import as_date
@@ -33,7 +37,8 @@ from .columns import ColumnMap
 from .quality import DataQualityReport
 from .sources import Source, csv_error, open_source, sql_literal
 
-__all__ = ["Transactions", "connect", "customer_id_sql", "load_transactions"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "Transactions", "connect", "customer_id_sql",
+           "load_transactions"]
 
 _TEMPORAL = ("DATE", "TIMESTAMP")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
@@ -57,7 +62,16 @@ _TEXT_COLUMNS = ("email", "first_name", "country", "channel", "product_id", "cat
 _COPIED = ("csv", "dataframe")
 
 
-def connect(*, threads: int | None = None, memory_limit: str | None = None,
+def _spill_folder() -> str:
+    """Return a fresh path in the system's temporary folder for DuckDB to spill into.
+
+    DuckDB creates it only when it spills and removes it when the connection closes.
+    """
+    return os.path.join(tempfile.gettempdir(),
+                        f"rfm-engine-spill-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def connect(*, threads: int | None = None, memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
             progress_bar: bool = False) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection set up for the pipeline (UTC, no network).
 
@@ -65,13 +79,17 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     ----------
     threads : int, optional
         Worker threads (DuckDB default: every core).
-    memory_limit : str, optional
-        Such as ``"4GB"``; DuckDB spills to disk beyond it.
+    memory_limit : str or None, default=DEFAULT_MEMORY_LIMIT
+        Such as ``"1GB"``: DuckDB spills to a temporary folder beyond it (a fresh
+        ``rfm-engine-spill-*`` folder in the system's temporary folder, ``TMPDIR``, created
+        only when needed and removed when the connection closes). None: DuckDB's default
+        (80% of the machine's memory).
     progress_bar : bool, default=False
         Let DuckDB print its progress bar for long queries.
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+                                 "autoload_known_extensions": False,
+                                 "temp_directory": _spill_folder()})
     con.execute("SET TimeZone = 'UTC'")
     if progress_bar:
         con.execute("SET enable_progress_bar = true")
@@ -81,8 +99,15 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+        _set_memory_limit(con, memory_limit)
     return con
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    if not is_memory_size(memory_limit):
+        raise ConfigError(f"The 'memory_limit' parameter must be {MEMORY_SIZE_EXPECTED}. "
+                          f"Got {memory_limit!r} instead.")
+    con.execute(f"SET memory_limit = {sql_literal(memory_limit.strip())}")
 
 
 @dataclass
@@ -294,6 +319,7 @@ def load_transactions(
     encoding: str | None = None,
     min_date: str | dt.date = DEFAULT_MIN_DATE,
     max_shared_order_fraction: float = DEFAULT_MAX_SHARED_ORDER_FRACTION,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Transactions:
     """Load, validate and clean transactions.
@@ -330,6 +356,9 @@ def load_transactions(
         With an order id: fail when more than this share of the order ids is used by
         more than one customer (checked when the orders are grouped; a smaller share is
         counted as ``shared_order_ids`` and each customer's lines are their own order).
+    memory_limit : str or None, default=DEFAULT_MEMORY_LIMIT
+        DuckDB's memory limit, such as ``"1GB"`` (set on ``con`` too when given): beyond
+        it DuckDB spills to disk (see :func:`connect`). None: DuckDB's default.
     con : duckdb.DuckDBPyConnection, optional
         Connection to use; a new one from :func:`connect` by default.
 
@@ -376,7 +405,10 @@ def load_transactions(
                           f"Got {window_days!r} instead.")
     as_of_date = _parse_as_of(as_of)
     floor = as_date(min_date, "min_date")
-    con = con or connect()
+    if con is None:
+        con = connect(memory_limit=memory_limit)
+    elif memory_limit:
+        _set_memory_limit(con, memory_limit)
     with step("reading and validating"):
         src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
         mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
