@@ -83,7 +83,72 @@ def publish_run(run: WeeklyRun, run_dir: Path, *, force: bool = False) -> dict[s
 def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
     table, seg, migration, counts = run.customers, run.segmentation, run.migration, run.counts
     tx, config, layout, consents = run.tx, run.config, run.layout, run.consents
-    suppressions, clustering = run.suppressions, run.clustering
+    suppressions = run.suppressions
+    with step("lists and reports"):
+        outputs, lists, email_lists = _outputs(staging, run)
+    with step("writing the files"):
+        write_all(outputs, force=True)
+        write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
+    rows = {path: writer.rows for path, writer in outputs.items()  # known, not re-read
+            if isinstance(writer, TableWriter)}
+    del outputs  # the lists' frames
+
+    # Every list is read back from disk (it parses, and it has the column to check) even
+    # when there is nothing to find; a list without an id column (Mailchimp) is checked by
+    # address against the customers suppressed by id too.
+    with step("verifying the lists against the suppression list"):
+        by_id = suppressions.mask(table[["customer_id"]])
+        verify_no_suppressed(lists, suppressions, email_ids=_email_ids(table, by_id))
+    if consents is not None:
+        with step("verifying the email lists against the consent records"):
+            no_consent = ~table["email_consent"].to_numpy(dtype=bool)
+            verify_no_suppressed(
+                sorted(email_lists),
+                SuppressionList(customer_ids=table.loc[no_consent, "customer_id"]),
+                email_ids=_email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
+                check="consent")
+
+    model_path = config.scoring.model
+    manifest = {
+        "rfm_engine_manifest": 1,
+        "as_of": tx.as_of.isoformat(),
+        "run_dir": run_dir.name,
+        "inputs": {
+            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
+                             "files": [file_entry(p) for p in tx.source.paths]},
+            "suppression": suppressions.sources,
+            "previous_run": run.previous_dir.name if run.previous_dir else None,
+            "consent": consents.source if consents is not None else None,
+        },
+        "config": config.to_dict(),
+        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
+                  "fitted_in_this_run": run.fitted_here,
+                  "effective_scores": seg.effective_bins()},
+        "layout": layout,
+        "counts": {
+            "cleaning": tx.report.to_dict(),
+            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
+                                 strict=True)),
+            "campaigns": json.loads(counts.to_json(orient="records")),
+            "suppression_entries": len(suppressions),
+            "consent": None if consents is None else {
+                **consents.counts, "objected_customers_removed": len(run.objected),
+                "no_consent": int(counts["no_consent"].sum())},
+        },
+        "compliance": run.compliance,
+        "outputs": [file_entry(p, root=staging, rows=rows.get(p))
+                    for p in sorted(staging.rglob("*")) if p.is_file()],
+        "warnings": run.warnings,
+        "versions": versions(),
+    }
+    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
+    return manifest
+
+
+def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path], list[Path]]:
+    """Return the writers of every file of the run, the lists, and the email lists."""
+    table, seg, migration, counts = run.customers, run.segmentation, run.migration, run.counts
+    tx, layout, consents, clustering = run.tx, run.layout, run.consents, run.clustering
     customers_out = table.drop(columns=["email_valid"])
     lists: dict[Path, Any] = {}
     email_lists: list[Path] = []
@@ -133,61 +198,7 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
     outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
     outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
-    write_all(outputs, force=True)
-    rows = {path: writer.rows for path, writer in outputs.items()  # known, not re-read
-            if isinstance(writer, TableWriter)}
-    write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
-
-    # Every list is read back from disk (it parses, and it has the column to check) even
-    # when there is nothing to find; a list without an id column (Mailchimp) is checked by
-    # address against the customers suppressed by id too.
-    with step("verifying the lists against the suppression list"):
-        by_id = suppressions.mask(table[["customer_id"]])
-        verify_no_suppressed(sorted(lists), suppressions, email_ids=_email_ids(table, by_id))
-    if consents is not None:
-        with step("verifying the email lists against the consent records"):
-            no_consent = ~table["email_consent"].to_numpy(dtype=bool)
-            verify_no_suppressed(
-                sorted(email_lists),
-                SuppressionList(customer_ids=table.loc[no_consent, "customer_id"]),
-                email_ids=_email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
-                check="consent")
-
-    model_path = config.scoring.model
-    manifest = {
-        "rfm_engine_manifest": 1,
-        "as_of": tx.as_of.isoformat(),
-        "run_dir": run_dir.name,
-        "inputs": {
-            "transactions": {"source": tx.source.name, "rows": tx.report.rows_read,
-                             "files": [file_entry(p) for p in tx.source.paths]},
-            "suppression": suppressions.sources,
-            "previous_run": run.previous_dir.name if run.previous_dir else None,
-            "consent": consents.source if consents is not None else None,
-        },
-        "config": config.to_dict(),
-        "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,
-                  "fitted_in_this_run": run.fitted_here,
-                  "effective_scores": seg.effective_bins()},
-        "layout": layout,
-        "counts": {
-            "cleaning": tx.report.to_dict(),
-            "segments": dict(zip(seg.summary["segment"], seg.summary["customers"].astype(int),
-                                 strict=True)),
-            "campaigns": json.loads(counts.to_json(orient="records")),
-            "suppression_entries": len(suppressions),
-            "consent": None if consents is None else {
-                **consents.counts, "objected_customers_removed": len(run.objected),
-                "no_consent": int(counts["no_consent"].sum())},
-        },
-        "compliance": run.compliance,
-        "outputs": [file_entry(p, root=staging, rows=rows.get(p))
-                    for p in sorted(staging.rglob("*")) if p.is_file()],
-        "warnings": run.warnings,
-        "versions": versions(),
-    }
-    write_all({staging / "manifest.json": text_writer(json_text(manifest))}, force=True)
-    return manifest
+    return outputs, sorted(lists), email_lists
 
 
 def _email_ids(table: pd.DataFrame, mask: np.ndarray) -> dict[str, list[str]]:
