@@ -887,5 +887,22 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _error("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        from .config import DEFAULT_MEMORY_LIMIT
+
+        _error("error: DuckDB ran out of memory under its memory limit (--memory-limit, "
+               f"[input] memory_limit; default {DEFAULT_MEMORY_LIMIT}): "
+               f"{str(exc).splitlines()[0]}. Raise the limit, e.g. --memory-limit 4GB. "
+               "Nothing was published.")
+        sys.exit(2)
     sys.exit(0)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is DuckDB refusing to go beyond its memory limit."""
+    import duckdb  # loaded by then: only DuckDB raises this
+
+    return isinstance(exc, duckdb.OutOfMemoryException)
 

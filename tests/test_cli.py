@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -298,3 +299,23 @@ def test_memory_limit_option(tmp_path, cdnow_csv):
     good = run(*args, "--memory-limit", "256MB", "-o", tmp_path / "f.csv")
     assert good.returncode == 0, good.stderr
     assert len(pd.read_csv(tmp_path / "f.csv")) > 0
+
+
+def test_memory_limit_too_small_is_one_line(tmp_path):
+    """DuckDB out of memory under the limit: one line saying which option to raise, exit 2."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    pd.DataFrame({
+        "customer_id": [f"C{i}" for i in rng.integers(0, 50_000, n)],
+        "order_id": [f"O{i}" for i in rng.integers(0, 100_000, n)],
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), "D"),
+        "amount": rng.uniform(1, 100, n).round(2),
+    }).to_parquet(tmp_path / "tx.parquet")
+    result = run("segment", tmp_path / "tx.parquet", "-o", tmp_path / "s.csv", "--no-tracking",
+                 "--memory-limit", "1MB")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert lines[-1].startswith("error: DuckDB ran out of memory under its memory limit")
+    assert "--memory-limit 4GB" in lines[-1]
+    assert not (tmp_path / "s.csv").exists()
