@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ _LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \|( +)(\S+)")
 def commands(sample: Path, out: Path) -> dict[str, list[str]]:
     """Command label -> arguments, on the sample in ``sample``, writing into ``out``."""
     tx = str(sample / "transactions.csv")
-    config = ["--config", str(ROOT / "examples" / "demo.toml")]
+    config = ["--config", str(out / "examples" / "demo.toml")]
     return {
         "--help": ["--help"],
         "segment --help": ["segment", "--help"],
@@ -105,9 +106,12 @@ def main() -> None:
         os.environ["PYTHONPATH"] = str(options.source.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        subprocess.run([RFM, "-q", "sample", str(folder / "data"), "--customers", "300"],
-                       check=True)
-        table = commands(folder / "data", folder)
+        # The demo config's paths (../data/sample/...) resolve to this sample from its copy.
+        subprocess.run([RFM, "-q", "sample", str(folder / "data" / "sample"), "--customers",
+                        "300"], check=True)
+        (folder / "examples").mkdir()
+        shutil.copy(ROOT / "examples" / "demo.toml", folder / "examples" / "demo.toml")
+        table = commands(folder / "data" / "sample", folder)
         chosen = options.commands.split(",") if options.commands else list(table)
         print("| command | imports, CPU | imports, wall | process wall | heavy libraries loaded |")
         print("|---|---:|---:|---:|---|")
