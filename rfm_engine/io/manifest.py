@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.metadata
 import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["file_entry", "sha256_file", "table_rows", "versions"]
+__all__ = ["file_entry", "sha256_file", "versions"]
 
 _PACKAGES = ("rfm-engine", "pandas", "numpy", "duckdb", "scikit-learn", "pyarrow", "matplotlib")
 
@@ -42,19 +41,6 @@ def file_entry(path: str | Path, *, root: str | Path | None = None,
     if rows is not None:
         entry["rows"] = int(rows)
     return entry
-
-
-def table_rows(path: str | Path) -> int | None:
-    """Count the data rows of a CSV (header not counted) or Parquet file; None otherwise."""
-    path = Path(path)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_metadata(path).num_rows
-    if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
-    return None
 
 
 def versions() -> dict[str, str]:
