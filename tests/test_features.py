@@ -62,6 +62,33 @@ def test_latest_contact_fields():
     assert got.loc[0, "first_name"] == "Ann"
 
 
+_LINES = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["1", "2", "3"]),
+                            st.sampled_from(["2024-01-01 09:00", "2024-01-01 10:00",
+                                             "2024-01-02 09:00"]),
+                            st.sampled_from([5.0, 0.0, -5.0]),
+                            st.sampled_from(["x@a.com", "y@a.com", "z@a.com", None])),
+                  min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_LINES)
+def test_contact_is_the_latest_nonempty_value_with_ties_broken_by_value(lines):
+    # One definition, checked against the rule written out in pandas: of a customer's
+    # lines holding an email, the latest timestamp wins, ties go to the larger value.
+    raw = pd.DataFrame(lines, columns=["customer_id", "order_id", "order_date", "amount",
+                                       "email"])
+    raw["order_id"] = raw["customer_id"] + raw["order_id"]
+    try:
+        got = customer_features(load_transactions(raw, max_drop_fraction=1.0))
+        got = got.set_index("customer_id")["email"]
+    except EmptyResultError:
+        return
+    held = raw.dropna(subset=["email"]).sort_values(["order_date", "email"])
+    expected = held.groupby("customer_id")["email"].last()
+    for customer, email in got.items():
+        assert (None if pd.isna(email) else email) == expected.get(customer)
+
+
 def test_no_purchase_is_an_empty_result():
     raw = pd.DataFrame({"customer_id": ["a"], "order_date": ["2024-01-01"], "amount": [-3.0]})
     with pytest.raises(EmptyResultError, match="no customer with a purchase"):

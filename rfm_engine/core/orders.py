@@ -98,8 +98,8 @@ def latest_contact_sql(tx: Transactions) -> str:
 
     One ``, arg_max(c, (order_ts, c)) FILTER (WHERE c IS NOT NULL) AS c`` per column of
     :data:`~rfm_engine.io.columns.CONTACT_COLUMNS` that ``tx`` maps (ties on the timestamp
-    broken by the value itself), for a grouping of rows with ``order_ts``: lines into
-    orders, orders into customers. Empty when none is mapped.
+    broken by the value itself), for a grouping of rows with ``order_ts``, such as a
+    customer's lines. Empty when none is mapped.
     """
     return "".join(f", arg_max({c}, (order_ts, {c})) FILTER (WHERE {c} IS NOT NULL) AS {c}"
                    for c in CONTACT_COLUMNS if c in tx.columns)
@@ -110,9 +110,10 @@ def orders_table(tx: Transactions) -> str:
 
     Columns: ``customer_id``, ``order_key``, ``order_date`` (first day of the order),
     ``order_ts`` (its last timestamp), ``net`` (sum of amounts, exact decimal),
-    ``min_line`` (smallest line amount), ``gross`` (sum of the positive lines), the mapped
-    contact columns (the order's latest non-empty value, :func:`latest_contact_sql`), then
-    ``is_purchase`` (:data:`IS_PURCHASE`); see :func:`grouped_lines_sql`.
+    ``min_line`` (smallest line amount), ``gross`` (sum of the positive lines), then
+    ``is_purchase`` (:data:`IS_PURCHASE`); see :func:`grouped_lines_sql`. The contact
+    columns are not in it: the customer table takes them from the lines
+    (:func:`latest_contact_sql`).
 
     With an order id, the order ids used by more than one customer are counted in
     ``tx.report.shared_order_ids``; each customer's lines stay their own order. When more
@@ -151,8 +152,7 @@ def orders_table(tx: Transactions) -> str:
         return tx._orders_table
     name = f"_rfm_orders_{uuid.uuid4().hex[:12]}"
     with step("grouping orders"):
-        orders = grouped_lines_sql(columns=latest_contact_sql(tx))
-        tx.con.execute(f"CREATE TEMP TABLE {name} AS {orders}")
+        tx.con.execute(f"CREATE TEMP TABLE {name} AS {grouped_lines_sql()}")
         tx.source.check_unchanged()
         tx._orders_table = name
         if tx.has_order_id:
