@@ -58,6 +58,7 @@ __all__ = [
     "ID_ALIASES",
     "SuppressionList",
     "check_freshness",
+    "email_ids",
     "is_valid_email",
     "load_suppression",
     "normalize_customer_id",
@@ -399,6 +400,42 @@ def check_freshness(suppression: SuppressionList, max_age_days: int, *,
         warnings.append(f"suppression file {source['path']} is {age:g} days old (limit "
                         f"{max_age_days} days); used anyway (--allow-stale-suppression).")
     return warnings
+
+
+def email_ids(table: pd.DataFrame, mask: np.ndarray) -> dict[str, list[str]]:
+    """Map normalized email to customer ids, for the rows of ``table`` under ``mask``.
+
+    :func:`verify_no_suppressed` needs it for lists without an id column (Mailchimp): a
+    person suppressed by id only is found there through their address. Map only the
+    customers a check looks for (suppressed by id, or without consent), never the whole
+    table: the check counts the ids of a list's addresses that are on the list it checks
+    against, and other ids count zero.
+
+    Parameters
+    ----------
+    table : DataFrame
+        With ``email`` (normalized) and ``customer_id``.
+    mask : ndarray of bool
+        The rows to map.
+
+    Returns
+    -------
+    dict
+        Email to the customer ids that carry it; rows without an email are left out.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> table = pd.DataFrame({"customer_id": ["a", "b", "c"],
+    ...                       "email": ["x@y.org", "x@y.org", None]})
+    >>> email_ids(table, np.array([True, True, True]))
+    {'x@y.org': ['a', 'b']}
+    """
+    found: dict[str, list[str]] = {}
+    rows = table.loc[mask, ["email", "customer_id"]].dropna(subset=["email"])
+    for email, customer in zip(rows["email"], rows["customer_id"], strict=True):
+        found.setdefault(email, []).append(customer)
+    return found
 
 
 def _export_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:

@@ -19,12 +19,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from ..campaigns.exports import export_writers
 from ..campaigns.plan import EXCLUSION_REASONS
-from ..campaigns.suppression import SuppressionList, verify_no_suppressed
+from ..campaigns.suppression import SuppressionList, email_ids, verify_no_suppressed
 from ..core.scoring import scorer_json
 from ..io.manifest import file_entry, sha256_file, versions
 from ..io.writers import (
@@ -98,14 +95,14 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
     # address against the customers suppressed by id too.
     with step("verifying the lists against the suppression list"):
         by_id = suppressions.mask(table[["customer_id"]])
-        verify_no_suppressed(lists, suppressions, email_ids=_email_ids(table, by_id))
+        verify_no_suppressed(lists, suppressions, email_ids=email_ids(table, by_id))
     if consents is not None:
         with step("verifying the email lists against the consent records"):
             no_consent = ~table["email_consent"].to_numpy(dtype=bool)
             verify_no_suppressed(
                 sorted(email_lists),
                 SuppressionList(customer_ids=table.loc[no_consent, "customer_id"]),
-                email_ids=_email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
+                email_ids=email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
                 check="consent")
 
     model_path = config.scoring.model
@@ -199,17 +196,3 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
     outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
     return outputs, sorted(lists), email_lists
-
-
-def _email_ids(table: pd.DataFrame, mask: np.ndarray) -> dict[str, list[str]]:
-    """Return normalized email -> customer ids, for the rows of ``table`` under ``mask``.
-
-    Only the customers a check looks for (suppressed by id, or without consent) are
-    mapped, never the whole table: the check counts the ids of a list's addresses that are
-    on the list it checks against, and other ids count zero.
-    """
-    found: dict[str, list[str]] = {}
-    rows = table.loc[mask, ["email", "customer_id"]].dropna(subset=["email"])
-    for email, customer in zip(rows["email"], rows["customer_id"], strict=True):
-        found.setdefault(email, []).append(customer)
-    return found

@@ -60,7 +60,7 @@ from ..progress import step
 from ..reports.kpi_report import report_kpis
 from .publish import publish_run
 
-__all__ = ["RunResult", "WeeklyRun", "run_weekly", "campaign_plan"]
+__all__ = ["RunResult", "WeeklyRun", "run_weekly", "campaign_plan", "check_suppression_source"]
 
 _CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
 #: Columns of the previous run's customers.parquet that migration reads.
@@ -186,8 +186,15 @@ def _has_email(plan: tuple[Campaign, ...]) -> bool:
     return any(c.channel == "email" for c in plan)
 
 
-def _check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
-                              no_suppression: bool) -> None:
+def check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
+                             no_suppression: bool) -> None:
+    """Refuse email campaigns without a suppression source unless it is waived on purpose.
+
+    Raises
+    ------
+    ComplianceError
+        Naming the email campaigns (exit code 4).
+    """
     email = [c.name for c in plan if c.channel == "email"]
     if email and not paths and not no_suppression:
         raise ComplianceError(
@@ -329,7 +336,7 @@ def run_weekly(
             raise ConfigError(f"The export format must be one of {', '.join(LAYOUTS)}. "
                               f"Got {layout!r} instead.")
         plan = campaign_plan(config)
-        _check_suppression_source(plan, paths, waive)
+        check_suppression_source(plan, paths, waive)
         check_output_folder(output_dir)  # fail fast, before reading anything
         if config.features.as_of:
             _lock_run(locks, output_dir / str(config.features.as_of), force)
