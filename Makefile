@@ -10,7 +10,7 @@ SAMPLE := data/sample/transactions.csv
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench,mlflow]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,mlflow,ui]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -728,6 +728,34 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
             "tags": {"as_of": result.as_of.isoformat()}})
 
 
+@cli.command("ui", context_settings=CONTEXT)
+@_quiet_option
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("out"),
+              show_default=True, help="The folder of the weekly runs (run --output-dir DIR).")
+@click.option("--port", type=int, default=8501, show_default=True, help="TCP port.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. There is no login and the page downloads email lists: "
+                   "bind beyond this machine only behind your own access control.")
+def ui(runs_dir: Path, port: int, host: str) -> None:
+    """Open the marketers' page over the weekly run folders (Streamlit).
+
+    Pages: Overview, Trends, Campaigns, Build a list, Customer lookup, KPIs and CLV.
+    Needs the ui extra: pip install 'rfm-engine[ui]'. Binds to 127.0.0.1 unless --host says
+    otherwise; stop it with Ctrl+C.
+
+    \b
+    Example:
+      rfm-engine ui --runs out --port 8501
+    """
+    from .ui.server import is_loopback, serve
+
+    if not is_loopback(host):
+        _error(f"warning: binding to {host}: the page has no login and downloads email "
+               "lists; anyone who can reach this address and port can read them.")
+    _echo(f"rfm-engine ui: http://{host}:{port} over {runs_dir} (Ctrl+C stops it)")
+    serve(runs_dir, port=port, host=host, quiet=_state["quiet"])
+
+
 @cli.group(context_settings=CONTEXT)
 def models() -> None:
     """Manage registered segmentation models (MLflow) and the frozen weekly-run model."""

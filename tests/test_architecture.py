@@ -63,7 +63,7 @@ def test_mlflow_contract_covers_every_layer_below_integrations():
 
 def test_each_subpackage_says_what_lives_there_and_what_it_may_import():
     assert SUBPACKAGES == ["campaigns", "core", "datasets", "integrations", "io", "measurement",
-                           "reports", "runs"]
+                           "reports", "runs", "ui"]
     for name in SUBPACKAGES:
         doc = importlib.import_module(f"rfm_engine.{name}").__doc__ or ""
         assert "May import:" in doc, f"rfm_engine/{name}/__init__.py: no 'May import:'"

@@ -1,0 +1,136 @@
+"""The page's interactive charts: plotly figures built from a run's tables.
+
+Each function takes a plain table (from :mod:`rfm_engine.ui.folders`) and returns a
+``plotly.graph_objects.Figure`` with hover values; none reads a file or holds state.
+plotly is part of the optional ``ui`` extra and is imported here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["exclusions_bar", "kpi_lines", "rf_heatmap", "segment_treemap", "segment_trends",
+           "transition_heatmap"]
+
+
+def rf_heatmap(counts: pd.DataFrame) -> go.Figure:
+    """Draw customers per recency score (rows) and frequency score (columns), with counts.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        :meth:`rfm_engine.ui.folders.RunFolder.rf_counts`.
+    """
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Heatmap(
+        z=counts.to_numpy(), x=[str(c) for c in counts.columns],
+        y=[str(i) for i in counts.index], text=counts.to_numpy(), texttemplate="%{text}",
+        colorscale="Blues",
+        hovertemplate="R score %{y}, F score %{x}: %{z} customers<extra></extra>"))
+    figure.update_layout(title="Customers by recency (R) and frequency (F) score",
+                         xaxis_title="F score", yaxis_title="R score",
+                         xaxis={"type": "category"},
+                         yaxis={"type": "category", "autorange": "reversed"})
+    return figure
+
+
+def segment_treemap(table: pd.DataFrame) -> go.Figure:
+    """Draw segments sized by revenue; hover shows customers, revenue and shares.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``segment``, ``customers``, ``revenue``, ``share``, ``revenue_share``.
+    """
+    import plotly.graph_objects as go
+
+    shown = table[table["revenue"] > 0]
+    figure = go.Figure(go.Treemap(
+        labels=shown["segment"].astype(str), parents=[""] * len(shown),
+        values=shown["revenue"], customdata=shown[["customers", "share", "revenue_share"]],
+        hovertemplate=("%{label}<br>revenue %{value:,.2f}<br>customers %{customdata[0]:,}"
+                       "<br>share of customers %{customdata[1]:.1%}"
+                       "<br>share of revenue %{customdata[2]:.1%}<extra></extra>")))
+    figure.update_layout(title="Segments by revenue (positive revenue only)")
+    return figure
+
+
+def segment_trends(trends: pd.DataFrame) -> go.Figure:
+    """Draw customers per segment across runs (``as_of``, ``segment``, ``customers``)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for segment, rows in trends.groupby("segment", sort=False):
+        figure.add_trace(go.Scatter(
+            x=[str(d) for d in rows["as_of"]], y=rows["customers"], mode="lines+markers",
+            name=str(segment),
+            hovertemplate=f"{segment}<br>%{{x}}: %{{y:,}} customers<extra></extra>"))
+    figure.update_layout(title="Segment sizes over time", xaxis_title="run (as-of date)",
+                         yaxis_title="customers", xaxis={"type": "category"})
+    return figure
+
+
+def transition_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """Draw the moves from each previous segment (rows) to each current one (columns)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Heatmap(
+        z=matrix.to_numpy(), x=[str(c) for c in matrix.columns],
+        y=[str(i) for i in matrix.index], text=matrix.to_numpy(), texttemplate="%{text}",
+        colorscale="Purples",
+        hovertemplate="from %{y} to %{x}: %{z} customers<extra></extra>"))
+    figure.update_layout(title="Moves since the previous run", xaxis_title="this run",
+                         yaxis_title="previous run", yaxis={"autorange": "reversed"})
+    return figure
+
+
+def exclusions_bar(counts: pd.Series) -> go.Figure:
+    """Draw customers per exclusion reason of one campaign (reasons with none left out)."""
+    import plotly.graph_objects as go
+
+    shown = counts[counts > 0]
+    figure = go.Figure(go.Bar(x=[str(i) for i in shown.index], y=shown.to_numpy(),
+                              hovertemplate="%{x}: %{y:,} customers<extra></extra>"))
+    figure.update_layout(title="Candidates left out, by reason", yaxis_title="customers")
+    return figure
+
+
+def kpi_lines(kpis: pd.DataFrame, columns: Sequence[str], title: str,
+              labels: dict[str, str] | None = None) -> go.Figure:
+    """Draw KPIs per period as lines (partial periods drawn with open markers).
+
+    Parameters
+    ----------
+    kpis : DataFrame
+        ``kpis.csv`` of a run: ``period``, ``partial`` and the KPI columns.
+    columns : sequence of str
+        The KPIs to draw (those absent are skipped).
+    title : str
+        The chart's title.
+    labels : dict, optional
+        Column to legend label.
+    """
+    import plotly.graph_objects as go
+
+    labels = labels or {}
+    figure = go.Figure()
+    periods = kpis["period"].astype(str)
+    partial = kpis["partial"].astype(bool) if "partial" in kpis else pd.Series(False,
+                                                                              index=kpis.index)
+    for column in columns:
+        if column not in kpis:
+            continue
+        name = labels.get(column, column.replace("_", " "))
+        figure.add_trace(go.Scatter(
+            x=periods, y=kpis[column], mode="lines+markers", name=name,
+            marker={"symbol": ["circle-open" if p else "circle" for p in partial]},
+            hovertemplate=f"{name}<br>%{{x}}: %{{y:,.2f}}<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="period", xaxis={"type": "category"})
+    return figure
