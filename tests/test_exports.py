@@ -3,6 +3,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -263,3 +264,19 @@ def test_text_tables_take_the_column_wise_path():
     out = io.StringIO()
     write_csv(frame, out)
     assert out.getvalue() == 'id,note\n"a\rb","say ""hi"""\nc,"x,y"\n,\n'
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.dates()), st.one_of(st.none(), _TRICKY),
+                          st.floats(allow_nan=False, allow_infinity=False)), max_size=8))
+def test_arrow_columns_are_written_as_their_python_values(rows):
+    # The customer table keeps dates (and may keep text) in Arrow columns; the CSV holds
+    # what the same values as Python objects give: ISO dates, the text, empty for missing.
+    objects = pd.DataFrame(rows, columns=["day", "note", "n"], dtype=object)
+    objects["n"] = objects["n"].astype(float)
+    arrow = objects.astype({"day": pd.ArrowDtype(pa.date32()),
+                            "note": pd.ArrowDtype(pa.string())})
+    fast, slow = io.StringIO(), io.StringIO()
+    write_csv(arrow, fast)
+    objects.to_csv(writers._RowsEndInLineFeed(slow), index=False, lineterminator="\r\n")
+    assert fast.getvalue() == slow.getvalue()
