@@ -93,14 +93,14 @@ def go(at: AppTest, page: str) -> AppTest:
 def test_run_folders_and_what_a_run_holds(runs, latest):
     assert [r.as_of.isoformat() for r in run_folders(runs)] == [WEEK1, WEEK2]
     assert run_folders(runs / "missing") == []
-    table = latest.segment_table()
+    table = latest.segment_table
     assert table["customers"].sum() == len(latest.customers)
     assert (table["orders"] == table["segment"].map(
         latest.customers.groupby("segment")["frequency"].sum()).fillna(0)).all()
     positive = table["orders"] > 0
     assert (table.loc[positive, "aov"]
             == table.loc[positive, "revenue"] / table.loc[positive, "orders"]).all()
-    counts = latest.rf_counts()
+    counts = latest.rf_counts
     assert counts.to_numpy().sum() == len(latest.customers)
     assert list(counts.index) == sorted(counts.index, reverse=True)
     assert latest.transitions is not None and latest.triggers  # the second run has both

@@ -56,8 +56,18 @@ def load_run(path: str, stamp: float) -> RunFolder:
     return run
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_trends(folders: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    """Segment sizes across runs, read once per set of runs (each run's segments.csv)."""
+    return segment_trends([RunFolder(path) for path, _ in folders])
+
+
+def _stamp(folder: RunFolder) -> float:
+    return (folder.path / "manifest.json").stat().st_mtime
+
+
 def _current(folder: RunFolder) -> RunFolder:
-    return load_run(str(folder.path), (folder.path / "manifest.json").stat().st_mtime)
+    return load_run(str(folder.path), _stamp(folder))
 
 
 def _percent(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -87,7 +97,7 @@ def _downloaded(run: RunFolder, download: Download, built: BuiltList | None,
 def page_overview(run: RunFolder, runs: list[RunFolder]) -> None:
     """Headline cards, the segment table, the R x F heatmap and the revenue treemap."""
     st.header(f"Overview: run of {run.as_of.isoformat()}")
-    head = run.headline()
+    head = run.headline
     cards = st.columns(6)
     cards[0].metric("Customers", f"{head['customers']:,}")
     cards[1].metric("Revenue", f"{head['revenue']:,.0f}")
@@ -95,7 +105,7 @@ def page_overview(run: RunFolder, runs: list[RunFolder]) -> None:
     cards[3].metric("Targets", f"{head['targets']:,}")
     cards[4].metric("Holdout", f"{head['holdout']:,}")
     cards[5].metric("Suppressed", f"{head['suppressed']:,}")
-    table = run.segment_table()
+    table = run.segment_table
     st.subheader("Segments")
     shown = _percent(table, ["share", "revenue_share"])
     st.dataframe(shown.rename(columns=_SEGMENT_LABELS), hide_index=True,
@@ -103,7 +113,7 @@ def page_overview(run: RunFolder, runs: list[RunFolder]) -> None:
                                 "revenue share": st.column_config.NumberColumn(format="%.1f%%")})
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.rf_heatmap(run.rf_counts()), key="rf_heatmap")
+        st.plotly_chart(charts.rf_heatmap(run.rf_counts), key="rf_heatmap")
     with right:
         st.plotly_chart(charts.segment_treemap(table), key="segment_treemap")
 
@@ -111,7 +121,8 @@ def page_overview(run: RunFolder, runs: list[RunFolder]) -> None:
 def page_trends(run: RunFolder, runs: list[RunFolder]) -> None:
     """Segment sizes across runs, the transition matrix and the trigger lists."""
     st.header("Trends")
-    st.plotly_chart(charts.segment_trends(segment_trends(runs)), key="segment_trends")
+    trends = load_trends(tuple((str(f.path), _stamp(f)) for f in runs))
+    st.plotly_chart(charts.segment_trends(trends), key="segment_trends")
     st.subheader(f"Moves since the previous run (run of {run.as_of.isoformat()})")
     matrix = run.transitions
     previous = run.manifest.get("inputs", {}).get("previous_run")

@@ -25,7 +25,7 @@ def rf_heatmap(counts: pd.DataFrame) -> go.Figure:
     Parameters
     ----------
     counts : DataFrame
-        :meth:`rfm_engine.ui.folders.RunFolder.rf_counts`.
+        :attr:`rfm_engine.ui.folders.RunFolder.rf_counts`.
     """
     import plotly.graph_objects as go
 

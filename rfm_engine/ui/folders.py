@@ -158,8 +158,9 @@ class RunFolder:
         parts = folder.glob(f"{campaign}.part*.csv")
         return sorted(parts, key=lambda p: int(p.name[len(campaign) + 5:-4]))
 
+    @cached_property
     def segment_table(self) -> pd.DataFrame:
-        """Return the segment summary with orders, AOV and the run's predictions.
+        """The segment summary with orders, AOV and the run's predictions (computed once).
 
         ``segments.csv`` (customers, share, revenue, revenue share, mean R/F/M) plus, from
         ``customers.parquet``: ``orders`` (the sum of frequency), ``aov`` (revenue /
@@ -178,14 +179,16 @@ class RunFolder:
                                   out["revenue"] / out["orders"].where(out["orders"] > 0), np.nan)
         return out
 
+    @cached_property
     def rf_counts(self) -> pd.DataFrame:
-        """Count customers per recency score (rows, 5 first) and frequency score (columns)."""
+        """Customers per recency score (rows, 5 first) and frequency score (columns), once."""
         table = self.customers
         counts = pd.crosstab(table["r_score"], table["f_score"])
         return counts.sort_index(ascending=False)
 
+    @cached_property
     def headline(self) -> dict[str, Any]:
-        """Return the headline numbers: customers, revenue, segments, targets, holdout..."""
+        """Headline numbers: customers, revenue, segments, targets, holdout, suppressed."""
         table, campaigns = self.customers, self.campaigns
         return {
             "customers": len(table),
