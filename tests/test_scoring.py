@@ -34,7 +34,15 @@ def customers():
     )
 
 
-@parametrize_with_checks([RFMScorer(), RFMScorer(n_bins=3, reverse=[]), RFMScorer(n_bins=9)])
+# RFMScorer follows scikit-learn's conventions without deriving from BaseEstimator (importing
+# scikit-learn would cost more than the whole segmentation of a small file): the checks say so.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Estimator RFMScorer does not inherit", UserWarning)
+    _SKLEARN_CHECKS = parametrize_with_checks(
+        [RFMScorer(), RFMScorer(n_bins=3, reverse=[]), RFMScorer(n_bins=9)])
+
+
+@_SKLEARN_CHECKS
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BinsCollapsedWarning)
@@ -387,3 +395,35 @@ def test_unique_top_frequency_reaches_top_score(ones, rest):
         scores = RFMScorer().fit_transform(pd.DataFrame({"frequency": freq})).ravel()
     assert scores[-1] == 5
     assert scores[freq == freq.min()].max() == 1
+
+
+def test_scikit_learn_tools_take_the_scorer(customers):
+    # RFMScorer does not derive from BaseEstimator (issue 11: process start), yet clone,
+    # Pipeline, ColumnTransformer, set_output, nested parameters and pickling work with it.
+    import pickle
+
+    from sklearn.base import BaseEstimator, clone
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    scorer = RFMScorer(n_bins=3).set_output(transform="pandas")
+    assert not isinstance(scorer, BaseEstimator)
+    copy = clone(scorer)
+    assert copy.get_params() == scorer.get_params() and not hasattr(copy, "bin_edges_")
+    assert repr(RFMScorer(n_bins=3, reverse=[])) == "RFMScorer(n_bins=3, reverse=[])"
+    expected = RFMScorer(n_bins=3).fit_transform(customers)
+    pipe = make_pipeline(FunctionTransformer(lambda x: x, feature_names_out="one-to-one"),
+                         RFMScorer(n_bins=3)).set_output(transform="pandas")
+    out = pipe.fit_transform(customers)
+    assert out.columns.tolist() == RFM_OUT and out.index.equals(customers.index)
+    np.testing.assert_array_equal(out.to_numpy(), expected)
+    pipe.set_params(rfmscorer__n_bins=4)
+    assert pipe.fit(customers)[-1].max_score_.tolist() == [4, 4, 4]
+    columns = ColumnTransformer([("rfm", RFMScorer(n_bins=3), list(customers.columns))])
+    np.testing.assert_array_equal(columns.fit_transform(customers), expected)
+    fitted = RFMScorer(n_bins=3).fit(customers)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).transform(customers),
+                                  expected)
+    with pytest.raises(ValueError, match="Invalid parameter 'bins' for estimator RFMScorer"):
+        RFMScorer().set_params(bins=3)

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
 from ..io._validation import require_columns
+from ._estimator import Transformer, check_is_fitted, clone
 from .pipeline import RFM_FEATURES, Segmentation, segment_customers
 from .scoring import RFMScorer
 from .segments import RuleSet, builtin_rule_sets, is_rule_path, rule_file_text
@@ -33,7 +32,7 @@ __all__ = ["SegmentationModel"]
 _SOURCE = "customer table"
 
 
-class SegmentationModel(TransformerMixin, BaseEstimator):
+class SegmentationModel(Transformer):
     """Scores, segments and (optionally) clusters customers, frozen as one estimator.
 
     ``fit`` learns the R, F, M bin edges (unless a fitted scorer is given) and fits the
@@ -234,11 +233,11 @@ class SegmentationModel(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         features = _features(X)
-        scores = self.scorer_.transform(features)
-        if self.clusterer_ is None:
-            return scores
-        clusters = np.asarray(self.clusterer_.predict(features), dtype=np.int64)
-        return np.column_stack([scores, clusters])
+        scores = np.asarray(self.scorer_.transform(features), dtype=np.int64)
+        if self.clusterer_ is not None:
+            clusters = np.asarray(self.clusterer_.predict(features), dtype=np.int64)
+            scores = np.column_stack([scores, clusters])
+        return self._wrap_output(scores, X)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Segment name of each customer.

@@ -4,6 +4,9 @@
 ``frequency``, ``monetary``) and turns raw values into integer scores on a 1..``n_bins``
 scale. A fitted scorer is frozen with `save_scorer` (plain JSON, no pickle) and reloaded
 with `load_scorer`, so the weekly job scores every week against the same edges.
+
+The scorer follows scikit-learn's estimator conventions without importing scikit-learn
+(`rfm_engine.core._estimator`): fitting and scoring plain numbers is numpy code.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import ConfigError
 from ..io._validation import is_int, is_real
 from ..io.writers import json_text, write_text_atomic
+from ._estimator import Transformer, check_is_fitted, feature_names_out, validate_data
 
 __all__ = [
     "RFMScorer",
@@ -50,7 +52,7 @@ class BinsCollapsedWarning(UserWarning):
     """Tied values made some quantile edges coincide, so a feature has fewer distinct scores."""
 
 
-class RFMScorer(TransformerMixin, BaseEstimator):
+class RFMScorer(Transformer):
     """Score each feature on a 1..n_bins scale from quantile or fixed bin edges.
 
     Built for the customer table (``recency_days``, ``frequency``, ``monetary``), but any
@@ -190,7 +192,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
             When tied values make quantile edges of a feature coincide.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=True)
+        X = validate_data(self, X, reset=True)
         names = self._input_names()
         reverse = self._resolve_reverse(names)
         fixed = self._resolve_edges(names)
@@ -232,18 +234,19 @@ class RFMScorer(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_features_out), dtype=int64
-            Scores in ``get_feature_names_out()`` order.
+            Scores in ``get_feature_names_out()`` order (a DataFrame after
+            ``set_output(transform="pandas")``).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=True)
+        values = validate_data(self, X, reset=False)
         n_derived = 0 if self.rfm_index_ is None else len(_DERIVED_NAMES)
         # One contiguous row per output column, returned transposed (n_samples, n_out).
-        out = np.empty((self.n_features_in_ + n_derived, X.shape[0]), dtype=np.int64)
+        out = np.empty((self.n_features_in_ + n_derived, values.shape[0]), dtype=np.int64)
         for j, (edges, closed) in enumerate(zip(self.bin_edges_, self.closed_, strict=True)):
             below = out[j]
             below[:] = 0
             for edge in edges:  # a few edges: comparing beats a binary search per value
-                below += X[:, j] > edge if closed == "right" else X[:, j] >= edge
+                below += values[:, j] > edge if closed == "right" else values[:, j] >= edge
             if self.reverse_[j]:
                 np.subtract(self.max_score_[j], below, out=below)
             else:
@@ -253,7 +256,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
             out[-3] = 100 * r + 10 * f + m
             out[-2] = (f + m + 1) // 2
             out[-1] = r + f + m
-        return out.T
+        return self._wrap_output(out.T, X)
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Output column names.
@@ -273,7 +276,7 @@ class RFMScorer(TransformerMixin, BaseEstimator):
             The output column names.
         """
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = feature_names_out(self, input_features)
         if self.rfm_index_ is not None and not hasattr(self, "feature_names_in_"):
             names = np.asarray(_RFM_FEATURES, dtype=object)
         out = [_SCORE_NAMES.get(str(name), f"{name}_score") for name in names]

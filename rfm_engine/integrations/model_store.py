@@ -56,9 +56,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sklearn.utils.validation import check_is_fitted
-
 from .. import __version__
+from ..core._estimator import check_is_fitted
 from ..core.model import SegmentationModel
 from ..core.scoring import RFMScorer
 from ..errors import ConfigError, ModelIntegrityError

@@ -234,7 +234,7 @@ def track_run(
     for _, path in files:
         _check_no_emails(path)
     if model is not None:
-        from sklearn.utils.validation import check_is_fitted
+        from ..core._estimator import check_is_fitted
 
         check_is_fitted(model)
 

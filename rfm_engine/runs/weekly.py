@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -45,7 +45,6 @@ from ..campaigns.suppression import (
     normalize_email,
 )
 from ..config import Config
-from ..core.clustering import Clustering, apply_clusterer, cluster_customers
 from ..core.features import customer_features
 from ..core.model import SegmentationModel
 from ..core.pipeline import Segmentation, segment_customers
@@ -59,6 +58,9 @@ from ..measurement.migration import Migration, earlier_runs, migrate, trigger_li
 from ..progress import step
 from ..reports.kpi_report import report_kpis
 from .publish import publish_run
+
+if TYPE_CHECKING:  # k-means (scikit-learn) is imported only by a run that clusters
+    from ..core.clustering import Clustering
 
 __all__ = ["RunResult", "WeeklyRun", "run_weekly", "campaign_plan", "check_suppression_source"]
 
@@ -435,10 +437,14 @@ def _clustering(config: Config, frozen: SegmentationModel | None,
                 customers: pd.DataFrame) -> Clustering | None:
     """k-means beside the rule segments: the frozen model's clusterer, else ``[clustering]``."""
     if frozen is not None and frozen.clusterer_ is not None:
+        from ..core.clustering import apply_clusterer
+
         return apply_clusterer(customers, frozen.clusterer_)
     settings = config.clustering
     if not settings.enabled:
         return None
+    from ..core.clustering import cluster_customers
+
     with step("k-means clustering"):
         return cluster_customers(customers, n_clusters=settings.n_clusters,
                                  k_range=tuple(settings.k_range),

@@ -51,10 +51,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted
 
+from ...core._estimator import Estimator, check_is_fitted
 from ...errors import (
     ConfigError,
     DataError,
@@ -241,6 +239,9 @@ def _minimize(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], start
         gradient = float(np.max(np.abs(objective(result.x)[1])))
     extreme = _extreme(params)
     converged = bool(np.all(np.isfinite(result.x)) and gradient < 1e-4 and not extreme)
+    if extreme or not converged:
+        # scikit-learn's warning class, imported only to warn (issue 11: process start).
+        from sklearn.exceptions import ConvergenceWarning
     if extreme:
         warnings.warn(f"{owner}: the likelihood has no finite maximum on these data "
                       f"({', '.join(extreme)}): too few customers or repeat purchases to "
@@ -353,7 +354,7 @@ def _bgnbd_p_alive(r: float, alpha: float, a: float, b: float, x: np.ndarray,
     return np.exp(-np.logaddexp(0.0, log_odds))
 
 
-class BetaGeoModel(BaseEstimator):
+class BetaGeoModel(Estimator):
     """BG/NBD model of repeat purchases (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
     Each customer buys at a Poisson rate ``lambda ~ Gamma(r, alpha)`` while alive, and after
@@ -592,7 +593,7 @@ def _gg_loglik(p: float, q: float, v: float, x: np.ndarray, m: np.ndarray,
     return ll, np.stack([p * d_p, q * d_q, v * d_v], axis=-1)
 
 
-class GammaGammaModel(BaseEstimator):
+class GammaGammaModel(Estimator):
     """Gamma-Gamma model of spend per transaction (Fader, Hardie & Lee 2005).
 
     A customer's transaction values are Gamma(p, nu) around a customer mean ``p / nu``,

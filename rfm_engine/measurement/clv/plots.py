@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
+from ...core._estimator import check_is_fitted
 from ...errors import ConfigError, DataError
 from ...io._validation import require_columns
 from ...plotting import new_axes
