@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,12 @@ from rfm_engine.campaigns.assign import (
     holdout_draw,
 )
 from rfm_engine.campaigns.plan import DEFAULT_PLAN, Campaign, check_plan, load_campaigns
-from rfm_engine.campaigns.suggestions import suggest_items, suggest_products, suggest_upsell
+from rfm_engine.campaigns.suggestions import (
+    _first_k,
+    suggest_items,
+    suggest_products,
+    suggest_upsell,
+)
 from rfm_engine.core.segments import load_rules
 from rfm_engine.errors import ConfigError, DataError, InputError, MissingColumnsError
 
@@ -634,6 +640,20 @@ def test_suggest_products_matches_a_naive_loop(rows, segments, k):
     got = suggest_products(tx, customers, k=k)
     assert {c: (None if pd.isna(v) else v) for c, v in got.items()} == naive_cross_sell(
         tx, customers, k)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes=st.lists(st.integers(1, 5), max_size=8), k=st.integers(1, 3),
+       batch=st.integers(1, 7))
+def test_first_k_keeps_the_first_items_of_each_customer_across_batches(sizes, k, batch):
+    # sorted (pos, item) pairs streamed in batches of any size, a pos split between batches
+    pos = [p for p, n in enumerate(sizes) for _ in range(n)]
+    items = [f"i{p}_{j}" for p, n in enumerate(sizes) for j in range(n)]
+    table = pa.table({"pos": pa.array(pos, type=pa.int64()), "item": pa.array(items)})
+    got = _first_k(table.to_batches(max_chunksize=batch), k)
+    expected = {p: "|".join(f"i{p}_{j}" for j in range(min(n, k))) for p, n in enumerate(sizes)}
+    assert dict(zip(got["pos"].to_pylist(), got["suggestion"].to_pylist(),
+                    strict=True)) == expected
 
 
 def test_shared_email_keeps_the_most_valuable_customer():

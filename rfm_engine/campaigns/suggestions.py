@@ -168,8 +168,15 @@ def _check_k(k: int, where: str) -> None:
 
 
 def _cross_sell(inputs: _Inputs, column: str, k: int) -> pa.Table:
-    """``pos, suggestion`` of the targets: the first ``k`` unbought items of the ranking."""
-    return inputs.query(f"""
+    """``pos, suggestion`` of the targets: the first ``k`` unbought items of the ranking.
+
+    DuckDB sorts the candidate (target, item) pairs by target and rank, and the first ``k``
+    of each target are kept while the sorted pairs stream by (:func:`_first_k`): a sort
+    spills to disk under the memory limit, where an aggregate holding every target's
+    items (``arg_min(item, r, k)``, ``string_agg``) or a window partitioned by target does
+    not (at 50M lines, the default 1 GB limit ran out of memory there).
+    """
+    pairs = inputs.con.sql(f"""
         WITH bought AS MATERIALIZED (
             SELECT pos, segment, wanted, {column} AS item FROM {inputs.detail}
             WHERE pos IS NOT NULL AND {column} IS NOT NULL
@@ -188,9 +195,46 @@ def _cross_sell(inputs: _Inputs, column: str, k: int) -> pa.Table:
             FROM wanted w JOIN ranking r ON r.segment = w.segment AND r.r <= {k} + w.n
             ANTI JOIN bought b ON b.pos = w.pos AND b.item = r.item
         )
-        SELECT pos, array_to_string(arg_min(item, r, {k}), '|') AS suggestion
-        FROM pairs GROUP BY pos
+        SELECT pos, item FROM pairs ORDER BY pos, r
     """)
+    return _first_k(pairs.to_arrow_reader(_BATCH_ROWS), k)
+
+
+#: Rows of sorted pairs held in Python at a time by :func:`_first_k`.
+_BATCH_ROWS = 1 << 20
+
+
+def _first_k(batches: Any, k: int) -> pa.Table:
+    """Join the first ``k`` items of each ``pos`` of batches sorted by ``pos`` with ``"|"``.
+
+    ``batches`` yields record batches of ``pos, item``, sorted by ``pos`` (then by rank); a
+    ``pos`` may continue from one batch into the next. Only the kept rows are held.
+    """
+    kept_pos: list[np.ndarray] = []
+    kept_items: list[pa.Array] = []
+    last, seen = None, 0  # the pos ending the previous batch and its rows so far
+    for batch in batches:
+        pos = batch.column(0).to_numpy()
+        if not len(pos):
+            continue
+        index = np.arange(len(pos))
+        new = np.empty(len(pos), dtype=bool)
+        new[0] = pos[0] != last
+        new[1:] = pos[1:] != pos[:-1]
+        rank = index - np.maximum.accumulate(np.where(new, index, 0))
+        if not new[0]:  # the rows continuing the previous batch's pos
+            head = np.flatnonzero(new)
+            rank[:head[0] if len(head) else len(pos)] += seen
+        keep = rank < k
+        kept_pos.append(pos[keep])
+        kept_items.append(batch.column(1).filter(pa.array(keep)))
+        last, seen = pos[-1], int(rank[-1]) + 1
+    pos = np.concatenate(kept_pos) if kept_pos else np.empty(0, dtype=np.int64)
+    items = (pa.concat_arrays(kept_items) if kept_items else pa.array([], type=pa.string()))
+    starts = np.flatnonzero(np.diff(pos, prepend=pos[:1] - 1)) if len(pos) else pos
+    offsets = pa.array(np.append(starts, len(pos)).astype(np.int32))
+    return pa.table({"pos": pos[starts],
+                     "suggestion": pc.binary_join(pa.ListArray.from_arrays(offsets, items), "|")})
 
 
 def suggest_upsell(
