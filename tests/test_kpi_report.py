@@ -1,6 +1,7 @@
 """The KPI report and the `kpis` command, on generated data with every optional input."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,26 @@ def test_html_has_plots_and_no_addresses(report):
     assert html.count("data:image/png;base64,") == 5
     assert "@" not in html
     assert "Email rates per campaign" in html
+
+
+def test_kpi_table_has_human_headers_and_scrolls_in_its_box(report):
+    built = report[0]
+    html = built.to_html(table_file="kpis.csv")
+    table = html[html.index("<h2>KPIs per period</h2>"):]
+    table = table[:table.index("</table>")]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert headers[:4] == ["Period", "Customers at start", "New customers", "Active customers"]
+    assert {"Retention rate", "Average order value", "Revenue (net)",
+            "Acquisition cost per new customer"} <= set(headers)
+    assert not [h for h in headers if "_" in h]  # no raw column names
+    assert '<th class=num title="retention_rate">Retention rate</th>' in table
+    assert table.startswith("<h2>KPIs per period</h2>\n<div class=table><table>")
+    assert ".table{max-width:100%;overflow-x:auto" in html
+    assert '<a href="kpis.csv">kpis.csv</a>' in html
+    assert "<a href" not in built.to_html()
+    rows = re.findall(r"<tr><td>([^<]*)</td>", table)
+    assert rows == built.kpis.period_labels()
+    assert re.search(r"<th[^>]*>CSAT mean</th>", html)  # the optional inputs' tables too
 
 
 def test_metrics_come_from_the_latest_complete_period(report):

@@ -65,6 +65,9 @@ def _report(**overrides) -> RunSummary:
         as_of=dt.date(2025, 12, 29),
         input_name="orders.csv",
         counts={"rows read": 1200},
+        lists={"winback": ["campaigns/winback.csv"],
+               "vip_thanks": ["campaigns/vip_thanks.part1.csv",
+                              "campaigns/vip_thanks.part2.csv"]},
     )
     arguments.update(overrides)
     return RunSummary(**arguments)
@@ -89,9 +92,24 @@ def test_html_is_self_contained_and_never_shows_emails():
     assert "@" not in html  # neither customers' emails nor the one in a warning
     assert "[email removed]" in html
     assert "<script" not in html.lower()
-    assert not re.search(r"(src|href)=\"(?!data:)", html)
+    assert not re.search(r"src=\"(?!data:)", html)  # every image inline
+    assert re.findall(r"href=\"([^\"]*)\"", html) == ["campaigns/winback.csv",
+                                                     "campaigns/vip_thanks.part1.csv",
+                                                     "campaigns/vip_thanks.part2.csv"]
     assert "http" not in html
     assert "Ann" not in html  # no customer rows at all
+
+
+def test_summary_links_to_each_campaigns_list_files():
+    html = _report().to_html()
+    assert ('<li>winback (1 targets): <a href="campaigns/winback.csv">campaigns/winback.csv'
+            '</a></li>') in html
+    assert ('<li>vip_thanks (2 targets): <a href="campaigns/vip_thanks.part1.csv">'
+            'campaigns/vip_thanks.part1.csv</a>, <a href="campaigns/vip_thanks.part2.csv">')\
+        in html
+    assert "List files" not in _report(lists=None).to_html()
+    quoted = _report(lists={"x": ['campaigns/a"><script>.csv']}).to_html()
+    assert "<script" not in quoted and 'href="campaigns/a&#34;&gt;&lt;script&gt;.csv"' in quoted
 
 
 def test_headline_numbers():

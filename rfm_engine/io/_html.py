@@ -47,9 +47,14 @@ border-bottom:2px solid #2b8cbe;padding-bottom:4px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
 .card{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;min-width:140px}
 .card .value{font-size:1.45em;font-weight:600}.card .label{color:#555;font-size:.85em}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:.92em}
-th,td{border-bottom:1px solid #e1e4e8;padding:5px 10px;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.table{max-width:100%;overflow-x:auto;margin:8px 0 16px}
+table{border-collapse:collapse;font-size:.92em}
+th,td{border-bottom:1px solid #e1e4e8;padding:5px 8px;text-align:left;vertical-align:top}
+td{white-space:nowrap}th{background:#f6f8fa;vertical-align:bottom}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.table th:first-child,.table td:first-child{position:sticky;left:0;background:#fff}
+.table th:first-child{background:#f6f8fa}
+a{color:#0b5cad}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 .note{color:#555}.warn{color:#9a6700}
 """)
@@ -107,10 +112,16 @@ def render(template: str, **context: Any) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell (or header): its text and whether it is a right-aligned number."""
+    """One table cell (or header): its text, whether it is a right-aligned number.
+
+    ``title`` is a tooltip (a header's column name); ``href`` makes the text a link (a
+    relative path to a file of the run, e.g. ``campaigns/winback.csv``).
+    """
 
     text: str
     numeric: bool = False
+    title: str = ""
+    href: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,10 +141,14 @@ class Image:
 
 
 def html_table(frame: pd.DataFrame,
-               columns: Mapping[str, tuple[str, Callable[[Any], str], bool]]) -> Table:
-    """Return the table of the ``columns`` of ``frame``: name -> (header, formatter, numeric)."""
+               columns: Mapping[str, tuple[str, Callable[[Any], str], bool]], *,
+               titles: bool = False) -> Table:
+    """Return the table of the ``columns`` of ``frame``: name -> (header, formatter, numeric).
+
+    With ``titles``, each header's tooltip is its column name.
+    """
     shown = [c for c in columns if c in frame.columns]
-    head = [Cell(columns[c][0], columns[c][2]) for c in shown]
+    head = [Cell(columns[c][0], columns[c][2], title=str(c) if titles else "") for c in shown]
     rows = [[Cell(columns[c][1](v), columns[c][2]) for c, v in zip(shown, record, strict=True)]
             for record in frame[shown].itertuples(index=False)]
     return Table(head, rows)

@@ -23,9 +23,10 @@ import datetime as dt
 import math
 import re
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -37,7 +38,7 @@ from ..io._format import decimal, integer, is_missing, money, percent
 from ..io._validation import is_int, is_real, require_columns
 from ..io.loading import Transactions, customer_id_sql
 from ..io.sources import sql_literal
-from ..plotting import new_axes
+from ..plotting import compact_amount, label_periods, new_axes
 from ..progress import step
 
 if TYPE_CHECKING:
@@ -263,31 +264,66 @@ class KPITable:
                  + (" and segment" if self.by == "segment" else "")
                  + f", as of {self.as_of.isoformat()} (churned: {rule}; "
                  f"CLV lifespan: {lifespan})"]
-        shown = {"period": ("period", str)}
-        if self.by == "segment":
-            shown["segment"] = ("segment", str)
-        shown.update({
-            "customers_at_start": ("start", integer), "new_customers": ("new", integer),
-            "active_customers": ("active", integer), "customers_lost": ("lost", integer),
-            "customers_at_end": ("end", integer), "retention_rate": ("retention", _rate),
-            "churn_rate": ("churn", _rate), "repeat_rate_in_period": ("repeat", _rate),
-            "repeat_rate_to_date": ("repeat to date", _rate),
-            "purchase_frequency": ("frequency", lambda v: decimal(v, 2)),
-            "aov": ("AOV", money), "revenue": ("revenue", money), "gmv": ("GMV", money),
-            "clv": ("CLV", money),
-        })
-        if "cac" in table:
-            shown.update({"cac": ("CAC", money), "clv_net_of_cac": ("CLV - CAC", money),
-                          "clv_to_cac": ("CLV/CAC", money)})
-        text = pd.DataFrame({label: [fmt(v) for v in table[column]]
-                             for column, (label, fmt) in shown.items()})
-        text["period"] = [p + ("*" if partial else "")
-                          for p, partial in zip(table["period"], table["partial"], strict=True)]
+        text = pd.DataFrame({short: [fmt(v) for v in table[column]]
+                             for column, (short, _, fmt) in self.shown_columns().items()})
+        text["period"] = self.period_labels(unique=False)
         lines.append(text.to_string(index=False))
         if table["partial"].any():
-            lines.append(f"* partial {self.period}: not wholly observed (as of "
-                         f"{self.as_of.isoformat()})")
+            lines.append(self.partial_note())
         return "\n".join(lines)
+
+    def shown_columns(self) -> dict[str, tuple[str, str, Callable[[Any], str]]]:
+        """Return the KPIs the printed table and the HTML report show, and how.
+
+        ``kpis.csv`` (:meth:`to_csv`) holds every column; the text table (``print``)
+        and the KPI report's HTML table show these, in this order.
+
+        Returns
+        -------
+        dict
+            Column -> (short header for the terminal, header for the HTML page,
+            formatter); ``segment`` with ``by="segment"``, the CAC columns with costs.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from rfm_engine import load_transactions
+        >>> raw = pd.DataFrame({"customer_id": ["a"], "order_date": ["2024-01-05"],
+        ...                     "amount": [10.0]})
+        >>> shown = transaction_kpis(load_transactions(raw)).shown_columns()
+        >>> shown["retention_rate"][:2], len(shown)
+        (('retention', 'Retention rate'), 15)
+        """
+        shown: dict[str, tuple[str, str, Callable[[Any], str]]] = {
+            "period": ("period", "Period", str)}
+        if self.by == "segment":
+            shown["segment"] = ("segment", "Segment", str)
+        shown.update({
+            "customers_at_start": ("start", "Customers at start", integer),
+            "new_customers": ("new", "New customers", integer),
+            "active_customers": ("active", "Active customers", integer),
+            "customers_lost": ("lost", "Customers lost", integer),
+            "customers_at_end": ("end", "Customers at end", integer),
+            "retention_rate": ("retention", "Retention rate", _rate),
+            "churn_rate": ("churn", "Churn rate", _rate),
+            "repeat_rate_in_period": ("repeat", "Repeat rate", _rate),
+            "repeat_rate_to_date": ("repeat to date", "Repeat rate to date", _rate),
+            "purchase_frequency": ("frequency", "Orders per active customer",
+                                   lambda v: decimal(v, 2)),
+            "aov": ("AOV", "Average order value", money),
+            "revenue": ("revenue", "Revenue (net)", money),
+            "gmv": ("GMV", "GMV (gross)", money),
+            "clv": ("CLV", "CLV", money),
+        })
+        if "cac" in self.table:
+            shown.update({"cac": ("CAC", "Acquisition cost per new customer", money),
+                          "clv_net_of_cac": ("CLV - CAC", "CLV net of acquisition cost", money),
+                          "clv_to_cac": ("CLV/CAC", "CLV / acquisition cost", money)})
+        return shown
+
+    def partial_note(self) -> str:
+        """Return the footnote of a period label with ``*`` (not wholly observed)."""
+        return f"* partial {self.period}: not wholly observed (as of {self.as_of.isoformat()})"
 
     # ------------------------------------------------------------------ plots
 
@@ -304,8 +340,8 @@ class KPITable:
         Axes
         """
         if ax is None:
-            ax = new_axes(7.5, 3.6)
-        labels = self._period_labels()
+            ax = new_axes(10, 3.8)
+        labels = self.period_labels()
         x = np.arange(len(labels))
         for name, rows, color in self._series():
             prefix = f"{name}: " if name is not None else ""
@@ -313,12 +349,12 @@ class KPITable:
                     label=f"{prefix}retention rate")
             ax.plot(x, rows["churn_rate"], marker="o", linestyle="--",
                     color=color or _CHURN_COLOR, label=f"{prefix}churn rate")
-        ax.set_xticks(x, labels)
+        label_periods(ax, labels)
         ax.yaxis.set_major_formatter(lambda y, _: f"{y:.0f}%")
         ax.set_ylim(bottom=0)
         ax.set_ylabel("% of customers at start")
         ax.set_title(f"Retention and churn per {self.period}" + self._churn_note())
-        ax.legend(loc="best", frameon=False, fontsize=8)
+        _legend_beside(ax)
         ax.spines[["top", "right"]].set_visible(False)
         return ax
 
@@ -335,8 +371,8 @@ class KPITable:
         Axes
         """
         if ax is None:
-            ax = new_axes(7.5, 3.6)
-        labels = self._period_labels()
+            ax = new_axes(10, 3.8)
+        labels = self.period_labels()
         x = np.arange(len(labels))
         if self.by == "segment":
             for name, rows, color in self._series():
@@ -350,16 +386,28 @@ class KPITable:
                     bar.set_hatch("//")
                     bar.set_alpha(0.6)
             ax.plot(x, table["gmv"], marker="o", color=_GMV_COLOR, label="GMV (gross)")
-        ax.set_xticks(x, labels)
-        ax.yaxis.set_major_formatter(lambda y, _: f"{y:,.0f}")
+        label_periods(ax, labels)
+        ax.yaxis.set_major_formatter(compact_amount)
         ax.set_ylabel("amount")
         ax.set_title(f"Revenue per {self.period}")
-        ax.legend(loc="best", frameon=False, fontsize=8)
+        _legend_beside(ax)
         ax.spines[["top", "right"]].set_visible(False)
         return ax
 
-    def _period_labels(self) -> list[str]:
-        periods = self.table.drop_duplicates("period")
+    def period_labels(self, unique: bool = True) -> list[str]:
+        """Return the period labels, ``*`` marking a partial one (:meth:`partial_note`).
+
+        Parameters
+        ----------
+        unique : bool, default=True
+            One label per period; False: one per row of :meth:`to_frame` (per period
+            and segment with ``by="segment"``).
+
+        Returns
+        -------
+        list of str
+        """
+        periods = self.table.drop_duplicates("period") if unique else self.table
         return [p + ("*" if partial else "")
                 for p, partial in zip(periods["period"], periods["partial"], strict=True)]
 
@@ -652,7 +700,9 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     Each cell shows its percentage when there are at most 24 periods (two years of
     months). A longer history keeps the figure size of 24 periods and shows the shares by
     colour only: its cells are too small for a number each, and the ~n²/2 labels took
-    most of the KPI report's time (the numbers are in :func:`cohort_retention`).
+    most of the KPI report's time (the numbers are in :func:`cohort_retention`). The
+    figure is at most 10.5 inches wide (a report page), and the axes label only as many
+    periods and cohorts as fit without overlapping (:func:`rfm_engine.plotting.label_periods`).
 
     Parameters
     ----------
@@ -681,8 +731,8 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     periods = cohorts.drop(columns="customers")
     shares = periods.to_numpy(dtype=float)
     n_rows, n_cols = shares.shape
-    if ax is None:
-        ax = new_axes(2.2 + 0.6 * max(min(n_cols, _MAX_LABELLED), 1),
+    if ax is None:  # at most the width of a report page (1,050 px at 100 dpi)
+        ax = new_axes(min(2.2 + 0.6 * max(min(n_cols, _MAX_LABELLED), 1), 10.5),
                       1.4 + 0.4 * max(min(n_rows, _MAX_LABELLED), 1))
     image = ax.imshow(np.ma.masked_invalid(shares), cmap="Blues", vmin=0.0, vmax=100.0,
                       aspect="auto")
@@ -690,11 +740,12 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
         for (i, j), value in np.ndenumerate(shares):
             if not math.isnan(value):
                 # Inside their cells: the layout need not measure them (same picture).
-                ax.text(j, i, f"{value:.0f}%", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{value:.0f}%", ha="center", va="center",
+                        fontsize=8 if n_cols <= _MAX_LABELLED * 2 // 3 else 7,
                         color="white" if value > 60 else "black", in_layout=False)
-    ax.set_xticks(range(n_cols), [str(c) for c in periods.columns])
-    ax.set_yticks(range(n_rows), [f"{c} (n={n:,})" for c, n in
-                                  zip(cohorts.index, cohorts["customers"], strict=True)])
+    label_periods(ax, [str(c) for c in periods.columns])
+    label_periods(ax, [f"{c} (n={n:,})" for c, n in
+                       zip(cohorts.index, cohorts["customers"], strict=True)], axis="y")
     ax.set_xlabel("periods since first purchase")
     ax.set_ylabel("cohort (first purchase)")
     ax.set_title("Share of each cohort with a purchase")
@@ -711,6 +762,13 @@ def _check_choice(name: str, value: object, allowed: tuple) -> object:
         raise ConfigError(f"The {name!r} parameter must be one of {shown}. "
                           f"Got {value!r} instead.")
     return value
+
+
+def _legend_beside(ax: Axes) -> None:
+    """Put the legend to the right of the plot, where it covers no line or bar."""
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+              ncols=2 if len(handles) > 14 else 1)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:

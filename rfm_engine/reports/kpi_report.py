@@ -105,10 +105,19 @@ class KPIReport:
                 "warnings": self.warnings}
         return json_text(data)
 
-    def to_html(self) -> str:
+    def to_html(self, *, table_file: str | None = None) -> str:
         """Return one self-contained HTML page with tables and plots (no email addresses).
 
-        Rendered from the template ``reports/templates/kpis.html.j2``.
+        Rendered from the template ``reports/templates/kpis.html.j2``. The KPI table shows
+        the columns of :meth:`KPITable.shown_columns` under readable headers (each
+        header's tooltip names its column) and scrolls inside its box when the window is
+        narrow.
+
+        Parameters
+        ----------
+        table_file : str, optional
+            The file with every KPI column (``kpis.csv`` in a run folder), relative to
+            the page: linked under the table.
         """
         from ..io._html import html_img, render
 
@@ -127,17 +136,22 @@ class KPIReport:
             retention=html_img(self.kpis.plot_retention().figure,
                            "retention and churn rate per period"),
             revenue=html_img(self.kpis.plot_revenue().figure, "revenue per period"),
-            periods=_frame_html(self.kpis.to_frame()),
+            periods=_kpi_table(self.kpis), partial_note=self._partial_note(),
+            table_file=table_file,
             cohorts=html_img(plot_cohort_heatmap(self.cohorts).figure, "cohort retention heatmap"),
             by_segment=by_segment, clv=clv,
             extras=[(name, _frame_html(table)) for name, table in self.extras.items()],
             warnings=self.warnings)
 
-    def write_html(self, path: str | Path) -> Path:
+    def write_html(self, path: str | Path, *, table_file: str | None = None) -> Path:
         """Write :meth:`to_html` atomically; return the path."""
         from ..io.writers import write_text_atomic
 
-        return write_text_atomic(path, self.to_html())
+        return write_text_atomic(path, self.to_html(table_file=table_file))
+
+    def _partial_note(self) -> str | None:
+        partial = self.kpis.to_frame()["partial"].astype(bool)
+        return self.kpis.partial_note() if partial.any() else None
 
     def __str__(self) -> str:
         return str(self.kpis)
@@ -167,8 +181,42 @@ def _frame_html(frame: pd.DataFrame) -> Table:
             return integer(value)
         return MISSING if value is None or value is pd.NA else str(value)
 
-    columns = {c: (str(c), fmt, pd.api.types.is_numeric_dtype(frame[c])) for c in frame.columns}
-    return html_table(frame.reset_index(drop=True), columns)
+    columns = {c: (_human(str(c)), fmt, pd.api.types.is_numeric_dtype(frame[c]))
+               for c in frame.columns}
+    return html_table(frame.reset_index(drop=True), columns, titles=True)
+
+
+#: Words a column name spells in capitals on the page.
+_ACRONYMS = {"aov", "cac", "ces", "clv", "csat", "gmv", "id", "nps"}
+
+
+def _human(column: str) -> str:
+    """Return a column name as a header: ``csat_mean`` -> ``CSAT mean``, ``n`` -> ``N``.
+
+    Examples
+    --------
+    >>> _human("csat_mean"), _human("open_rate"), _human("n")
+    ('CSAT mean', 'Open rate', 'N')
+    """
+    words = [w.upper() if w in _ACRONYMS else w for w in column.split("_") if w]
+    text = " ".join(words) or column
+    return text[:1].upper() + text[1:]
+
+
+def _kpi_table(kpis: KPITable) -> Table:
+    """Return the KPI table of the page: shown columns, human headers, raw names as tooltips."""
+    from ..io._html import Cell, Table
+
+    frame = kpis.to_frame()
+    shown = kpis.shown_columns()
+    labels = dict(zip(frame.index, kpis.period_labels(unique=False), strict=True))
+    head = [Cell(header, column != "period" and column != "segment", title=column)
+            for column, (_, header, _) in shown.items()]
+    rows = [[Cell(labels[i] if column == "period" else fmt(row[column]),
+                  column not in ("period", "segment"))
+             for column, (_, _, fmt) in shown.items()]
+            for i, row in frame.iterrows()]
+    return Table(head, rows)
 
 
 def plot_segment_revenue(by_segment: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -185,20 +233,30 @@ def plot_segment_revenue(by_segment: pd.DataFrame, ax: Axes | None = None) -> Ax
     -------
     Axes
     """
-    from ..plotting import new_axes
+    from matplotlib import colormaps
 
-    ax = ax if ax is not None else new_axes(9, 4.5)
+    from ..plotting import compact_amount, label_periods, new_axes
+
+    ax = ax if ax is not None else new_axes(10, 4.5)
     wide = by_segment.pivot_table(index="period", columns="segment", values="revenue",
                                   aggfunc="sum", sort=False).fillna(0.0)
     bottom = np.zeros(len(wide))
-    labels = [str(p) for p in wide.index]
-    for segment in wide.columns:
-        ax.bar(labels, wide[segment].to_numpy(), bottom=bottom, label=str(segment))
+    x = np.arange(len(wide))
+    # One colour per segment: tab10 repeats its first colour from the 11th segment on.
+    palette = colormaps["tab10" if len(wide.columns) <= 10 else "tab20"].colors
+    for k, segment in enumerate(wide.columns):
+        ax.bar(x, wide[segment].to_numpy(), bottom=bottom, label=str(segment),
+               color=palette[k % len(palette)])
         bottom += wide[segment].to_numpy()
+    label_periods(ax, [str(p) for p in wide.index])
+    ax.yaxis.set_major_formatter(compact_amount)
     ax.set_ylabel("net revenue")
     ax.set_title("Revenue per period by segment")
-    ax.tick_params(axis="x", labelrotation=45)
-    ax.legend(fontsize=7, ncols=2, frameon=False)
+    # Beside the bars, top segment of the stack first, as the eye reads the stack.
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
@@ -216,7 +274,7 @@ def plot_clv_distribution(customers: pd.DataFrame, ax: Axes | None = None) -> Ax
     -------
     Axes
     """
-    from ..plotting import new_axes
+    from ..plotting import compact_amount, new_axes
 
     ax = ax if ax is not None else new_axes(7, 4)
     values = customers["clv"].to_numpy(dtype=float)
@@ -225,6 +283,7 @@ def plot_clv_distribution(customers: pd.DataFrame, ax: Axes | None = None) -> Ax
         bins = np.geomspace(max(positive.min(), 0.01), positive.max() * 1.01, 40)
         ax.hist(positive, bins=bins, color="#2b8cbe")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(compact_amount)  # 0.01, 1, 100, 10k: not 10^-2
         for stat, style in ((np.mean(values), "--"), (np.median(values), ":")):
             if stat > 0:
                 ax.axvline(stat, color="#333333", linestyle=style)

@@ -14,7 +14,7 @@ helpers take ``ax=None`` and return the Axes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -250,6 +250,9 @@ class RunSummary:
         Further headline numbers, name -> value (e.g. ``{"rows read": 1000}``).
     title : str, default="RFM run summary"
         Page title.
+    lists : Mapping, optional
+        Campaign -> its list file(s), as paths relative to the page (the weekly run:
+        ``campaigns/<campaign>.csv``): linked under the campaign table.
 
     Examples
     --------
@@ -277,6 +280,7 @@ class RunSummary:
         input_name: str = "",
         counts: Mapping[str, Any] | None = None,
         title: str = "RFM run summary",
+        lists: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         require_columns(segments, SEGMENT_COLUMNS, "segment summary")
         self.segments = segments
@@ -287,6 +291,7 @@ class RunSummary:
         self.input_name = input_name
         self.counts = dict(counts or {})
         self.title = title
+        self.lists = {str(k): [str(p) for p in v] for k, v in (lists or {}).items()}
 
     def __repr__(self) -> str:
         return (f"RunSummary(as_of={self.as_of.isoformat()}, input_name={self.input_name!r}, "
@@ -341,6 +346,7 @@ class RunSummary:
             campaigns_plot=html_img(plot_campaigns(self.campaigns).figure,
                                 "Targets, holdout, suppressed and excluded customers per "
                                 "campaign") if campaigns else None,
+            lists=self._list_links(),
             migration=self._migration_section(), quality=self._quality_section())
 
     def write_html(self, path: str | Path) -> Path:
@@ -363,6 +369,15 @@ class RunSummary:
                 shown = number(value)
             cards.append((shown, name))
         return cards
+
+    def _list_links(self) -> list[tuple[str, list[str], str]]:
+        """Return (campaign, list files, targets shown) per campaign with a list, in order."""
+        targets: dict[str, object] = {}
+        if self.campaigns is not None:
+            targets = dict(zip(self.campaigns["campaign"].astype(str),
+                               self.campaigns["targets"], strict=True))
+        return [(name, paths, number(targets[name]) if name in targets else "")
+                for name, paths in self.lists.items() if paths]
 
     def _migration_section(self) -> dict[str, Any] | None:
         """Return the migration section's data; None when migration was not computed."""

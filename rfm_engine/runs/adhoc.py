@@ -428,7 +428,7 @@ def run_kpis(config: Config, output: str | Path, *,
     done = KPIRun(tx.report, report)
     write_all({beside(output, "quality.json"): text_writer(tx.report.to_json()),
                beside(output, "cohorts.csv"): table_writer(report.cohorts.reset_index(), ".csv"),
-               beside(output, "html"): text_writer(report.to_html()),
+               beside(output, "html"): text_writer(report.to_html(table_file=output.name)),
                beside(output, "json"): text_writer(report.to_json()),
                output: table_writer(done.table.to_frame(), output.suffix)}, force=force)
     return done

@@ -149,6 +149,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     customers_out = table.drop(columns=["email_valid"])
     lists: dict[Path, Any] = {}
     email_lists: list[Path] = []
+    links: dict[str, list[str]] = {}  # campaign -> its list file(s), for the summary
     for campaign in run.plan:
         targets = customers_out[(customers_out["campaign"] == campaign.name)
                                 & (customers_out["group"] == "target")]
@@ -159,6 +160,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
                                  else "generic", staging / "campaigns", extra_columns=extras)
         lists.update(writers)
+        links[campaign.name] = [p.relative_to(staging).as_posix() for p in writers]
         if campaign.channel == "email":
             email_lists += list(writers)
     outputs: dict[Path, Any] = {
@@ -189,10 +191,11 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
                          input_name=Path(tx.source.name).name,
                          counts={"customers": len(table), "layout": layout,
                                  **({"objected to profiling (left out)": len(run.objected)}
-                                    if consents is not None else {})})
+                                    if consents is not None else {})},
+                         lists=links)
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
     kpi = run.kpi
-    outputs[staging / "kpis.html"] = text_writer(kpi.to_html())
+    outputs[staging / "kpis.html"] = text_writer(kpi.to_html(table_file="kpis.csv"))
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
     outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
     return outputs, sorted(lists), email_lists
