@@ -1,11 +1,12 @@
-# Everything installs into .venv from the package registry; nothing else is needed.
+# Everything installs into .venv from the package registry, and the browser tests' Chromium
+# from Debian's (apt, where it is missing); nothing else is needed.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := data/sample/transactions.csv
 
-.PHONY: install demo test lint bench bench-large clean
+.PHONY: install browser demo test lint bench bench-large screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -13,7 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,mlflow,ui]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The real-browser tests (tests/browser.py) drive Debian's chromium through chromium-driver
+# with selenium; no browser build is downloaded. Without apt: install both yourself (the
+# browser tests are skipped, saying so, while /usr/bin/chromium or chromedriver is missing).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		$$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else echo "no apt-get here: install Chromium and chromedriver for the browser tests"; fi
 
 $(SAMPLE): | $(STAMP)
 	$(BIN)/rfm-engine sample data/sample
@@ -40,6 +52,10 @@ bench: install
 bench-large: install
 	$(BIN)/python benchmarks/run.py --sizes 200M --contenders run,duckdb \
 		--output benchmarks/RESULTS-large.md
+
+# The README's screenshots (docs/*.png), taken by the browser tests.
+screenshots: install
+	RFM_ENGINE_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/test_browser_reports.py
 
 clean:
 	rm -rf out data/sample .pytest_cache .ruff_cache

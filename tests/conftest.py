@@ -41,3 +41,20 @@ def _no_tracking_by_default(monkeypatch, tmp_path):
     and never write mlflow.db into the working folder."""
     monkeypatch.setenv("RFM_ENGINE_NO_TRACKING", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """One headless Chromium for the session (tests/browser.py), downloads into a temp folder.
+
+    Skipped, with the reason, where Chromium, chromedriver or selenium is missing.
+    """
+    from tests import browser as harness
+
+    reason = harness.missing()
+    if reason:
+        pytest.skip(reason)
+    downloads = tmp_path_factory.mktemp("downloads")
+    with harness.chromium(downloads) as driver:
+        driver.downloads = downloads
+        yield driver
