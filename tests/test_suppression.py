@@ -83,6 +83,24 @@ def test_email_pattern_spells_out_pythons_whitespace():
     assert set(_SPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.one_of(
+    st.sampled_from(list("aeoAC \t\u00a0\u3000")),
+    st.sampled_from(["\u0301", "\u0308", "\u0327", "\u030a", "\u1100", "\u1161", "\u11a8",
+                     "\u212b", "\u2126", "\ufb01", "\u0344", "\u1e9b", "\u0323"]),
+    st.characters(codec="utf-8")), max_size=6)), max_size=8))
+def test_nfc_text_is_pythons_nfc_and_strip(values):
+    # Arrow's NFC (utf8proc) stands in for Python's unicodedata: the ids and addresses it
+    # normalises must come out as Python's NFC and str.strip would write them.
+    import unicodedata
+
+    from rfm_engine.io.identifiers import nfc_text
+
+    got = nfc_text(pd.Series(values, dtype=object)).tolist()
+    want = [None if v is None else unicodedata.normalize("NFC", v).strip() for v in values]
+    assert [None if pd.isna(g) else g for g in got] == want
+
+
 # The rule as Python's re reads it (\s: Unicode whitespace); is_valid_email runs it in RE2.
 _PYTHON_BAD = r"\s\x00-\x1f\x7f,;\"<>\\"
 _PYTHON_EMAIL = re.compile(rf"[^@{_PYTHON_BAD}]+@[^@.{_PYTHON_BAD}]+(?:\.[^@.{_PYTHON_BAD}]+)+")

@@ -79,7 +79,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, InputError, MissingColumnsError
 from ._validation import is_real
-from .identifiers import is_valid_email, normalize_customer_id
+from .identifiers import is_valid_email, nfc_text, normalize_customer_id
 
 __all__ = [
     "CONSENT_BASES",
@@ -484,7 +484,7 @@ def _resolve(kind: str, schema: dict[str, Field], mapping: dict[str, str],
 # --- parsing: one function per field type, each returning values and failures -----------------
 
 def _text(raw: pd.Series) -> pd.Series:
-    text = raw.astype("str").str.normalize("NFC").str.strip()
+    text = nfc_text(raw)
     return text.mask(text == "")
 
 

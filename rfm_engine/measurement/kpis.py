@@ -948,7 +948,7 @@ def _register_segments(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame,
     if isinstance(column.dtype, pd.CategoricalDtype):
         names = [str(c) for c in column.cat.categories]
     else:
-        names = sorted({str(v) for v in column.dropna()})
+        names = sorted({str(v) for v in column.dropna().unique()})
     con.register(f"{view}_raw", segments[["customer_id", "segment"]])
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {view} AS
