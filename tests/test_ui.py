@@ -305,6 +305,12 @@ def test_kpis_page(runs, monkeypatch):
     assert len(at.get("plotly_chart")) == 2
     at.multiselect(key="kpi_charts").select("Revenue").select("Customers").run()
     assert len(at.get("plotly_chart")) == 3
+    options = at.multiselect(key="kpi_charts").options
+    assert {"Cohort retention", "Revenue by segment"} <= set(options)
+    for name in options:
+        at.multiselect(key="kpi_charts").select(name)
+    at.run()
+    assert len(at.get("plotly_chart")) == len(options) and not at.exception
     kpis = RunFolder(runs / WEEK2).kpis
     assert len(at.dataframe[0].value) == len(kpis)
     extras = at.selectbox(key="kpi_extra").options

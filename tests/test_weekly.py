@@ -48,7 +48,7 @@ SUGGESTIONS = ("cross_sell", "upsell")
 FIXED_FILES = {
     "customers.parquet", "segments.csv", "campaigns.csv", "quality.json",
     "migration/transition_matrix.csv", "migration/transition_matrix.png", "summary.html",
-    "kpis.html", "kpis.csv", "kpis.json",
+    "kpis.html", "kpis.csv", "kpis.json", "kpis_cohorts.csv", "kpis_by_segment.csv",
     "scorer.json", "manifest.json",
 }
 

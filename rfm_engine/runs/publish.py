@@ -198,4 +198,11 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     outputs[staging / "kpis.html"] = text_writer(kpi.to_html(table_file="kpis.csv"))
     outputs[staging / "kpis.csv"] = table_writer(kpi.to_frame(), ".csv")
     outputs[staging / "kpis.json"] = text_writer(kpi.to_json())
+    # The tables behind the report's cohort heatmap and revenue-by-segment chart, for the
+    # marketers' page (rfm_engine.ui) to draw interactively.
+    outputs[staging / "kpis_cohorts.csv"] = table_writer(
+        kpi.cohorts.reset_index().rename(columns=str), ".csv")
+    if kpi.by_segment is not None:
+        outputs[staging / "kpis_by_segment.csv"] = table_writer(kpi.by_segment.to_frame(),
+                                                                ".csv")
     return outputs, sorted(lists), email_lists

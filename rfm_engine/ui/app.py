@@ -338,11 +338,21 @@ def page_kpis(run: RunFolder, runs: list[RunFolder]) -> None:
         cards[2].metric("Predicted CLV, mean", "n/a" if mean is None else f"{mean:,.2f}")
         for warning in summary.get("warnings", []):
             st.warning(warning)
-    picked = st.multiselect("Charts", list(_KPI_CHARTS), default=list(_KPI_CHARTS)[:2],
-                            key="kpi_charts")
+    available = list(_KPI_CHARTS)
+    if run.kpi_cohorts is not None:
+        available.append("Cohort retention")
+    if run.kpi_by_segment is not None:
+        available.append("Revenue by segment")
+    picked = st.multiselect("Charts", available, default=available[:2], key="kpi_charts")
     for name in picked:
-        columns, title = _KPI_CHARTS[name]
-        st.plotly_chart(charts.kpi_lines(kpis, columns, title), key=f"kpi_{name}")
+        if name == "Cohort retention":
+            figure = charts.cohort_heatmap(run.kpi_cohorts)
+        elif name == "Revenue by segment":
+            figure = charts.segment_revenue(run.kpi_by_segment)
+        else:
+            columns, title = _KPI_CHARTS[name]
+            figure = charts.kpi_lines(kpis, columns, title)
+        st.plotly_chart(figure, key=f"kpi_{name}")
     st.subheader("KPIs per period")
     st.dataframe(kpis, hide_index=True)
     extras = (summary or {}).get("extras") or {}

@@ -15,8 +15,8 @@ import pandas as pd
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["exclusions_bar", "kpi_lines", "rf_heatmap", "segment_treemap", "segment_trends",
-           "transition_heatmap"]
+__all__ = ["cohort_heatmap", "exclusions_bar", "kpi_lines", "rf_heatmap", "segment_revenue",
+           "segment_treemap", "segment_trends", "transition_heatmap"]
 
 
 def rf_heatmap(counts: pd.DataFrame) -> go.Figure:
@@ -133,4 +133,45 @@ def kpi_lines(kpis: pd.DataFrame, columns: Sequence[str], title: str,
             marker={"symbol": ["circle-open" if p else "circle" for p in partial]},
             hovertemplate=f"{name}<br>%{{x}}: %{{y:,.2f}}<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="period", xaxis={"type": "category"})
+    return figure
+
+
+def cohort_heatmap(cohorts: pd.DataFrame) -> go.Figure:
+    """Draw the share of each cohort active N periods after its first purchase.
+
+    Parameters
+    ----------
+    cohorts : DataFrame
+        ``kpis_cohorts.csv``: index ``cohort``, ``customers``, then one column per period
+        since the first purchase (percentages 0-100).
+    """
+    import plotly.graph_objects as go
+
+    since = [c for c in cohorts.columns if c != "customers"]
+    values = cohorts[since].to_numpy(dtype=float)
+    figure = go.Figure(go.Heatmap(
+        z=values, x=[str(c) for c in since], y=[str(i) for i in cohorts.index],
+        customdata=[[n] * len(since) for n in cohorts["customers"]], colorscale="Greens",
+        hovertemplate=("cohort %{y} (%{customdata:,} customers), %{x} period(s) later: "
+                       "%{z:.1f}% active<extra></extra>")))
+    figure.update_layout(title="Cohort retention (% of the cohort active)",
+                         xaxis_title="periods since the first purchase",
+                         yaxis_title="cohort (first purchase)",
+                         xaxis={"type": "category"},
+                         yaxis={"type": "category", "autorange": "reversed"})
+    return figure
+
+
+def segment_revenue(by_segment: pd.DataFrame) -> go.Figure:
+    """Draw the revenue per period of each segment (``kpis_by_segment.csv``), stacked."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for segment, rows in by_segment.groupby("segment", sort=False):
+        figure.add_trace(go.Bar(
+            x=rows["period"].astype(str), y=rows["revenue"], name=str(segment),
+            hovertemplate=f"{segment}<br>%{{x}}: %{{y:,.2f}}<extra></extra>"))
+    figure.update_layout(title="Revenue per period by segment", barmode="relative",
+                         xaxis_title="period", yaxis_title="revenue",
+                         xaxis={"type": "category"})
     return figure

@@ -130,6 +130,18 @@ class RunFolder:
         return pd.read_csv(path) if path.is_file() else None
 
     @cached_property
+    def kpi_cohorts(self) -> pd.DataFrame | None:
+        """``kpis_cohorts.csv``: cohort retention (index ``cohort``), or None."""
+        path = self.path / "kpis_cohorts.csv"
+        return pd.read_csv(path, index_col="cohort") if path.is_file() else None
+
+    @cached_property
+    def kpi_by_segment(self) -> pd.DataFrame | None:
+        """``kpis_by_segment.csv``: the KPIs per period and segment, or None."""
+        path = self.path / "kpis_by_segment.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
+    @cached_property
     def kpi_summary(self) -> dict[str, Any] | None:
         """``kpis.json``: headline KPIs, predicted CLV and the optional-input KPIs, or None."""
         path = self.path / "kpis.json"
