@@ -373,3 +373,16 @@ def test_pages_keep_no_query_parameters(runs, monkeypatch):
     at = go(app_test(runs, monkeypatch), "Build a list")
     at.multiselect(key="list_segments").select("champions").run()
     assert dict(at.query_params) == {}
+
+
+def test_no_download_where_its_audit_record_cannot_be_written(runs, monkeypatch):
+    import os
+
+    at = go(app_test(runs, monkeypatch), "Campaigns")
+    assert at.get("download_button")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == runs / WEEK2
+                        else real(path, mode))
+    at.run()
+    assert not at.get("download_button")
+    assert "downloads are off" in at.error[0].value

@@ -85,6 +85,15 @@ def _preview(frame: pd.DataFrame, show_email: bool, rows: int = 200) -> pd.DataF
     return frame[columns].head(rows)
 
 
+def _can_audit(run: RunFolder) -> bool:
+    """Say whether downloads can be offered: only where their audit record can be written."""
+    if os.access(run.path, os.W_OK):
+        return True
+    st.error(f"{run.path} cannot be written: downloads are off, since each one must leave an "
+             "audit record there (ui_downloads.jsonl).")
+    return False
+
+
 def _downloaded(run: RunFolder, download: Download, built: BuiltList | None,
                 source: str) -> None:
     record_download(run, download, built=built, source=source)
@@ -173,6 +182,8 @@ def page_campaigns(run: RunFolder, runs: list[RunFolder]) -> None:
         download = run_list_download(run, name)
     except RFMEngineError as exc:
         st.warning(str(exc))
+        return
+    if not _can_audit(run):
         return
     st.download_button("Download the list as written", data=download.data,
                        file_name=download.file_name, mime=download.mime,
@@ -271,7 +282,7 @@ def page_build(run: RunFolder, runs: list[RunFolder]) -> None:
             st.session_state.pop("download", None)
             st.error(str(exc))
     prepared = st.session_state.get("download")
-    if prepared is not None and prepared[0] == (key, layout):
+    if prepared is not None and prepared[0] == (key, layout) and _can_audit(run):
         download = prepared[1]
         rows = sum(int(f["rows"]) for f in download.files)
         st.success(f"{download.file_name}: {rows:,} rows, checked against the suppression "
