@@ -82,7 +82,7 @@ def streamlit_command(runs: str | Path, *, port: int = 8501, host: str = "127.0.
                "--server.address", host, "--server.port", str(int(port)),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-               "--global.developmentMode", "false",
+               "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
                "--logger.level", "error" if quiet else "info"]
     env = {**os.environ, RUNS_ENV: str(folder.resolve())}
     return command, env
