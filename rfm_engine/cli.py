@@ -19,6 +19,7 @@ import click
 
 from .errors import ConfigError, MissingDependencyError, RFMEngineError
 from .io.columns import parse_column_spec
+from .progress import bars_shown, show_bars
 
 if TYPE_CHECKING:
     from .config import Config
@@ -191,8 +192,8 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
 
 
 def _progress_bar() -> bool:
-    """DuckDB's progress bar only on a terminal."""
-    return sys.stderr.isatty()
+    """Step bars (following DuckDB's queries) only on a terminal and without -q."""
+    return bars_shown()
 
 
 def _beside(output: Path, tag: str) -> Path:
@@ -230,6 +231,7 @@ def _set_quiet(quiet: bool) -> None:
     """Only errors reach the user: no report, tables, progress or 'wrote' lines."""
     _state["quiet"] = quiet
     logging.getLogger("rfm_engine").setLevel(logging.WARNING if quiet else logging.INFO)
+    show_bars(not quiet and sys.stderr.isatty())
 
 
 def _quiet_callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:

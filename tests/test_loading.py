@@ -289,7 +289,11 @@ def test_duckdb_progress_bar_is_off_unless_asked():
     # DuckDB 2 draws a progress bar by default: it would reach -q runs and log files.
     setting = "SELECT current_setting('enable_progress_bar')"
     assert connect().sql(setting).fetchall() == [(False,)]
-    assert connect(progress_bar=True).sql(setting).fetchall() == [(True,)]
+    # Asked for (the step bars on a terminal): DuckDB tracks progress, the step bars draw it.
+    followed = connect(progress_bar=True)
+    assert followed.sql(setting).fetchall() == [(True,)]
+    printing = "SELECT current_setting('enable_progress_bar_print')"
+    assert followed.sql(printing).fetchall() == [(False,)]
 
 
 def _setting(con, name):

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..config import DEFAULT_MEMORY_LIMIT, MEMORY_SIZE_EXPECTED, is_memory_size
 from ..errors import ConfigError, DataError, EmptyResultError, InputError
-from ..progress import step
+from ..progress import bars_shown, step, watch
 from ._validation import as_date
 from .columns import ColumnMap
 from .quality import DataQualityReport
@@ -72,7 +72,7 @@ def _spill_folder() -> str:
 
 
 def connect(*, threads: int | None = None, memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
-            progress_bar: bool = False) -> duckdb.DuckDBPyConnection:
+            progress_bar: bool | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection set up for the pipeline (UTC, no network).
 
     Parameters
@@ -84,15 +84,17 @@ def connect(*, threads: int | None = None, memory_limit: str | None = DEFAULT_ME
         ``rfm-engine-spill-*`` folder in the system's temporary folder, ``TMPDIR``, created
         only when needed and removed when the connection closes). None: DuckDB's default
         (80% of the machine's memory).
-    progress_bar : bool, default=False
-        Let DuckDB print its progress bar for long queries.
+    progress_bar : bool or None, default=None
+        Follow the connection's queries in the step bars of :mod:`rfm_engine.progress`
+        (DuckDB's progress tracking, without DuckDB's own printing). None: when the bars are
+        shown (the CLI on a terminal, without ``-q``).
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False,
                                  "temp_directory": _spill_folder()})
     con.execute("SET TimeZone = 'UTC'")
-    if progress_bar:
-        con.execute("SET enable_progress_bar = true")
+    if progress_bar or (progress_bar is None and bars_shown()):
+        watch(con)
     else:  # DuckDB 2 draws its bar by default, even with -q or into a log file
         with contextlib.suppress(duckdb.Error):  # refused inside Jupyter kernels, where it is off
             con.execute("SET enable_progress_bar = false")
@@ -423,7 +425,7 @@ def load_transactions(
                             decimal, floor)
         if src.kind not in _COPIED:  # a view: drop the tests the counts proved idle
             _parse(con, src, mapping, date_format, decimal, floor, plain=_plain(counts))
-    with step("cleaning"):
+    with step("cleaning", rows=report.rows_read):
         as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
                                           window_days, floor)
     if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:

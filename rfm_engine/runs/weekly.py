@@ -372,14 +372,14 @@ def run_weekly(
         clustering = _clustering(config, frozen, seg.customers)
         scored = clustering.customers if clustering is not None else seg.customers
 
-        with step("migration against the previous run"):
+        with step("migration against the previous run", rows=len(scored)):
             previous_dir, previous, history = _earlier_runs(output_dir, tx.as_of, plan)
             previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
             migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
                                 previous_as_of=previous_as_of)
             table = migration.customers
 
-        with step("campaigns: suppression, holdout, caps"):
+        with step("campaigns: suppression, holdout, caps", rows=len(table)):
             if "email" not in table:
                 table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
             table["email"] = normalize_email(table["email"])
