@@ -51,6 +51,7 @@ def _config(folder: Path, sample: dict, layout: str) -> Path:
     lines += ["[output]", f'format = "{layout}"',
               f"suppression = [{json.dumps(str(sample['suppression']))}]",
               f"consent = {json.dumps(str(sample['consent']))}",
+              "[clustering]", "enabled = true", "n_clusters = 3",
               "[kpis]", "clv = false", "[kpis.inputs]",
               f"costs = {json.dumps(str(sample['costs']))}",
               f"surveys = {json.dumps(str(sample['surveys']))}"]
@@ -267,6 +268,11 @@ def test_build_a_list_page(runs, monkeypatch):
     at.slider(key="list_monetary").set_value(at.slider(key="list_monetary").value).run()
     at.slider(key="list_orders").set_value(at.slider(key="list_orders").value).run()
     at.multiselect(key="list_country").select(at.multiselect(key="list_country").options[0]).run()
+    cluster = at.multiselect(key="list_cluster").options[0]
+    at.multiselect(key="list_cluster").select(cluster).run()
+    kept = build_list(run, ListSpec(("champions",), has_email=True, holdout_fraction=0.0,
+                                    clusters=(cluster,))).customers
+    assert kept["cluster_name"].eq(cluster).all()
     at.selectbox(key="list_type").set_value("resurrection").run()
     at.text_input(key="list_name").input("december_push").run()
     at.selectbox(key="list_channel").set_value("email").run()
