@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +78,23 @@ def chromium(downloads: Path | None = None) -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def weekly_run(root: Path, customers: int = 1500) -> Path:
+    """Run the installed ``rfm-engine`` as ``make demo`` does, in ``root``; return the run.
+
+    The sample (``root/data/sample``) and the demo config (``root/examples/demo.toml``,
+    whose relative paths then point at that sample), published into ``root/out/<as_of>``.
+    """
+    rfm = str(Path(sys.executable).with_name("rfm-engine"))
+    (root / "examples").mkdir(parents=True)
+    shutil.copy(DOCS.parent / "examples" / "demo.toml", root / "examples" / "demo.toml")
+    subprocess.run([rfm, "sample", "-q", str(root / "data" / "sample"),
+                    "--customers", str(customers)], check=True)
+    subprocess.run([rfm, "run", "-q", "--config", str(root / "examples" / "demo.toml"),
+                    "--no-tracking"], check=True)
+    (folder,) = (root / "out").iterdir()
+    return folder
 
 
 def screenshot_folder(tmp_path: Path) -> Path:

@@ -8,9 +8,6 @@ labels are checked in tests/test_report_plots.py (they are PNGs). Screenshots of
 pages go to docs/ under ``make screenshots``.
 """
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,24 +20,14 @@ from tests.browser import (
     WIDTH,
     save_screenshot,
     screenshot_folder,
+    weekly_run,
 )
-
-RFM = str(Path(sys.executable).with_name("rfm-engine"))
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A weekly run of the demo config over a 1,500-customer sample (the real CLI)."""
-    root = tmp_path_factory.mktemp("browser-run")
-    (root / "examples").mkdir()
-    shutil.copy(ROOT / "examples" / "demo.toml", root / "examples" / "demo.toml")
-    subprocess.run([RFM, "sample", "-q", root / "data" / "sample", "--customers", "1500"],
-                   check=True)
-    subprocess.run([RFM, "run", "-q", "--config", root / "examples" / "demo.toml",
-                    "--no-tracking"], check=True)
-    (folder,) = (root / "out").iterdir()
-    return folder
+    return weekly_run(tmp_path_factory.mktemp("browser-run"))
 
 
 def open_page(browser, path: Path, width: int = WIDTH) -> None:
