@@ -57,6 +57,9 @@ def test_summary_fits_the_window_and_links_the_lists(browser, run_dir, width, tm
     if width == WIDTH:
         assert all(box["fits"] for box in boxes)  # the summary's tables need no scrolling
         save_screenshot(browser, screenshot_folder(tmp_path) / "summary.png")
+        heading = browser.find_element("xpath", "//h2[normalize-space(.)='Campaigns']")
+        browser.execute_script("arguments[0].scrollIntoView();", heading)
+        save_screenshot(browser, screenshot_folder(tmp_path) / "summary-campaigns.png")
     links = browser.execute_script(
         "return Array.from(document.links).map(a => [a.textContent, a.href]);")
     campaigns = pd.read_csv(run_dir / "campaigns.csv")
