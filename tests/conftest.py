@@ -44,7 +44,7 @@ def _no_tracking_by_default(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def _chromium(tmp_path_factory):
     """One headless Chromium for the session (tests/browser.py), downloads into a temp folder.
 
     Skipped, with the reason, where Chromium, chromedriver or selenium is missing.
@@ -58,3 +58,13 @@ def browser(tmp_path_factory):
     with harness.chromium(downloads) as driver:
         driver.downloads = downloads
         yield driver
+
+
+@pytest.fixture
+def browser(_chromium):
+    """The session's Chromium, its window back at 1280 x 900 for every test (a test that
+    narrows it must not narrow the next test's page and screenshots)."""
+    from tests import browser as harness
+
+    _chromium.set_window_size(harness.WIDTH, harness.HEIGHT)
+    return _chromium

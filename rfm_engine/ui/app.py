@@ -47,6 +47,22 @@ _SEGMENT_LABELS = {"segment": "segment", "customers": "customers", "share": "sha
                    "mean_monetary": "mean monetary", "orders": "orders", "aov": "AOV",
                    "mean_clv": "mean predicted CLV", "mean_p_alive": "mean P(alive)"}
 
+#: How the segment table's numbers read: counts and money with thousands separators, means
+#: rounded to what a marketer compares (days whole, orders to a tenth, money to the cent).
+_SEGMENT_FORMATS = {
+    "customers": st.column_config.NumberColumn(format="localized"),
+    "share": st.column_config.NumberColumn(format="%.1f%%"),
+    "revenue": st.column_config.NumberColumn(format="%,.0f"),
+    "revenue share": st.column_config.NumberColumn(format="%.1f%%"),
+    "mean recency (days)": st.column_config.NumberColumn(format="%.0f"),
+    "mean orders": st.column_config.NumberColumn(format="%.1f"),
+    "mean monetary": st.column_config.NumberColumn(format="%,.2f"),
+    "orders": st.column_config.NumberColumn(format="localized"),
+    "AOV": st.column_config.NumberColumn(format="%,.2f"),
+    "mean predicted CLV": st.column_config.NumberColumn(format="%,.2f"),
+    "mean P(alive)": st.column_config.NumberColumn(format="%.2f"),
+}
+
 
 @st.cache_resource(show_spinner="Reading the run...", max_entries=8)
 def load_run(path: str, stamp: float) -> RunFolder:
@@ -118,8 +134,7 @@ def page_overview(run: RunFolder, runs: list[RunFolder]) -> None:
     st.subheader("Segments")
     shown = _percent(table, ["share", "revenue_share"])
     st.dataframe(shown.rename(columns=_SEGMENT_LABELS), hide_index=True,
-                 column_config={"share": st.column_config.NumberColumn(format="%.1f%%"),
-                                "revenue share": st.column_config.NumberColumn(format="%.1f%%")})
+                 column_config=_SEGMENT_FORMATS)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(charts.rf_heatmap(run.rf_counts), key="rf_heatmap")
