@@ -79,7 +79,7 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
     as_of = _as_of_sql(tx)
     orders = orders_table(tx)
-    with step("computing customer features"):
+    with step("computing customer features", rows=tx.report.rows_kept):
         # The contact columns come straight from the lines, one grouping per customer: in
         # the orders grouping, string aggregates over millions of orders cost 4x as much.
         contact_sql = latest_contact_sql(tx)

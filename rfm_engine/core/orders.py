@@ -151,7 +151,7 @@ def orders_table(tx: Transactions) -> str:
     if tx._orders_table is not None:
         return tx._orders_table
     name = f"_rfm_orders_{uuid.uuid4().hex[:12]}"
-    with step("grouping orders"):
+    with step("grouping orders", rows=tx.report.rows_kept):
         tx.con.execute(f"CREATE TEMP TABLE {name} AS {grouped_lines_sql()}")
         tx.source.check_unchanged()
         tx._orders_table = name
