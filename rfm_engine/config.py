@@ -40,6 +40,10 @@ Every key, with its type and default (``weekly.toml``)::
     [output]                            # the weekly run (rfm-engine run)
     dir = "out"                         # runs go to out/<as_of>/
     format = "generic"                  # or mailchimp, klaviyo, hubspot, braze
+    max_file_mb = 512                   # optional: MB (10^6 bytes) per list file; default
+                                        # the tool's (Klaviyo 50, HubSpot 20 free, Braze 500)
+    max_file_rows = 1048575             # optional: data rows per list file; default the
+                                        # tool's (HubSpot 1,048,575)
     suppression = ["suppression.csv"]   # unsubscribed, bounced, complained, erased
                                         # (one file may be given as a plain string)
     no_suppression = false              # true: email campaigns without suppression, on purpose
@@ -240,6 +244,8 @@ class OutputConfig(_Section):
 
     dir: Annotated[str, _PATH] = "out"
     format: str = "generic"
+    max_file_mb: float | None = Field(None, gt=0)
+    max_file_rows: int | None = Field(None, ge=1)
     suppression: Annotated[list[str], _PATH] = Field(default_factory=list)
     no_suppression: bool = False
     max_suppression_age_days: int = Field(7, ge=0)
@@ -251,6 +257,12 @@ class OutputConfig(_Section):
     @classmethod
     def _one_file(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value  # one file: a one-element list
+
+    def file_limits(self) -> dict[str, int | None]:
+        """``max_rows`` and ``max_bytes`` per list file for the exports (None: the tool's)."""
+        return {"max_rows": self.max_file_rows,
+                "max_bytes": (None if self.max_file_mb is None
+                              else int(self.max_file_mb * 1_000_000))}
 
     @field_validator("format")
     @classmethod

@@ -15,10 +15,12 @@ from rfm_engine.campaigns.exports import (
     export_frame,
     export_writers,
     formula_cells,
+    overlong_first_names,
     split_for_layout,
 )
 from rfm_engine.errors import ConfigError, InputError
 from rfm_engine.io import writers
+from rfm_engine.io.identifiers import is_valid_email
 from rfm_engine.io.writers import table_writer, write_all, write_csv, write_table
 
 
@@ -41,9 +43,12 @@ def targets() -> pd.DataFrame:
 EXPECTED_HEADERS = {
     "generic": "customer_id,email,first_name,segment,campaign,suggestions",
     "mailchimp": "Email Address,First Name,Tags,suggestions",
-    "klaviyo": "Email Address,First Name,customer_id,rfm_segment,campaign,suggestions",
-    "hubspot": "Email,First Name,customer_id,rfm_segment,campaign,suggestions",
-    "braze": "external_id,email,first_name,rfm_segment,campaign,suggestions",
+    "klaviyo": ("Email Address,First Name,customer_id,rfm_segment,campaign,previous_segment,"
+                "segment_since,suggestions"),
+    "hubspot": ("Email,First Name,customer_id,rfm_segment,campaign,previous_segment,"
+                "segment_since,suggestions"),
+    "braze": ("external_id,email,first_name,rfm_segment,campaign,previous_segment,"
+              "segment_since,suggestions"),
 }
 
 
@@ -150,7 +155,7 @@ def test_extras_default_explicit_missing_and_clash(targets):
 def test_braze_has_no_arrays(targets):
     listy = targets.assign(suggestions=[["socks", "hats"], np.array(["mugs"]), None])
     frame = export_frame(listy, "braze")
-    assert frame["suggestions"].iloc[:2].tolist() == ["socks; hats", "mugs"]
+    assert frame["suggestions"].iloc[:2].tolist() == ["socks|hats", "mugs"]
     assert pd.isna(frame["suggestions"].iloc[2])
 
 
@@ -215,8 +220,12 @@ def test_quarantine_flow_and_refusal(tmp_path, targets):
 
 # --- HubSpot row limit ---------------------------------------------------------------------
 
-def test_hubspot_limit_is_250k():
-    assert exports.HUBSPOT_MAX_ROWS == 250_000
+def test_hubspot_limits_are_the_documented_ones():
+    # knowledge.hubspot.com "Set up import files": 1,048,576 rows per file (paid), 20 MB
+    # (free tools); Klaviyo 50 MB per upload; Braze 500 MB per attribute import.
+    assert exports.HUBSPOT_MAX_ROWS == 1_048_576
+    assert exports.FILE_LIMITS == {"generic": None, "mailchimp": None, "klaviyo": 50_000_000,
+                                   "hubspot": 20_000_000, "braze": 500_000_000}
 
 
 def test_hubspot_split_with_small_limit(tmp_path, targets, monkeypatch):
@@ -234,7 +243,7 @@ def test_hubspot_split_with_small_limit(tmp_path, targets, monkeypatch):
     ids = []
     for path in paths:
         lines = path.read_text().splitlines()
-        assert lines[0] == "Email,First Name,customer_id,rfm_segment,campaign,suggestions"
+        assert lines[0] == EXPECTED_HEADERS["hubspot"]
         assert len(lines) - 1 < 3
         ids += [line.split(",")[2] for line in lines[1:]]
     assert ids == ["c1", "c2", "c3", "c4", "c5"]
@@ -280,3 +289,67 @@ def test_arrow_columns_are_written_as_their_python_values(rows):
     write_csv(arrow, fast)
     objects.to_csv(writers._RowsEndInLineFeed(slow), index=False, lineterminator="\r\n")
     assert fast.getvalue() == slow.getvalue()
+
+
+# --- Per layout: what each tool accepts (issue 14) -----------------------------------------
+
+def test_mailchimp_refuses_non_ascii_before_the_at(targets):
+    # Mailchimp cannot process UTF-8 characters in an address's prefix; the domain may have them.
+    emails = pd.Series(["zoë@example.com", "zoe@exämple.com", "zoe@example.com"])
+    assert is_valid_email(emails).tolist() == [True, True, True]
+    assert is_valid_email(emails, "mailchimp").tolist() == [False, True, True]
+    for layout in ("generic", "klaviyo", "hubspot", "braze"):
+        assert is_valid_email(emails, layout).tolist() == [True, True, True]
+    zoe = targets.assign(email=["zoë@example.com", "al@example.com", "cy@example.org"])
+    with pytest.raises(InputError, match=r"1 address\(es\) the mailchimp tool refuses "
+                                         r"\(first: customer_id 'c2'"):
+        export_frame(zoe, "mailchimp")
+    assert export_frame(zoe, "klaviyo")["Email Address"].iloc[0] == "zoë@example.com"
+
+
+def test_hubspot_and_klaviyo_split_by_bytes_as_written(tmp_path, targets):
+    many = pd.concat([targets.assign(customer_id=[f"c{i:03d}a", f"c{i:03d}b", f"c{i:03d}c"])
+                      for i in range(40)], ignore_index=True)  # 120 rows
+    whole = write_all(export_writers("big", many, "klaviyo", tmp_path / "one"))
+    size = whole[0].stat().st_size
+    limit = size // 3
+    paths = write_all(export_writers("big", many, "klaviyo", tmp_path / "parts",
+                                     max_bytes=limit))
+    assert len(paths) >= 3 and all(p.stat().st_size <= limit for p in paths)
+    lines = [p.read_text().splitlines() for p in paths]
+    assert all(part[0] == EXPECTED_HEADERS["klaviyo"] for part in lines)
+    assert [row for part in lines for row in part[1:]] == whole[0].read_text().splitlines()[1:]
+    rows = split_for_layout(export_frame(many, "hubspot"), "hubspot", max_rows=50)
+    assert [len(p) for p in rows] == [50, 50, 20]
+    with pytest.raises(InputError, match=r"Row 1 of the list takes \d+ bytes"):
+        split_for_layout(export_frame(many, "hubspot"), "hubspot", max_bytes=60)
+
+
+def test_overlong_text_first_names_flagged_list_values_cut(targets):
+    long_name = targets.assign(first_name=["B" * 256, "Al", None])
+    assert overlong_first_names(long_name, "braze").tolist() == [True, False, False]
+    assert overlong_first_names(long_name, "hubspot").tolist() == [False, False, False]
+    with pytest.raises(InputError, match=r"1 first name\(s\) longer than the 255 characters "
+                                         r"mailchimp keeps \(first: customer_id 'c2'\)"):
+        export_frame(long_name, "mailchimp")
+    items = "|".join(f"item{i:03d}" for i in range(40))  # 319 characters
+    cut = export_frame(targets.assign(suggestions=[items, "mugs", None]), "braze")
+    kept = cut["suggestions"].iloc[0]
+    assert len(kept) <= 255 and items.startswith(kept + "|") and kept.endswith("item031")
+    assert export_frame(targets.assign(suggestions=[items, "mugs", None]),
+                        "klaviyo")["suggestions"].iloc[0] == items
+    with pytest.raises(ConfigError, match=r"campaign name .* has 300 characters; braze keeps"):
+        export_frame(targets.assign(campaign="c" * 300), "braze")
+
+
+def test_segment_change_exported_as_profile_properties(targets):
+    moved = targets.assign(previous_segment=["Loyal", None, "At Risk"],
+                           segment_since=pd.to_datetime(["2025-12-31", "2025-06-30",
+                                                         "2025-01-07"]).date)
+    for layout in ("klaviyo", "hubspot", "braze"):
+        frame = export_frame(moved, layout)
+        assert frame["previous_segment"].tolist()[::2] == ["Loyal", "At Risk"]
+        assert pd.isna(frame["previous_segment"].iloc[1])
+        assert frame["segment_since"].tolist() == ["2025-12-31", "2025-06-30", "2025-01-07"]
+    assert "previous_segment" not in export_frame(moved, "mailchimp")
+    assert "previous_segment" not in export_frame(moved, "generic")

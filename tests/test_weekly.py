@@ -707,6 +707,29 @@ def test_each_layout_writes_its_tools_header(layout_runs, first, layout):
     pd.testing.assert_frame_equal(counts.reset_index(), first.campaigns, check_dtype=False)
 
 
+def test_mailchimp_run_counts_what_mailchimp_refuses(first, sample, tmp_path):
+    """Issue 14: a non-ASCII address prefix -> invalid_email; a 300-character first name ->
+    quarantined (Mailchimp keeps 255); neither reaches a list."""
+    tx = pd.read_csv(sample["transactions"], dtype=str, keep_default_na=False)
+    targets = first.customers[(first.customers["group"] == "target")
+                              & (first.customers["channel"] == "email")]
+    zoe, longname = targets.sort_values("customer_id")["customer_id"].head(2).tolist()
+    ids = normalize_customer_id(tx["Customer ID"])
+    tx.loc[(ids == zoe).to_numpy(), "Email"] = "zoë.test@example.com"
+    tx.loc[(ids == longname).to_numpy(), "First Name"] = "N" * 300
+    tx.to_csv(tmp_path / "transactions.csv", index=False)
+    config = write_config(tmp_path / "weekly.toml", tmp_path / "transactions.csv")
+    result = run(sample, tmp_path / "out", config=config, layout="mailchimp")
+    customers = result.customers.set_index("customer_id")
+    assert customers.loc[zoe, "exclusion_reason"] == "invalid_email"
+    assert customers.loc[longname, "exclusion_reason"] == "quarantined"
+    counts = pd.read_csv(result.run_dir / "campaigns.csv").set_index("campaign")
+    assert counts.loc[customers.loc[zoe, "campaign"], "invalid_email"] >= 1
+    for path in list_paths(result.run_dir):
+        text = path.read_text(encoding="utf-8")
+        assert "zoë" not in text and "N" * 256 not in text, path.name
+
+
 # --- 9. custom plan with caps ------------------------------------------------------------------
 
 CUSTOM_PLAN = """

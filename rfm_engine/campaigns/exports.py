@@ -28,23 +28,53 @@ plain text in every layout but ``generic``.
     ``Email Address`` first (Klaviyo's list upload requires the first column to be
     ``Email Address`` or ``Phone Number``; older help pages also accepted
     ``Email``), ``First Name`` (a Klaviyo property), then ``customer_id``,
-    ``rfm_segment``, ``campaign`` and extras, which become custom profile
-    properties under those names. Files up to 50 MB.
+    ``rfm_segment``, ``campaign``, ``previous_segment``, ``segment_since`` and
+    extras, which become custom profile properties under those names. Files up to
+    50 MB ("The maximum allowed file size is 50 MB. Larger uploads must be split into
+    multiple CSV files", help.klaviyo.com/hc/en-us/articles/115005078967).
 ``hubspot``
     ``Email`` (HubSpot deduplicates contacts by it), ``First Name``, then
-    ``customer_id``, ``rfm_segment``, ``campaign`` and extras as contact properties
-    (create them in HubSpot or map them on import). Fewer than 1,000 columns,
-    UTF-8. HubSpot's current limits are per file size (20 MB free, 512 MB paid) and
-    1,048,576 rows per file; we keep every file under :data:`HUBSPOT_MAX_ROWS`
-    (250,000) rows, the conservative limit of our design, and
-    :func:`split_for_layout` cuts longer lists into parts.
+    ``customer_id``, ``rfm_segment``, ``campaign``, ``previous_segment``,
+    ``segment_since`` and extras as contact properties (create them in HubSpot or
+    map them on import). Fewer than 1,000 columns, UTF-8. Files up to 20 MB on
+    HubSpot's free tools, 512 MB and 1,048,576 rows (the header included) on paid
+    subscriptions (knowledge.hubspot.com/import-and-export/set-up-your-import-file):
+    by default every file stays under 20 MB and :data:`HUBSPOT_MAX_ROWS` rows;
+    ``[output] max_file_mb`` raises the size for paid accounts.
 ``braze``
     ``external_id`` (the customer id; Braze's user identifier), ``email``,
     ``first_name`` (default attributes: headers must match Braze's spelling and
     case exactly, or Braze creates a custom attribute instead), then custom
-    attributes ``rfm_segment``, ``campaign`` and extras. CSV import takes no
-    arrays, so list values are joined into one string (``"a; b"``); strings hold
-    at most 255 characters. Blank cells do not overwrite a profile's value.
+    attributes ``rfm_segment``, ``campaign``, ``previous_segment``,
+    ``segment_since`` and extras. CSV import takes no arrays, so list values are
+    joined into one string with :data:`LIST_SEPARATOR` (``"a|b"``, the separator
+    of the suggestion columns); custom attribute values hold at most 255
+    characters (braze.com/docs, "Setting custom attributes"). Attribute files up to
+    500 MB. Blank cells do not overwrite a profile's value.
+
+``previous_segment`` (the segment of the previous run, blank for a customer new to
+the runs) and ``segment_since`` (``YYYY-MM-DD``, the first run that saw the current
+segment) let the tool's flows trigger on a segment change, as Klaviyo's own RFM
+feature does. Mailchimp's layout has no custom properties (its contacts get tags);
+``generic`` keeps its columns.
+
+Per layout, what the tool refuses
+---------------------------------
+* **Addresses**: Mailchimp cannot process non-ASCII characters before the ``@``
+  (:data:`~rfm_engine.io.identifiers.ASCII_LOCAL_PART_LAYOUTS`); the run counts
+  such customers under ``invalid_email`` (``is_valid_email(..., layout)``) and
+  :func:`export_frame` refuses a list that still holds one.
+* **Size**: :data:`FILE_LIMITS` (rows and bytes per file, the documented limits);
+  :func:`split_for_layout` cuts a list into parts that each fit, bytes counted as
+  written (UTF-8, header included).
+* **Text**: :data:`TEXT_MAX_CHARS` (Mailchimp and Braze 255 characters, HubSpot
+  65,536; Klaviyo documents none). A first name over the limit is a data error (a
+  name cut at 255 characters is still no name to greet someone with): the run
+  quarantines the customer (:func:`overlong_first_names`, counted under
+  ``quarantined``) and :func:`export_frame` refuses it. A list value (the
+  suggestions, ``"a|b|c"``, best first) is cut after its last whole item that fits:
+  fewer suggestions, each still right. A segment or campaign name over the limit
+  raises :class:`~rfm_engine.errors.ConfigError` (rename it).
 
 Emails are written normalized (:func:`~rfm_engine.io.identifiers.normalize_email`:
 trimmed, NFC, lower-cased), the form the suppression check compares. Layouts keyed
@@ -65,6 +95,7 @@ would store ``'=1+1`` as the person's first name and send it in a greeting. So
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -74,18 +105,23 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..io.writers import Writer, table_writer
+from ..io.identifiers import is_valid_email
+from ..io.writers import Writer, table_writer, write_csv
 from .suppression import normalize_customer_id, normalize_email
 
 __all__ = [
+    "FILE_LIMITS",
     "HUBSPOT_MAX_ROWS",
     "LAYOUTS",
     "LAYOUT_COLUMNS",
+    "LIST_SEPARATOR",
     "MAILCHIMP_TAG_MAX",
+    "TEXT_MAX_CHARS",
     "export_frame",
     "export_writers",
     "formula_cells",
     "mailchimp_tags",
+    "overlong_first_names",
     "split_for_layout",
 ]
 
@@ -94,12 +130,31 @@ LAYOUTS = ("generic", "mailchimp", "klaviyo", "hubspot", "braze")
 LAYOUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "generic": ("customer_id", "email", "first_name", "segment", "campaign"),
     "mailchimp": ("Email Address", "First Name", "Tags"),
-    "klaviyo": ("Email Address", "First Name", "customer_id", "rfm_segment", "campaign"),
-    "hubspot": ("Email", "First Name", "customer_id", "rfm_segment", "campaign"),
-    "braze": ("external_id", "email", "first_name", "rfm_segment", "campaign"),
+    "klaviyo": ("Email Address", "First Name", "customer_id", "rfm_segment", "campaign",
+                "previous_segment", "segment_since"),
+    "hubspot": ("Email", "First Name", "customer_id", "rfm_segment", "campaign",
+                "previous_segment", "segment_since"),
+    "braze": ("external_id", "email", "first_name", "rfm_segment", "campaign",
+              "previous_segment", "segment_since"),
 }
-#: Every HubSpot file holds fewer rows than this (header not counted).
-HUBSPOT_MAX_ROWS = 250_000
+#: HubSpot's rows per file, the header included (Excel's sheet size): every HubSpot
+#: file holds fewer data rows than this.
+HUBSPOT_MAX_ROWS = 1_048_576
+#: Bytes per file each tool documents (decimal megabytes, the smaller reading of "MB"):
+#: Klaviyo 50 MB per list upload, HubSpot 20 MB on the free tools (512 MB paid: set
+#: ``[output] max_file_mb``), Braze 500 MB per attribute import. None: no documented limit.
+FILE_LIMITS: dict[str, int | None] = {
+    "generic": None, "mailchimp": None, "klaviyo": 50_000_000, "hubspot": 20_000_000,
+    "braze": 500_000_000,
+}
+#: Longest text value each tool keeps, in characters: Mailchimp's text fields and Braze's
+#: custom attributes 255, HubSpot's single-line text properties 65,536 (its property field
+#: types page). Klaviyo and generic: no limit.
+TEXT_MAX_CHARS: dict[str, int | None] = {
+    "generic": None, "mailchimp": 255, "klaviyo": None, "hubspot": 65_536, "braze": 255,
+}
+#: The separator of list values in one cell (the suggestion columns, list-valued extras).
+LIST_SEPARATOR = "|"
 #: Longest Mailchimp tag, in characters.
 MAILCHIMP_TAG_MAX = 100
 #: Columns passed through by default when present.
@@ -163,7 +218,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     def one(v: object) -> object:
         if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
             items = sorted(map(str, v)) if isinstance(v, (set, frozenset)) else map(str, v)
-            return "; ".join(items)
+            return LIST_SEPARATOR.join(items)
         return v
 
     joined = values.map(one) if pd.api.types.is_object_dtype(values.dtype) else values
@@ -215,8 +270,10 @@ def export_frame(targets: pd.DataFrame, layout: str, *,
         For an unknown layout, an extra column named like a layout header, or a
         Mailchimp tag over 100 characters.
     InputError
-        If a required column is missing, a customer id is missing, or an
-        email-keyed layout (mailchimp, klaviyo, hubspot) gets a row without email.
+        If a required column is missing, a customer id is missing, an email-keyed
+        layout (mailchimp, klaviyo, hubspot) gets a row without email, an address the
+        layout's tool refuses (mailchimp: non-ASCII before the ``@``), or a first name
+        longer than :data:`TEXT_MAX_CHARS` ``[layout]``.
 
     Examples
     --------
@@ -229,8 +286,9 @@ def export_frame(targets: pd.DataFrame, layout: str, *,
     ['Email Address', 'First Name', 'Tags']
     >>> mailchimp.iloc[0].tolist()
     ['ann@example.com', 'Ann', 'rfm:champions,campaign:retention_champions']
-    >>> list(export_frame(targets, "braze").columns)
-    ['external_id', 'email', 'first_name', 'rfm_segment', 'campaign']
+    >>> list(export_frame(targets, "braze").columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['external_id', 'email', 'first_name', 'rfm_segment', 'campaign', 'previous_segment',
+     'segment_since']
     """
     _check_layout(layout)
     missing = [c for c in _REQUIRED if c not in targets.columns]
@@ -254,9 +312,32 @@ def export_frame(targets: pd.DataFrame, layout: str, *,
             f"{layout} layout is keyed by email. Drop them first, e.g. with "
             "rfm_engine.io.identifiers.is_valid_email."
         )
+    refused = email.notna() & is_valid_email(email) & ~is_valid_email(email, layout)
+    if refused.any():
+        first = customer_id[refused].iloc[0]
+        raise InputError(
+            f"targets: {int(refused.sum())} address(es) the {layout} tool refuses (first: "
+            f"customer_id {first!r}: non-ASCII characters before the '@'). Drop them first "
+            f"with rfm_engine.io.identifiers.is_valid_email(emails, {layout!r})."
+        )
     first_name = targets["first_name"].astype("str") if "first_name" in targets else empty
+    overlong = overlong_first_names(targets, layout)
+    if overlong.any():
+        first = customer_id[overlong].iloc[0]
+        raise InputError(
+            f"targets: {int(overlong.sum())} first name(s) longer than the "
+            f"{TEXT_MAX_CHARS[layout]} characters {layout} keeps (first: customer_id "
+            f"{first!r}). Quarantine them with "
+            "rfm_engine.campaigns.exports.overlong_first_names."
+        )
     segment = targets["segment"].astype("str")
     campaign = targets["campaign"].astype("str")
+    _check_names(segment, "segment", layout)
+    _check_names(campaign, "campaign", layout)
+    previous = (targets["previous_segment"].astype("str") if "previous_segment" in targets
+                else empty)
+    since = (_iso_dates(targets["segment_since"]) if "segment_since" in targets
+             else empty)
     columns: dict[str, pd.Series]
     if layout == "generic":
         columns = {"customer_id": customer_id, "email": email, "first_name": first_name,
@@ -267,17 +348,89 @@ def export_frame(targets: pd.DataFrame, layout: str, *,
     elif layout in ("klaviyo", "hubspot"):
         email_header = LAYOUT_COLUMNS[layout][0]
         columns = {email_header: email, "First Name": first_name, "customer_id": customer_id,
-                   "rfm_segment": segment, "campaign": campaign}
+                   "rfm_segment": segment, "campaign": campaign,
+                   "previous_segment": previous, "segment_since": since}
     else:  # braze
         columns = {"external_id": customer_id, "email": email, "first_name": first_name,
-                   "rfm_segment": segment, "campaign": campaign}
+                   "rfm_segment": segment, "campaign": campaign,
+                   "previous_segment": previous, "segment_since": since}
     for name in extras:
         values = targets[name]
         if layout == "generic" and not pd.api.types.is_object_dtype(values.dtype):
             columns[name] = values
         else:
-            columns[name] = _as_text(values)
+            columns[name] = _cut_items(_as_text(values), TEXT_MAX_CHARS[layout])
     return pd.DataFrame(columns, index=index)
+
+
+def overlong_first_names(targets: pd.DataFrame, layout: str) -> pd.Series:
+    """Mark rows whose first name is longer than the layout's tool keeps.
+
+    Such a name (over :data:`TEXT_MAX_CHARS` ``[layout]`` characters) is a data error,
+    not a name to cut and greet someone with: quarantine the rows (exclude and count
+    them), as for :func:`formula_cells`.
+
+    Parameters
+    ----------
+    targets : DataFrame
+        Our columns; without ``first_name`` nothing is marked.
+    layout : str
+        One of :data:`LAYOUTS`.
+
+    Returns
+    -------
+    Series
+        Boolean, same index as ``targets``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> names = pd.DataFrame({"first_name": ["Ann", "x" * 256, None]})
+    >>> overlong_first_names(names, "braze").tolist()
+    [False, True, False]
+    >>> overlong_first_names(names, "klaviyo").tolist()
+    [False, False, False]
+    """
+    _check_layout(layout)
+    limit = TEXT_MAX_CHARS[layout]
+    if limit is None or "first_name" not in targets.columns:
+        return pd.Series(False, index=targets.index)
+    length = targets["first_name"].astype("str").str.len()
+    return (length > limit).fillna(False).astype(bool)
+
+
+def _check_names(names: pd.Series, what: str, layout: str) -> None:
+    limit = TEXT_MAX_CHARS[layout]
+    if limit is None or not len(names):
+        return
+    too_long = names[names.str.len().fillna(0) > limit]
+    if len(too_long):
+        raise ConfigError(f"The {what} name {too_long.iloc[0][:40]!r}... has "
+                          f"{len(too_long.iloc[0])} characters; {layout} keeps {limit}. "
+                          "Shorten it.")
+
+
+def _iso_dates(values: pd.Series) -> pd.Series:
+    dates = pd.to_datetime(values, errors="coerce")
+    return dates.dt.strftime("%Y-%m-%d").astype("str")
+
+
+def _cut_items(text: pd.Series, limit: int | None) -> pd.Series:
+    """Cut list cells (``"a|b|c"``) after the last whole item within ``limit`` characters."""
+    if limit is None:
+        return text
+    long = text.str.len().fillna(0).to_numpy() > limit
+    if not long.any():
+        return text
+
+    def cut(value: str) -> str:
+        head = value[:limit + 1]
+        end = head.rfind(LIST_SEPARATOR)
+        return head[:end] if end > 0 else value[:limit]
+
+    out = text.copy()
+    out[long] = [cut(v) for v in text[long]]
+    return out
 
 
 def formula_cells(frame: pd.DataFrame) -> pd.Series:
@@ -335,11 +488,21 @@ def _formula_hits(frame: pd.DataFrame) -> dict[object, pd.Series]:
     return hits
 
 
-def split_for_layout(frame: pd.DataFrame, layout: str) -> list[pd.DataFrame]:
+def _csv_bytes(frame: pd.DataFrame) -> int:
+    buffer = io.StringIO()
+    write_csv(frame, buffer)
+    return len(buffer.getvalue().encode("utf-8"))
+
+
+def split_for_layout(frame: pd.DataFrame, layout: str, *, max_rows: int | None = None,
+                     max_bytes: int | None = None) -> list[pd.DataFrame]:
     """Cut a list into the parts the tool accepts per file.
 
-    Only HubSpot has a row limit here: each part holds fewer than
-    :data:`HUBSPOT_MAX_ROWS` rows. Other layouts give one part.
+    Each part holds at most ``max_rows`` data rows and, written as CSV
+    (:func:`~rfm_engine.io.writers.write_csv`, header included), at most ``max_bytes``
+    bytes. Defaults per layout: HubSpot fewer than :data:`HUBSPOT_MAX_ROWS` rows, and
+    :data:`FILE_LIMITS` bytes (Klaviyo 50 MB, HubSpot 20 MB, Braze 500 MB). Parts
+    keep the file order; the same frame gives the same parts.
 
     Parameters
     ----------
@@ -347,6 +510,9 @@ def split_for_layout(frame: pd.DataFrame, layout: str) -> list[pd.DataFrame]:
         The export frame, in file order.
     layout : str
         One of :data:`LAYOUTS`.
+    max_rows, max_bytes : int, optional
+        Override the layout's limits (e.g. ``[output] max_file_mb`` for HubSpot's
+        paid 512 MB).
 
     Returns
     -------
@@ -361,16 +527,41 @@ def split_for_layout(frame: pd.DataFrame, layout: str) -> list[pd.DataFrame]:
     [5]
     >>> [len(p) for p in split_for_layout(frame, "generic")]
     [5]
+    >>> [len(p) for p in split_for_layout(frame, "klaviyo", max_bytes=60)]  # 6 + 5 * 15 bytes
+    [3, 2]
     """
     _check_layout(layout)
-    if layout != "hubspot" or len(frame) < HUBSPOT_MAX_ROWS:
+    if max_rows is None and layout == "hubspot":
+        max_rows = HUBSPOT_MAX_ROWS - 1
+    if max_bytes is None:
+        max_bytes = FILE_LIMITS[layout]
+    if max_rows is not None and max_rows < 1:
+        raise ConfigError(f"max_rows must be at least 1, got {max_rows}.")
+    n = len(frame)
+    cap = n if max_rows is None else min(n, max_rows)
+    if n <= cap and (max_bytes is None or _csv_bytes(frame) <= max_bytes):
         return [frame]
-    size = HUBSPOT_MAX_ROWS - 1
-    return [frame.iloc[start:start + size] for start in range(0, len(frame), size)]
+    parts: list[pd.DataFrame] = []
+    start, guess = 0, cap
+    while start < n:
+        k = min(n - start, guess)
+        if max_bytes is not None:
+            header = _csv_bytes(frame.iloc[:0])
+            while (size := _csv_bytes(frame.iloc[start:start + k])) > max_bytes:
+                if k == 1:
+                    raise InputError(f"Row {start + 1} of the list takes {size} bytes as a "
+                                     f"file; the {layout} limit is {max_bytes} bytes.")
+                per_row = (size - header) / k
+                k = max(1, min(k - 1, int((max_bytes - header) / per_row)))
+            guess = max(k, 1)
+        parts.append(frame.iloc[start:start + k])
+        start += k
+    return parts
 
 
 def export_writers(campaign: str, targets: pd.DataFrame, layout: str, folder: str | Path, *,
-                   extra_columns: Sequence[str] | None = None) -> dict[Path, Writer]:
+                   extra_columns: Sequence[str] | None = None, max_rows: int | None = None,
+                   max_bytes: int | None = None) -> dict[Path, Writer]:
     r"""Return the writers of one campaign's export file(s), for ``writers.write_all``.
 
     Parameters
@@ -386,6 +577,8 @@ def export_writers(campaign: str, targets: pd.DataFrame, layout: str, folder: st
         The output folder.
     extra_columns : sequence of str, optional
         As in :func:`export_frame`.
+    max_rows, max_bytes : int, optional
+        Limits per file, as in :func:`split_for_layout` (default: the layout's).
 
     Returns
     -------
@@ -415,9 +608,9 @@ def export_writers(campaign: str, targets: pd.DataFrame, layout: str, folder: st
     >>> [p.name for p in paths]
     ['winback.csv']
     >>> print(paths[0].read_text(), end="")
-    Email,First Name,customer_id,rfm_segment,campaign
-    a@x.org,Al,a1,At Risk,winback
-    b@x.org,Bo,b2,At Risk,winback
+    Email,First Name,customer_id,rfm_segment,campaign,previous_segment,segment_since
+    a@x.org,Al,a1,At Risk,winback,,
+    b@x.org,Bo,b2,At Risk,winback,,
     """
     _check_layout(layout)
     if not isinstance(campaign, str) or not _SAFE_NAME_RE.fullmatch(campaign):
@@ -443,7 +636,7 @@ def export_writers(campaign: str, targets: pd.DataFrame, layout: str, folder: st
             f"as a formula (first: customer_id {customer!r}, column {column!r}). "
             "Quarantine them with rfm_engine.campaigns.exports.formula_cells before export."
         )
-    parts = split_for_layout(frame, layout)
+    parts = split_for_layout(frame, layout, max_rows=max_rows, max_bytes=max_bytes)
     folder = Path(folder)
     if len(parts) == 1:
         return {folder / f"{campaign}.csv": table_writer(parts[0], ".csv")}

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, DataError, InputError
 from ..io._validation import id_array, id_strings, is_int, numeric_column, require_columns
 from ..io.loading import Transactions, connect
+from .exports import LIST_SEPARATOR
 
 __all__ = ["suggest_items", "suggest_products", "suggest_upsell"]
 
@@ -234,7 +235,8 @@ def _first_k(batches: Any, k: int) -> pa.Table:
     starts = np.flatnonzero(np.diff(pos, prepend=pos[:1] - 1)) if len(pos) else pos
     offsets = pa.array(np.append(starts, len(pos)).astype(np.int32))
     return pa.table({"pos": pos[starts],
-                     "suggestion": pc.binary_join(pa.ListArray.from_arrays(offsets, items), "|")})
+                     "suggestion": pc.binary_join(pa.ListArray.from_arrays(offsets, items),
+                                                  LIST_SEPARATOR)})
 
 
 def suggest_upsell(

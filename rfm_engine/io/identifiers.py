@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["is_valid_email", "normalize_customer_id", "normalize_email", "nfc_text"]
+__all__ = ["ASCII_LOCAL_PART_LAYOUTS", "is_valid_email", "normalize_customer_id",
+           "normalize_email", "nfc_text"]
 
 _MAX_EMAIL_LENGTH = 254
 #: Python's whitespace (the characters whose ``str.isspace()`` is true), spelled out: the
@@ -27,6 +28,14 @@ _BAD = _SPACE + r"\x00-\x1f\x7f,;\"<>\\"
 #: compiled pattern would run in Python, cell by cell. It means the same in both engines.
 _EMAIL_RE = rf"[^@{_BAD}]+@[^@.{_BAD}]+(?:\.[^@.{_BAD}]+)+"
 _FLOAT_ID_RE = r"^([0-9]+)\.0+$"
+#: Layouts whose tool refuses non-ASCII characters before the ``@``. Mailchimp: "we cannot
+#: process UTF-8 characters in your subscribers' email address prefixes" (it blocks
+#: ``direccionelectrónica@domain.com`` but accepts ``test@ñoñó1234.com``), help page
+#: https://mailchimp.com/help/international-characters-in-mailchimp/. Klaviyo, HubSpot and
+#: Braze document no such rule in their import help (checked 2026-12): they keep the
+#: pragmatic rule alone.
+ASCII_LOCAL_PART_LAYOUTS = ("mailchimp",)
+_ASCII_LOCAL_RE = r"[\x21-\x7e]+@.*"
 
 
 def nfc_text(series: pd.Series) -> pd.Series:
@@ -81,7 +90,7 @@ def normalize_email(series: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def is_valid_email(series: pd.Series) -> pd.Series:
+def is_valid_email(series: pd.Series, layout: str | None = None) -> pd.Series:
     """Check addresses with a pragmatic syntactic rule (no network look-up, no dependency).
 
     The address, as :func:`normalize_email` writes it, is valid when it
@@ -97,10 +106,17 @@ def is_valid_email(series: pd.Series) -> pd.Series:
     Apostrophes are accepted (``o'neil@example.com`` is a real address). This is a
     filter against typing and pasting mistakes, not a proof of deliverability.
 
+    With ``layout``, the email tool's own rule applies on top: for the layouts of
+    :data:`ASCII_LOCAL_PART_LAYOUTS` (``mailchimp``) the part before the ``@`` must be
+    ASCII (``zoë@example.com`` is refused; ``zoe@exämple.com`` is accepted).
+
     Parameters
     ----------
     series : Series
         Addresses as text.
+    layout : str, optional
+        The export layout the addresses are meant for (``generic``, ``mailchimp``, ...);
+        default: the pragmatic rule alone.
 
     Returns
     -------
@@ -114,9 +130,14 @@ def is_valid_email(series: pd.Series) -> pd.Series:
     ...                "o'neil@example.ie", None])
     >>> is_valid_email(s).tolist()
     [True, False, False, False, True, False]
+    >>> s = pd.Series(["zoë@example.com", "zoe@exämple.com"])
+    >>> is_valid_email(s).tolist(), is_valid_email(s, "mailchimp").tolist()
+    ([True, True], [False, True])
     """
     norm = normalize_email(series)
     ok = norm.str.fullmatch(_EMAIL_RE) & (norm.str.len() <= _MAX_EMAIL_LENGTH)
+    if layout in ASCII_LOCAL_PART_LAYOUTS:
+        ok &= norm.str.fullmatch(_ASCII_LOCAL_RE)
     return ok.fillna(False).astype(bool)
 
 

@@ -158,7 +158,8 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
                   "resurrection"]
         writers = export_writers(campaign.name, targets, layout if campaign.channel == "email"
-                                 else "generic", staging / "campaigns", extra_columns=extras)
+                                 else "generic", staging / "campaigns", extra_columns=extras,
+                                 **run.config.output.file_limits())
         lists.update(writers)
         links[campaign.name] = [p.relative_to(staging).as_posix() for p in writers]
         if campaign.channel == "email":

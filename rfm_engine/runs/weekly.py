@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..campaigns.assign import assign_campaigns, campaign_counts
 from ..campaigns.consent import ConsentList, load_consent
-from ..campaigns.exports import LAYOUTS, formula_cells
+from ..campaigns.exports import LAYOUTS, formula_cells, overlong_first_names
 from ..campaigns.plan import (
     DEFAULT_PLAN,
     Campaign,
@@ -383,7 +383,7 @@ def run_weekly(
             if "email" not in table:
                 table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
             table["email"] = normalize_email(table["email"])
-            table["email_valid"] = is_valid_email(table["email"])
+            table["email_valid"] = is_valid_email(table["email"], layout)  # the tool's rule
             if consents is not None:
                 table["email_consent"] = consents.valid(table, tx.as_of)
             contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
@@ -391,7 +391,8 @@ def run_weekly(
                 table, plan, as_of=tx.as_of,
                 suppressed=suppressions.mask(table),
                 contact_history=history,
-                quarantined=formula_cells(contact).to_numpy(),
+                quarantined=(formula_cells(contact)
+                             | overlong_first_names(contact, layout)).to_numpy(),
                 no_consent=(~table["email_consent"].to_numpy(dtype=bool)
                             if consents is not None else None),
             )

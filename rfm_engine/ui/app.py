@@ -302,6 +302,9 @@ def page_build(run: RunFolder, runs: list[RunFolder]) -> None:
         rows = sum(int(f["rows"]) for f in download.files)
         st.success(f"{download.file_name}: {rows:,} rows, checked against the suppression "
                    f"list after writing; sha256 {download.sha256[:16]}...")
+        if download.refused:
+            st.warning(f"{download.refused:,} target(s) left out: {layout} would refuse them "
+                       "(an address it does not accept, or a first name longer than it keeps).")
         st.download_button("Download the list", data=download.data,
                            file_name=download.file_name, mime=download.mime,
                            key="list_download", on_click=_downloaded,

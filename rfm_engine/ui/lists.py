@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..campaigns.assign import assign_campaigns, campaign_counts
-from ..campaigns.exports import LAYOUTS, export_writers, formula_cells
+from ..campaigns.exports import LAYOUTS, export_writers, formula_cells, overlong_first_names
 from ..campaigns.plan import Campaign
 from ..campaigns.suppression import (
     SuppressionList,
@@ -173,6 +173,10 @@ class Download:
         ``{"name", "sha256", "rows"}`` per written file (no addresses).
     layout : str
         The layout written.
+    refused : int
+        Targets left out because the layout's tool would refuse them (an address it
+        does not accept, a first name longer than it keeps): the list is built before
+        the layout is chosen, so they are dropped here, and counted.
     """
 
     file_name: str
@@ -180,6 +184,7 @@ class Download:
     mime: str
     files: list[dict[str, Any]]
     layout: str
+    refused: int = 0
 
     @property
     def sha256(self) -> str:
@@ -346,6 +351,10 @@ def export_list(built: BuiltList, layout: str) -> Download:
         layout = "generic"
     extras = [c for c in _SUGGESTION_COLUMNS
               if c in targets and spec.campaign_type == "resurrection"]
+    refused = overlong_first_names(targets, layout)
+    if email:
+        refused |= ~is_valid_email(targets["email"], layout)
+    targets = targets[~refused.to_numpy()]
     with tempfile.TemporaryDirectory(prefix="rfm-engine-ui-") as folder:
         writers = export_writers(spec.name, targets, layout, folder, extra_columns=extras)
         paths = write_all(writers, force=True)
@@ -360,12 +369,14 @@ def export_list(built: BuiltList, layout: str) -> Download:
         files = [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
                   "rows": writers[p].rows} for p in paths]
         if len(paths) == 1:
-            return Download(paths[0].name, paths[0].read_bytes(), "text/csv", files, layout)
+            return Download(paths[0].name, paths[0].read_bytes(), "text/csv", files, layout,
+                            int(refused.sum()))
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in paths:
                 archive.write(path, path.name)
-        return Download(f"{spec.name}.zip", buffer.getvalue(), "application/zip", files, layout)
+        return Download(f"{spec.name}.zip", buffer.getvalue(), "application/zip", files, layout,
+                        int(refused.sum()))
 
 
 def record_download(run: RunFolder, download: Download, *,
