@@ -176,6 +176,25 @@ def test_holdout_cap_channel_and_layouts(latest):
         export_list(built, "excel")
 
 
+def test_export_leaves_out_what_the_layouts_tool_refuses(latest):
+    # Issue 14: the list is built before the layout is chosen; Mailchimp refuses a non-ASCII
+    # address prefix and keeps 255 characters of a first name, Klaviyo takes both.
+    import dataclasses
+
+    built = build_list(latest, ListSpec(("champions",), holdout_fraction=0.0))
+    customers = built.customers.copy()
+    zoe, longname = built.targets["customer_id"].iloc[:2]
+    customers.loc[customers["customer_id"] == zoe, "email"] = "zoë.refused@example.com"
+    customers.loc[customers["customer_id"] == longname, "first_name"] = "N" * 300
+    changed = dataclasses.replace(built, customers=customers)
+    mailchimp = export_list(changed, "mailchimp")
+    assert mailchimp.refused == 2
+    assert sum(f["rows"] for f in mailchimp.files) == built.counts["targets"] - 2
+    assert "zoë" not in mailchimp.data.decode() and "N" * 256 not in mailchimp.data.decode()
+    klaviyo = export_list(changed, "klaviyo")
+    assert klaviyo.refused == 0 and "zoë.refused@example.com" in klaviyo.data.decode()
+
+
 def test_an_email_list_needs_the_runs_suppression_file(latest, tmp_path):
     # the run's suppression file gone: an email list is refused, as the weekly run would
     moved = RunFolder(latest.path)

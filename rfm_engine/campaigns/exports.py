@@ -2,9 +2,9 @@ r"""Send lists in the import layout of each email tool, and the guard against fo
 
 One campaign's send list (the targets left after suppression and holdout) becomes one
 CSV file per campaign, ``<campaign>.csv``, or ``<campaign>.part1.csv``,
-``<campaign>.part2.csv``, ... when the tool limits rows per file. Files are UTF-8
-without BOM, ``\n`` line ends, no index, rows sorted by ``customer_id``: the same
-inputs give the same bytes.
+``<campaign>.part2.csv``, ... when the list is over the tool's rows or bytes per file.
+Files are UTF-8 without BOM, ``\n`` line ends, no index, rows sorted by ``customer_id``:
+the same inputs give the same bytes.
 
 Layouts
 -------
