@@ -6,15 +6,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := data/sample/transactions.csv
 
-.PHONY: install browser demo test lint bench bench-large screenshots clean
+.PHONY: install java browser demo test lint bench bench-large screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench,mlflow,ui]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,mlflow,ui,spark]'
 	touch $(STAMP)
 
-install: $(STAMP) browser
+install: $(STAMP) java browser
+
+# --engine spark (pyspark, the [spark] extra) runs on a Java 17+ runtime: Debian's
+# default-jre-headless where no java is on PATH (apt); without apt, install a JDK yourself
+# (the Spark tests are skipped, saying so, while java is missing).
+java:
+	@if command -v java >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		$$SUDO apt-get install -y -q --no-install-recommends default-jre-headless; \
+	else echo "no apt-get here: install a Java 17+ runtime for --engine spark"; fi
 
 # The real-browser tests (tests/browser.py) drive Debian's chromium through chromium-driver
 # with selenium; no browser build is downloaded. Without apt: install both yourself (the

@@ -60,6 +60,10 @@ def _input_options(func: Callable) -> Callable:
         click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
         click.option("--encoding", help="CSV encoding (default: UTF-8, BOM or not)."),
         click.option("--table", help="Table name when INPUT is a DuckDB database."),
+        click.option("--engine", type=click.Choice(["duckdb", "spark"]),
+                     help="Where the transactions are loaded and aggregated: duckdb (default) "
+                     "or spark (features and segment; Parquet input; pip install "
+                     "rfm-engine[spark])."),
         click.option("--memory-limit", help="DuckDB's memory limit, such as 1GB (default); "
                      "beyond it DuckDB spills to a temporary folder."),
     ]
@@ -143,6 +147,7 @@ _OPTION_NAMES = {
     "input.max_drop_fraction": "--max-drop-fraction", "input.min_date": "--min-date",
     "input.max_shared_order_fraction": "--max-shared-order-fraction",
     "input.memory_limit": "--memory-limit",
+    "input.engine": "--engine",
     "columns": "--columns",
     "features.as_of": "--as-of", "features.window_days": "--window-days",
     "segments.rules": "--segments", "scoring.n_bins": "--bins", "scoring.model": "--model",
@@ -183,6 +188,7 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
         "input.min_date": ctx_options.pop("min_date"),
         "input.max_shared_order_fraction": ctx_options.pop("max_shared_order_fraction"),
         "input.memory_limit": ctx_options.pop("memory_limit"),
+        "input.engine": ctx_options.pop("engine"),
         "features.as_of": ctx_options.pop("as_of"),
         "features.window_days": ctx_options.pop("window_days"),
         "columns": {**config.columns, **parse_column_spec(columns)} if columns else None,

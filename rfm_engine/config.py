@@ -14,6 +14,7 @@ Every key, with its type and default (``weekly.toml``)::
     max_shared_order_fraction = 0.01    # 0..1: order ids used by several customers
     min_date = "1900-01-01"             # orders dated before it are refused (or dropped)
     memory_limit = "1GB"                # DuckDB's memory; beyond it, spill to a temp folder
+    engine = "duckdb"                   # or "spark" (features, segment; Parquet input)
 
     [columns]                           # canonical = "Source Column"
     customer_id = "Customer ID"
@@ -207,6 +208,7 @@ class InputConfig(_Section):
     max_shared_order_fraction: float = Field(0.01, ge=0, le=1)
     min_date: _IsoDate = "1900-01-01"
     memory_limit: Annotated[str, BeforeValidator(_memory_size)] = DEFAULT_MEMORY_LIMIT
+    engine: Literal["duckdb", "spark"] = "duckdb"
 
 
 class FeaturesConfig(_Section):
@@ -357,9 +359,10 @@ class Config(_Section):
         Returns
         -------
         dict
-            ``columns``, ``as_of``, ``window_days`` and every ``[input]`` key but ``path``.
+            ``columns``, ``as_of``, ``window_days`` and every ``[input]`` key but ``path``
+            and ``engine``.
         """
-        options = self.input.model_dump(exclude={"path"})
+        options = self.input.model_dump(exclude={"path", "engine"})
         return {**options, "columns": self.columns, "as_of": self.features.as_of,
                 "window_days": self.features.window_days}
 

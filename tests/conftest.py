@@ -68,3 +68,27 @@ def browser(_chromium):
 
     _chromium.set_window_size(harness.WIDTH, harness.HEIGHT)
     return _chromium
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the session's Spark tests (--engine spark, issue 13).
+
+    ``local[2]``, 4 shuffle partitions, no UI, errors-only logs. Skipped, with the reason,
+    where pyspark or a Java runtime is missing (``make install`` provides both).
+    """
+    import shutil
+
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install "
+                        "'rfm-engine[spark]' (make install)")
+    if not shutil.which("java"):
+        pytest.skip("no java on PATH: --engine spark needs a Java 17+ runtime (make install)")
+    from rfm_engine.engines.spark import spark_session
+
+    session = spark_session("local[2]", conf={
+        "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
+        "spark.ui.enabled": "false", "spark.log.level": "ERROR",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

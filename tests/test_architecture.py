@@ -49,6 +49,17 @@ def test_mlflow_is_imported_only_inside_integrations():
     assert importers == {"integrations/tracking.py"}
 
 
+def test_pyspark_is_imported_only_by_the_spark_engine():
+    importers = set()
+    for path in (ROOT / "rfm_engine").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "pyspark" or n.startswith("pyspark.") for n in names):
+                importers.add(path.relative_to(ROOT / "rfm_engine").as_posix())
+    assert importers == {"engines/spark.py"}
+
+
 def test_mlflow_contract_covers_every_layer_below_integrations():
     # A module added to a layer (or a new layer) is under the mlflow contract too: only the
     # CLI and integrations may reach mlflow.
@@ -62,8 +73,8 @@ def test_mlflow_contract_covers_every_layer_below_integrations():
 
 
 def test_each_subpackage_says_what_lives_there_and_what_it_may_import():
-    assert SUBPACKAGES == ["campaigns", "core", "datasets", "integrations", "io", "measurement",
-                           "reports", "runs", "ui"]
+    assert SUBPACKAGES == ["campaigns", "core", "datasets", "engines", "integrations", "io",
+                           "measurement", "reports", "runs", "ui"]
     for name in SUBPACKAGES:
         doc = importlib.import_module(f"rfm_engine.{name}").__doc__ or ""
         assert "May import:" in doc, f"rfm_engine/{name}/__init__.py: no 'May import:'"

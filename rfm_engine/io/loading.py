@@ -428,19 +428,32 @@ def load_transactions(
     with step("cleaning", rows=report.rows_read):
         as_of_date, window_start = _clean(con, mapping, checks, counts, report, as_of_date,
                                           window_days, floor)
+    check_drops(report, src.name, max_drop_fraction)
+    src.check_unchanged()
+    return Transactions(con, src, mapping, as_of_date, window_start, report,
+                        max_shared_order_fraction)
+
+
+def check_drops(report: DataQualityReport, name: str, max_drop_fraction: float) -> None:
+    """Refuse a load that drops too much, or keeps nothing (every engine calls this).
+
+    Raises
+    ------
+    InputError
+        More than ``max_drop_fraction`` of the rows read would be dropped as dirt.
+    EmptyResultError
+        No row is left.
+    """
     if report.rows_read and report.rows_dropped / report.rows_read > max_drop_fraction:
         raise InputError(
-            f"{src.name}: {report.rows_dropped:,} of {report.rows_read:,} rows would be dropped "
+            f"{name}: {report.rows_dropped:,} of {report.rows_read:,} rows would be dropped "
             f"({report.rows_dropped / report.rows_read:.0%} > max_drop_fraction "
             f"{max_drop_fraction:.0%}): {_drop_summary(report)}. Check the column mapping and "
             "the file, or raise --max-drop-fraction."
         )
     if report.rows_kept == 0:
-        raise EmptyResultError(f"{src.name}: no transaction left after cleaning "
+        raise EmptyResultError(f"{name}: no transaction left after cleaning "
                                f"({_drop_summary(report)}).")
-    src.check_unchanged()
-    return Transactions(con, src, mapping, as_of_date, window_start, report,
-                        max_shared_order_fraction)
 
 
 def _parse_as_of(as_of: str | dt.date | None) -> dt.date | None:
@@ -580,22 +593,8 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
         "count(*) FILTER (WHERE _id_changes) AS id_changes, "
         "count(*) FILTER (WHERE _key_changes) AS key_changes FROM staged GROUP BY ALL"
     ).df()
-    bad = counts[flags].any(axis=1)
-    early = counts.pop("_early").astype(bool)
-    counts["_drop"] = np.where(bad, "bad_value", np.where(
-        early, "before_min_date",
-        np.where(counts.pop("_no_id"), "missing_customer_id", None)))
-    report.rows_read = int(counts["rows"].sum())
-    names = {c: column for c, (column, *_) in checks.items()}
-    if "amount" not in mapping:
-        names["amount"] = f"{mapping['quantity']} × {mapping['unit_price']}"
-    report.bad_values = {names[c]: n for c in checks
-                         if (n := int(counts.loc[counts[f"_bad_{c}"], "rows"].sum()))}
-    early_rows = int(counts.loc[early & ~bad, "rows"].sum())
-    if early_rows:
-        report.warnings.append(f"{early_rows:,} rows dated before the plausibility floor "
-                               f"min_date {min_date}.")
-    if not (report.bad_values or early_rows) or on_bad_rows == "drop":
+    names = check_names(checks, mapping)
+    if not tally_bad(counts, names, report, min_date) or on_bad_rows == "drop":
         return counts
     # Error path only: locate the first refused value with its file and data row.
     candidates = " UNION ALL ".join(
@@ -611,6 +610,49 @@ def _count_bad(con: duckdb.DuckDBPyConnection, src: Source, mapping: dict[str, s
     raise DataError(file, int(row_number), names[canonical], value,
                     _expected(canonical, date_format, decimal, reason, min_date),
                     _hint(canonical, date_format, decimal, reason, value))
+
+
+def check_names(checks: Mapping[str, object], mapping: Mapping[str, str]) -> dict[str, str]:
+    """Return the source column each check of a parse names (``Quantity × Price`` for amounts).
+
+    Shared by the engines (:mod:`rfm_engine.engines.spark`): the report names the same columns.
+    """
+    names = {c: check[0] for c, check in checks.items()}
+    if "amount" not in mapping:
+        names["amount"] = f"{mapping['quantity']} × {mapping['unit_price']}"
+    return names
+
+
+def tally_bad(counts: pd.DataFrame, names: Mapping[str, str], report: DataQualityReport,
+              min_date: dt.date) -> bool:
+    """Fill ``report`` from the counts of the parsed rows; mark each group's ``_drop`` reason.
+
+    ``counts`` has one row per combination of the ``_bad_<check>`` flags, ``_no_id``,
+    ``_early`` and ``order_date`` (missing for early rows), with ``rows`` and
+    ``return_lines``; ``_early`` and ``_no_id`` are replaced by ``_drop`` (``bad_value``,
+    ``before_min_date``, ``missing_customer_id`` or missing: valid). The one definition of
+    how the bad-value counts are read, for every engine.
+
+    Returns
+    -------
+    bool
+        Whether some value is refused (bad, or before ``min_date``): with
+        ``on_bad_rows='raise'`` the caller stops on the first one.
+    """
+    flags = [f"_bad_{c}" for c in names]
+    bad = counts[flags].astype(bool).any(axis=1)
+    early = counts.pop("_early").astype(bool)
+    counts["_drop"] = np.where(bad, "bad_value", np.where(
+        early, "before_min_date",
+        np.where(counts.pop("_no_id").astype(bool), "missing_customer_id", None)))
+    report.rows_read = int(counts["rows"].sum())
+    report.bad_values = {names[c]: n for c in names
+                         if (n := int(counts.loc[counts[f"_bad_{c}"].astype(bool), "rows"].sum()))}
+    early_rows = int(counts.loc[early & ~bad, "rows"].sum())
+    if early_rows:
+        report.warnings.append(f"{early_rows:,} rows dated before the plausibility floor "
+                               f"min_date {min_date}.")
+    return bool(report.bad_values or early_rows)
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> pd.DataFrame:
@@ -646,6 +688,25 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
     :func:`_count_bad`) minus the extra copies of repeated lines.
     """
     extra = _duplicates(con, mapping)
+    as_of, window_start = apply_rules(counts, extra, report, as_of, window_days, min_date)
+    internal = ["_valid", "_no_id", "_early", "_id_changes", "_key_changes",
+                *(f"_bad_{c}" for c in checks)]
+    if "order_id" in mapping:
+        internal.append("_line_hash")
+    _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)
+    return as_of, window_start
+
+
+def apply_rules(counts: pd.DataFrame, extra: pd.DataFrame, report: DataQualityReport,
+                as_of: dt.date | None, window_days: int | None,
+                min_date: dt.date) -> tuple[dt.date, dt.date | None]:
+    """Apply the rules after the bad values to the counts: duplicates, as-of date, window.
+
+    The one definition of the data-quality report's counts, for every engine: ``counts``
+    as :func:`tally_bad` left them, ``extra`` the extra copies of repeated valid lines per
+    ``order_date`` (``rows``, ``return_lines``). Returns the as-of date (the latest kept
+    date when not given) and the window's first day.
+    """
     valid = counts[counts["_drop"].isna()].groupby("order_date")[["rows", "return_lines"]].sum()
     kept = valid.sub(extra.set_index("order_date"), fill_value=0).astype("int64")
     kept.index = pd.to_datetime(kept.index).date
@@ -680,11 +741,6 @@ def _clean(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], checks: dict
             f"{report.dropped['after_as_of']:,} rows dated after the as-of date {as_of} "
             "were excluded."
         )
-    internal = ["_valid", "_no_id", "_early", "_id_changes", "_key_changes",
-                *(f"_bad_{c}" for c in checks)]
-    if "order_id" in mapping:
-        internal.append("_line_hash")
-    _define_transactions(con, internal, as_of, window_start, deduplicate=len(extra) > 0)
     return as_of, window_start
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..core.features import clv_summary, customer_features
+from ..engines import refuse_spark, spark_engine
 from ..errors import ConfigError, ModelNotIdentifiedError
 from ..io.loading import Transactions, connect, load_transactions
 from ..io.quality import DataQualityReport
@@ -49,7 +50,8 @@ __all__ = ["CLUSTER_SIDES", "CLV_SIDES", "CLVRun", "ClusterRun", "KPIRun", "Segm
            "run_features", "run_kpis", "run_lift", "run_segment"]
 
 
-def read_transactions(config: Config, *, progress_bar: bool = False) -> Transactions:
+def read_transactions(config: Config, *, progress_bar: bool = False,
+                      command: str = "this command") -> Transactions:
     """Load the transactions ``config`` names (``[input]``, ``[columns]``, ``[features]``).
 
     Parameters
@@ -58,6 +60,9 @@ def read_transactions(config: Config, *, progress_bar: bool = False) -> Transact
         The effective configuration; ``config.input.path`` is the file or database.
     progress_bar : bool, default=False
         Let DuckDB draw its progress bar (on a terminal).
+    command : str, default="this command"
+        What a refusal of ``[input] engine = "spark"`` names (the commands that run on
+        Spark call :func:`customer_table` instead).
 
     Returns
     -------
@@ -66,12 +71,36 @@ def read_transactions(config: Config, *, progress_bar: bool = False) -> Transact
     Raises
     ------
     ConfigError
-        ``config`` names no input.
+        ``config`` names no input, or its engine is Spark.
     """
     if not config.input.path:
         raise ConfigError("No input: give INPUT or [input] path in the config.")
+    refuse_spark(config.input.engine, command)
     return load_transactions(config.input.path, **config.load_options(),
                              con=connect(progress_bar=progress_bar))
+
+
+def customer_table(config: Config, *, progress_bar: bool = False
+                   ) -> tuple[DataQualityReport, pd.DataFrame]:
+    """Load ``config``'s transactions and compute the customer table, on its engine.
+
+    ``[input] engine = "duckdb"`` (default): :func:`read_transactions` and
+    :func:`~rfm_engine.core.features.customer_features`; ``"spark"``: the same on Spark
+    (:mod:`rfm_engine.engines.spark`: the table is collected to the driver).
+
+    Returns
+    -------
+    tuple
+        The data-quality report and the customer table.
+    """
+    if config.input.engine == "spark":
+        if not config.input.path:
+            raise ConfigError("No input: give INPUT or [input] path in the config.")
+        spark = spark_engine()
+        tx = spark.load_transactions(config.input.path, **config.load_options())
+        return tx.report, spark.customer_features(tx)
+    tx = read_transactions(config, progress_bar=progress_bar)
+    return tx.report, customer_features(tx)
 
 
 @dataclass
@@ -112,8 +141,8 @@ def run_features(config: Config, output: str | Path, *, force: bool = False,
     -------
     TableRun
     """
-    tx = read_transactions(config, progress_bar=progress_bar)
-    return _write_table(tx, customer_features(tx), Path(output), force)
+    report, table = customer_table(config, progress_bar=progress_bar)
+    return _write_table(report, table, Path(output), force)
 
 
 def run_clv_summary(config: Config, output: str | Path, *, time_unit: str = "D",
@@ -140,15 +169,16 @@ def run_clv_summary(config: Config, output: str | Path, *, time_unit: str = "D",
     -------
     TableRun
     """
-    tx = read_transactions(config, progress_bar=progress_bar)
-    return _write_table(tx, clv_summary(tx, time_unit=time_unit), Path(output), force)
+    tx = read_transactions(config, progress_bar=progress_bar, command="clv-summary")
+    return _write_table(tx.report, clv_summary(tx, time_unit=time_unit), Path(output), force)
 
 
-def _write_table(tx: Transactions, table: pd.DataFrame, output: Path, force: bool) -> TableRun:
+def _write_table(report: DataQualityReport, table: pd.DataFrame, output: Path,
+                 force: bool) -> TableRun:
     """Write ``table`` to ``output`` and the quality report beside it, all or nothing."""
-    write_all({beside(output, "quality.json"): text_writer(tx.report.to_json()),
+    write_all({beside(output, "quality.json"): text_writer(report.to_json()),
                output: table_writer(table, output.suffix)}, force=force)
-    return TableRun(tx.report, table)
+    return TableRun(report, table)
 
 
 @dataclass
@@ -228,13 +258,13 @@ def run_segment(config: Config, output: str | Path, *, save_model: str | Path | 
     frozen = (load_frozen(config.scoring.model, folder=config.scoring.models_dir, rules=rules)
               if config.scoring.model else None)
     rule_set = frozen.rule_set_ if frozen is not None else load_rules(rules)
-    tx = read_transactions(config, progress_bar=progress_bar)
-    result = segment_customers(customer_features(tx), rules=rule_set,
+    report, table = customer_table(config, progress_bar=progress_bar)
+    result = segment_customers(table, rules=rule_set,
                                n_bins=config.scoring.n_bins, edges=config.scoring.edges,
                                scorer=frozen.scorer_ if frozen is not None else None)
     fitted = SegmentationModel.from_scorer(result.scorer, rules=rules)
-    done = SegmentRun(config, tx.report, result, fitted)
-    outputs = {beside(output, "quality.json"): text_writer(tx.report.to_json()),
+    done = SegmentRun(config, report, result, fitted)
+    outputs = {beside(output, "quality.json"): text_writer(report.to_json()),
                beside(output, "summary.csv"): table_writer(result.summary, ".csv"),
                output: table_writer(result.customers, output.suffix)}
     saved = _model_outputs(Path(save_model), fitted, config, done.notes) if save_model else {}
@@ -330,7 +360,7 @@ def run_cluster(config: Config, output: str | Path, *, force: bool = False,
 
     output = Path(output)
     settings = config.clustering
-    tx = read_transactions(config, progress_bar=progress_bar)
+    tx = read_transactions(config, progress_bar=progress_bar, command="cluster")
     seg = segment_customers(customer_features(tx), rules=config.segments.rules,
                             n_bins=config.scoring.n_bins, edges=config.scoring.edges)
     clustering = cluster_customers(seg.customers, n_clusters=settings.n_clusters,
@@ -417,7 +447,7 @@ def run_kpis(config: Config, output: str | Path, *,
 
     output = Path(output)
     tables = read_inputs(inputs or {})
-    tx = read_transactions(config, progress_bar=progress_bar)
+    tx = read_transactions(config, progress_bar=progress_bar, command="kpis")
     segments = None
     if by == "segment":
         seg = segment_customers(customer_features(tx), rules=config.segments.rules,
@@ -497,7 +527,7 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
     from ..measurement.clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
 
     output = Path(output)
-    tx = read_transactions(config, progress_bar=progress_bar)
+    tx = read_transactions(config, progress_bar=progress_bar, command="clv")
     summary = clv_summary(tx, time_unit=time_unit)
     try:
         result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
@@ -565,6 +595,7 @@ def run_lift(run_dir: str | Path, config: Config, *, from_config: bool = False,
     if not config.input.path:
         raise ConfigError("No transactions: give --transactions or [input] path in the "
                           "config.")
+    refuse_spark(config.input.engine, "lift")
     options = config.load_options()
     columns = options.pop("columns")
     chosen = set(given)

@@ -49,6 +49,7 @@ from ..core.features import customer_features
 from ..core.model import SegmentationModel
 from ..core.pipeline import Segmentation, segment_customers
 from ..core.segments import load_rules
+from ..engines import refuse_spark
 from ..errors import ComplianceError, ConfigError, OutputExistsError
 from ..integrations.model_store import load_frozen
 from ..io.loading import Transactions, connect, load_transactions
@@ -360,6 +361,7 @@ def run_weekly(
         consents = (load_consent(consent_path, required=compliance["consent_required"])
                     if consent_path else None)
 
+        refuse_spark(config.input.engine, "the weekly run")
         tx = load_transactions(config.input.path, **config.load_options(), con=connect())
         run_dir = output_dir / tx.as_of.isoformat()
         _lock_run(locks, run_dir, force)
