@@ -125,6 +125,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.sparkContext.setLogLevel("ERROR")  # the engine's own step lines, not Spark's WARNs
     return session
 
 

@@ -116,7 +116,7 @@ MIN_HOLDOUT = 30
 _OUTCOME_COLUMNS = ["customer_id", "campaign", "group", "converted", "revenue"]
 _RUN_COLUMNS = ["customer_id", "campaign", "group"]
 #: The run's ``[input]`` keys that are load options (every key but the path).
-_INPUT_OPTIONS = frozenset(InputConfig.model_fields) - {"path"}
+_INPUT_OPTIONS = frozenset(InputConfig.model_fields) - {"path", "engine"}  # lift reads with DuckDB
 _MAX_CELLS = 1 << 22  # bootstrap draws per chunk: 4 Mi values (32 MB), whatever the size
 _PERIODS = {"month": ("month", "1 MONTH", "M"), "quarter": ("quarter", "3 MONTH", "Q"),
             "week": ("week", "7 DAY", "W-SUN")}  # DuckDB weeks start on Monday, as W-SUN
