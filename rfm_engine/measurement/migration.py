@@ -152,6 +152,11 @@ def _check_customers(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> 
                          f"{ids.iloc[row]!r}): segment is missing.")
 
 
+def _labelled(codes: np.ndarray, labels: pd.Index) -> pd.Categorical:
+    """Return the segment labels at ``codes``, a categorical over every label of the run."""
+    return pd.Categorical.from_codes(codes, categories=labels)
+
+
 def _previous_since(previous: pd.DataFrame) -> pd.Series:
     """Return the previous table's ``segment_since`` as dates (None when missing or absent)."""
     if "segment_since" not in previous.columns:
@@ -222,7 +227,8 @@ class Migration:
         :data:`GONE`; both in :attr:`segments` order. Every segment of :attr:`segments`
         gets a row and a column, with zeros if empty.
         """
-        counts = pd.crosstab(self._pairs["from"], self._pairs["to"])
+        counts = pd.crosstab(self._pairs["from"].astype(object),
+                             self._pairs["to"].astype(object))
         table = counts.reindex(index=[*self.segments, NEW], columns=[*self.segments, GONE],
                                fill_value=0).astype("int64")
         table.index.name, table.columns.name = "from", "to"
@@ -429,43 +435,57 @@ def migrate(
     _check_customers(current, "current", ["customer_id", "segment"])
     # pandas copies on write: the new columns never reach ``current``
     out = current.drop(columns=["previous_segment", "segment_since"], errors="ignore")
-    ids = out["customer_id"].astype(str)
-    segment_now = out["segment"].astype(str).to_numpy(dtype=object)
+    ids = out["customer_id"].astype("str")
+    # segments as codes of one list of labels (``labels``): the pairs hold a byte or two a
+    # customer, never a Python string each
+    now = pd.Categorical(out["segment"].astype("str"))
     has_previous = previous is not None
     if previous is None:
+        labels = pd.Index([*now.categories, NEW, GONE], dtype="str").unique()
+        to = labels.get_indexer(now.categories)[now.codes]
         out["previous_segment"] = pd.Series(pd.NA, index=out.index, dtype="str")
         out["segment_since"] = pd.Series([as_of] * len(out), index=out.index, dtype=object)
-        pairs = pd.DataFrame({"customer_id": ids.to_numpy(), "from": NEW, "to": segment_now})
+        pairs = pd.DataFrame({"customer_id": ids.array,
+                              "from": _labelled(np.full(len(out), labels.get_loc(NEW)), labels),
+                              "to": _labelled(to, labels)})
     else:
         _check_customers(previous, "previous", ["customer_id", "segment"])
-        prev_ids = previous["customer_id"].astype(str).to_numpy()
-        prev_segment = previous["segment"].astype(str).to_numpy(dtype=object)
+        prev_ids = previous["customer_id"].astype("str")
+        prev = pd.Categorical(previous["segment"].astype("str"))
+        labels = pd.Index([*now.categories, *prev.categories, NEW, GONE], dtype="str").unique()
+        to = labels.get_indexer(now.categories)[now.codes]
+        prev_codes = labels.get_indexer(prev.categories)[prev.codes]
         since = _previous_since(previous)
         if previous_as_of is not None:
             since = since.where(since.notna(), as_date(previous_as_of, "previous_as_of"))
         # one hash lookup of this run's ids in the previous run's (unique, checked above)
-        at = pd.Index(prev_ids).get_indexer(ids.to_numpy())
+        at = pd.Index(prev_ids).get_indexer(ids)
         found = at >= 0
+        came = np.full(len(out), labels.get_loc(NEW), dtype=np.int64)
+        came[found] = prev_codes[at[found]]
+        unchanged = found & (came == to)
         before = np.full(len(out), np.nan, dtype=object)
-        before[found] = prev_segment[at[found]]
-        unchanged = found & (before == segment_now)
+        before[found] = labels.to_numpy(dtype=object)[prev_codes[at[found]]]
         kept_since = np.full(len(out), None, dtype=object)
         kept_since[found] = since.to_numpy(dtype=object)[at[found]]
         out["previous_segment"] = pd.array(before, dtype="str").to_numpy()
+        del before
         out["segment_since"] = pd.Series(np.where(unchanged, kept_since, as_of),
                                          index=out.index, dtype=object)
         out["segment_since"] = out["segment_since"].where(out["segment_since"].notna(), None)
         gone = np.ones(len(prev_ids), dtype=bool)
         gone[at[found]] = False
         pairs = pd.concat([
-            pd.DataFrame({"customer_id": ids.to_numpy(),
-                          "from": np.where(found, before, NEW), "to": segment_now}),
-            pd.DataFrame({"customer_id": prev_ids[gone], "from": prev_segment[gone],
-                          "to": GONE}),
+            pd.DataFrame({"customer_id": ids.array, "from": _labelled(came, labels),
+                          "to": _labelled(to, labels)}),
+            pd.DataFrame({"customer_id": prev_ids.array[gone],
+                          "from": _labelled(prev_codes[gone], labels),
+                          "to": _labelled(np.full(int(gone.sum()), labels.get_loc(GONE)),
+                                          labels)}),
         ], ignore_index=True)
     listed = [str(s) for s in order] if order is not None else []
-    seen = {*pd.unique(pairs["from"].to_numpy(dtype=object)),
-            *pd.unique(pairs["to"].to_numpy(dtype=object))}
+    seen = set(labels[np.unique(np.concatenate([pairs["from"].cat.codes.to_numpy(),
+                                                pairs["to"].cat.codes.to_numpy()]))])
     extra = sorted(seen - set(listed) - {NEW, GONE})
     segments = list(dict.fromkeys([*listed, *extra]))
     return Migration(out, pairs, as_of, segments, has_previous)
