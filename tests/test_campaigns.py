@@ -293,8 +293,8 @@ def test_no_consent_excludes_from_email_campaigns_only_after_suppression():
             Campaign("push", "retention", ("at_risk",), channel="push", holdout_fraction=0.0))
     out = assign_campaigns(customers, plan, as_of=AS_OF, suppressed=[False, False, False, True],
                            no_consent=[True, True, True, True])
-    assert out["exclusion_reason"].fillna("-").tolist() == ["no_consent", "no_consent", "-",
-                                                          "suppressed"]
+    reasons = out["exclusion_reason"].astype(object).fillna("-").tolist()
+    assert reasons == ["no_consent", "no_consent", "-", "suppressed"]
     assert out["group"].tolist() == ["excluded", "excluded", "target", "suppressed"]
     counts = campaign_counts(out, plan)
     assert counts.loc["reward", "no_consent"] == 2 and counts.loc["push", "no_consent"] == 0

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +20,7 @@ from rfm_engine.io.writers import (
     check_outputs,
     remove_leftovers,
     remove_stale_temps,
+    table_writer,
     text_writer,
     write_all,
 )
@@ -308,3 +310,26 @@ def test_the_weekly_sweep_removes_temp_files_of_killed_writes_too(tmp_path):
         "removed .segments.csv.pid999999999.k3v9x0ab.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == [
         f".segments.csv.pid{os.getpid()}.k3v9x0ab.tmp"]
+
+
+def test_a_compact_table_is_written_as_its_file_dtypes_with_the_same_bytes(tmp_path):
+    # more rows than a Parquet row group (1024 * 1024), so the writer converts group by group
+    n = 1024 * 1024 + 1500
+    rng = np.random.default_rng(0)
+    codes = rng.integers(-1, 3, n)
+    frame = pd.DataFrame({
+        "customer_id": pd.array([f"c{i}" for i in range(n)], dtype="str"),
+        "group": pd.Categorical.from_codes(codes, categories=pd.Index(["a", "bb", "c"],
+                                                                      dtype="str")),
+        "value": rng.random(n),
+    })
+    expected = tmp_path / "expected.parquet"
+    frame.astype({"group": "str"}).to_parquet(expected, index=False)
+    got = tmp_path / "got.parquet"
+    writer = table_writer(frame, ".parquet", dtypes={"group": "str"})
+    writer(got)
+    assert writer.rows == n
+    assert got.read_bytes() == expected.read_bytes()
+    back = pd.read_parquet(got)
+    assert back["group"].dtype == "str"
+    assert back["group"].isna().sum() == (codes == -1).sum()

@@ -34,7 +34,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InputError
-from ..io._validation import as_date, id_array, id_strings, numeric_column, require_columns
+from ..io._validation import (
+    as_date,
+    id_array,
+    id_column,
+    id_strings,
+    numeric_column,
+    require_columns,
+)
 from .plan import DEFAULT_PLAN, EXCLUSION_REASONS, Campaign, segment_owner
 
 __all__ = [
@@ -165,7 +172,8 @@ def assign_campaigns(
     DataFrame
         Indexed like ``customers``, with columns ``campaign``, ``campaign_type``, ``channel``
         (NA when no campaign), ``group``, ``exclusion_reason`` (NA unless suppressed or
-        excluded) and ``holdout_draw`` (NaN when no campaign). ``customers`` is not modified.
+        excluded), all categorical (one byte a customer), and ``holdout_draw`` (NaN when no
+        campaign). ``customers`` is not modified.
 
     Raises
     ------
@@ -204,7 +212,7 @@ def assign_campaigns(
     require_columns(customers, needed, "customers")
     n = len(customers)
     index = customers.index
-    ids = id_array(customers["customer_id"], "customers")
+    ids = id_column(customers["customer_id"], "customers")  # text, never one object per id
     suppressed_flags = _flags(suppressed, index, "suppressed")
     quarantined_flags = _flags(quarantined, index, "quarantined")
     no_consent_flags = _flags(no_consent, index, "no_consent")
@@ -212,9 +220,9 @@ def assign_campaigns(
     # 1. candidates: one campaign per customer, by priority
     owner = segment_owner(plan)
     keys = list(owner)
-    hit = pd.Index(keys, dtype=object).get_indexer(
-        customers["segment"].to_numpy(dtype=object, na_value=None)
-    )
+    segments = pd.Categorical(customers["segment"])  # the few values, then a code each
+    hit = np.append(pd.Index(keys, dtype=object).get_indexer(
+        segments.categories.to_numpy(dtype=object)), -1)[segments.codes]
     owners = np.array([owner[k] for k in keys] + [-1], dtype=np.int64)
     camp = owners[hit]  # -1 (no match) picks the trailing -1
     cand = camp >= 0
@@ -222,15 +230,15 @@ def assign_campaigns(
     draws = np.full(n, np.nan)
     for j, campaign in enumerate(plan):
         rows = np.flatnonzero(camp == j)
-        if len(rows):
-            draws[rows] = _draws(ids[rows].tolist(), campaign.name, day)
+        for chunk in _chunks(rows):
+            draws[chunk] = _draws(ids.iloc[chunk].tolist(), campaign.name, day)
 
-    reason = np.full(n, None, dtype=object)
+    reason = np.full(n, -1, dtype=np.int8)  # codes of EXCLUSION_REASONS, -1: none
     open_ = cand.copy()  # candidates no rule has decided yet
 
     def exclude(mask: np.ndarray, why: str) -> None:
         decided = mask & open_
-        reason[decided] = why
+        reason[decided] = EXCLUSION_REASONS.index(why)
         open_[decided] = False
 
     # 2. suppression, every channel
@@ -241,9 +249,7 @@ def assign_campaigns(
     # 3. email address, email campaigns only
     if is_email.any():
         email = customers["email"]
-        blank = email.isna().to_numpy() | (
-            email.astype(object).where(email.notna(), "").astype(str).str.strip() == ""
-        ).to_numpy()
+        blank = (email.isna() | email.astype("str").str.strip().eq("")).to_numpy(dtype=bool)
         exclude(is_email & blank, "no_email")
         if "email_valid" in customers.columns:
             valid = _bool_column(customers["email_valid"], "email_valid")
@@ -259,56 +265,66 @@ def assign_campaigns(
         exclude(_duplicate_emails(customers, ids, camp, open_ & is_email), "duplicate_email")
 
     # 6. holdout
-    group = np.full(n, "none", dtype=object)
-    group[cand] = "excluded"
-    group[reason == "suppressed"] = "suppressed"
+    code = {name: np.int8(i) for i, name in enumerate(GROUPS)}  # codes of GROUPS
+    group = np.full(n, code["none"], dtype=np.int8)
+    group[cand] = code["excluded"]
+    group[reason == EXCLUSION_REASONS.index("suppressed")] = code["suppressed"]
     eligible = open_
     fraction = np.array([c.holdout_fraction for c in plan] + [0.0])[camp]
-    group[eligible] = np.where(draws[eligible] < fraction[eligible], "holdout", "target")
+    group[eligible] = np.where(draws[eligible] < fraction[eligible], code["holdout"],
+                               code["target"])
 
     # 7. cap, walking down by value so the holdout spans the targets' range
     capped = [j for j, c in enumerate(plan) if c.max_size is not None]
     if capped:
         monetary = numeric_column(customers["monetary"], "monetary", "customers")
-        id_rank = pd.factorize(ids, sort=True)[0]
+        id_rank = pd.factorize(ids.to_numpy(dtype=object), sort=True)[0]
         for j in capped:
             rows = np.flatnonzero(eligible & (camp == j))
             rows = rows[np.lexsort((id_rank[rows], -monetary[rows]))]
-            is_target = group[rows] == "target"
+            is_target = group[rows] == code["target"]
             before = np.cumsum(is_target) - is_target
             cut = rows[before >= plan[j].max_size]
-            group[cut] = "excluded"
-            reason[cut] = "over_cap"
+            group[cut] = code["excluded"]
+            reason[cut] = EXCLUSION_REASONS.index("over_cap")
 
-    def column(values: list[str]) -> np.ndarray:
-        return np.array([*values, None], dtype=object)[camp]
+    def column(values: list[str]) -> pd.Categorical:  # one value per campaign, NA for none
+        labels = list(dict.fromkeys(values))
+        codes = np.array([labels.index(v) for v in values] + [-1], dtype=np.int64)[camp]
+        return _categorical(codes, labels)
 
     return pd.DataFrame(
         {
-            "campaign": pd.array(column([c.name for c in plan]), dtype="str"),
-            "campaign_type": pd.array(column([c.type for c in plan]), dtype="str"),
-            "channel": pd.array(column([c.channel for c in plan]), dtype="str"),
-            "group": pd.array(group, dtype="str"),
-            "exclusion_reason": pd.array(reason, dtype="str"),
+            "campaign": column([c.name for c in plan]),
+            "campaign_type": column([c.type for c in plan]),
+            "channel": column([c.channel for c in plan]),
+            "group": _categorical(group, GROUPS),
+            "exclusion_reason": _categorical(reason, EXCLUSION_REASONS),
             "holdout_draw": draws,
         },
         index=index,
     )
 
 
-def _duplicate_emails(customers: pd.DataFrame, ids: np.ndarray, camp: np.ndarray,
+def _categorical(codes: np.ndarray, labels: Sequence[str]) -> pd.Categorical:
+    """Text columns of few values, one byte a customer (-1: missing)."""
+    return pd.Categorical.from_codes(codes, categories=pd.Index(list(labels), dtype="str"))
+
+
+def _duplicate_emails(customers: pd.DataFrame, ids: pd.Series, camp: np.ndarray,
                       rows: np.ndarray) -> np.ndarray:
     """Flag all but the most valuable customer sharing an email within one campaign."""
     positions = np.flatnonzero(rows)
     value = (numeric_column(customers["monetary"], "monetary", "customers")[positions]
              if "monetary" in customers else np.zeros(len(positions)))
-    email = customers["email"].to_numpy(dtype=object)[positions]
-    # only the few rows sharing (campaign, email) with another need sorting
+    email = customers["email"].iloc[positions]
+    # only the few rows sharing (campaign, email) with another need sorting (and objects)
     shared = pd.DataFrame({"camp": camp[positions],
                            "email": pd.factorize(email)[0]}).duplicated(keep=False).to_numpy()
     frame = pd.DataFrame({
         "pos": positions[shared], "camp": camp[positions][shared], "value": -value[shared],
-        "id": ids[positions][shared], "email": email[shared],
+        "id": ids.iloc[positions[shared]].to_numpy(dtype=object),
+        "email": email.iloc[np.flatnonzero(shared)].to_numpy(dtype=object),
     }).sort_values(["camp", "email", "value", "id"], kind="stable")
     flags = np.zeros(len(ids), dtype=bool)
     flags[frame.loc[frame.duplicated(["camp", "email"]), "pos"].to_numpy()] = True
@@ -359,14 +375,20 @@ def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> 
     if stray:
         raise InputError(f"The assignment names campaign(s) {', '.join(map(repr, stray))} that "
                          f"are not in the plan ({', '.join(map(repr, names))}).")
-    labels = assignment["exclusion_reason"].astype(object).where(
-        assignment["exclusion_reason"].notna(),
-        assignment["group"].astype(object).map({"target": "targets", "holdout": "holdout"}),
-    )
-    frame = pd.DataFrame({"campaign": assignment["campaign"].astype(object),
-                          "label": labels}).dropna(subset=["campaign"])
+    # count the (campaign, reason, group) combinations first: a few rows, whatever the
+    # customers, then label them (the reason, else targets or holdout)
+    combos = (pd.DataFrame({"campaign": assignment["campaign"],
+                            "reason": assignment["exclusion_reason"],
+                            "group": assignment["group"]})
+              .groupby(["campaign", "reason", "group"], dropna=False, observed=True).size()
+              .rename("n").reset_index())
+    combos = combos.astype({"campaign": object, "reason": object, "group": object})
+    combos["label"] = combos["reason"].where(
+        combos["reason"].notna(), combos["group"].map({"target": "targets",
+                                                       "holdout": "holdout"}))
+    frame = combos.dropna(subset=["campaign"])
     counts = (
-        frame.groupby(["campaign", "label"]).size()
+        frame.groupby(["campaign", "label"])["n"].sum()
         .unstack("label")
         .reindex(index=pd.Index(names, dtype=object, name="campaign"),
                  columns=list(COUNT_COLUMNS[1:]))
@@ -379,6 +401,15 @@ def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> 
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+#: Ids turned into Python text at a time to hash them, to bound memory.
+_CHUNK_ROWS = 1 << 18
+
+
+def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """Split ``rows`` into pieces of at most :data:`_CHUNK_ROWS`."""
+    return [rows[i:i + _CHUNK_ROWS] for i in range(0, len(rows), _CHUNK_ROWS)]
 
 
 def _check_unique(campaigns: Sequence[Campaign]) -> None:
@@ -422,7 +453,7 @@ def _bool_column(column: pd.Series, name: str) -> np.ndarray:
     return column.to_numpy(dtype=bool, na_value=False)
 
 
-def _recently_contacted(ids: np.ndarray, camp: np.ndarray, open_rows: np.ndarray,
+def _recently_contacted(ids: pd.Series, camp: np.ndarray, open_rows: np.ndarray,
                         plan: Sequence[Campaign], history: pd.DataFrame,
                         day: date) -> np.ndarray:
     """Rows targeted by the same campaign fewer than its spacing days before ``day``."""
@@ -444,7 +475,8 @@ def _recently_contacted(ids: np.ndarray, camp: np.ndarray, open_rows: np.ndarray
     })
     past = past[past["days"] >= 1].groupby(["cid", "campaign"], as_index=False)["days"].min()
     names = np.array([c.name for c in plan] + [""], dtype=object)
-    wanted = pd.DataFrame({"cid": ids[rows], "campaign": names[camp[rows]]})
+    wanted = pd.DataFrame({"cid": ids.iloc[rows].to_numpy(dtype=object),
+                           "campaign": names[camp[rows]]})
     last = wanted.merge(past, on=["cid", "campaign"], how="left")["days"].to_numpy(dtype=float)
     recent[rows] = last < spacing[camp[rows]]
     return recent

@@ -35,8 +35,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConfigError, DataError, InputError
-from ..io._validation import id_array, id_strings, is_int, numeric_column, require_columns
+from ..errors import ConfigError, InputError
+from ..io._validation import (
+    id_array,
+    id_column,
+    id_strings,
+    is_int,
+    numeric_column,
+    require_columns,
+)
 from ..io.loading import Transactions, connect
 from .exports import LIST_SEPARATOR
 
@@ -362,7 +369,7 @@ class _Inputs:
                  items: dict[str, str], targets: Sequence[Any] | None, *,
                  prices: bool = False) -> None:
         self.index = self.customer_index(customers)
-        cids = pa.array(self.index.to_numpy(dtype=object), type=pa.string())
+        cids = pa.array(self.index.array, type=pa.string())  # Arrow text: no copy
         segment = customers["segment"]
         has_segment = segment.notna().to_numpy(dtype=bool)
         wanted = (np.ones(len(cids), dtype=bool) if targets is None else pc.is_in(
@@ -372,8 +379,7 @@ class _Inputs:
         segs = pa.table({
             "pos": pa.array(rows, type=pa.int64()),
             "cid": cids.take(pa.array(rows)),
-            "segment": pa.array(segment[has_segment].astype(str).to_numpy(dtype=object),
-                                type=pa.string()),
+            "segment": pa.array(segment[has_segment].astype("str").array, type=pa.string()),
             "wanted": pa.array(wanted[rows]),
         })
         self._names: list[tuple[str, str]] = []
@@ -432,17 +438,8 @@ class _Inputs:
     def customer_index(customers: pd.DataFrame) -> pd.Index:
         """Return the customers' ids as text, checked: the index of every result."""
         require_columns(customers, ["customer_id", "segment"], "customers")
-        ids = customers["customer_id"]
-        if pd.api.types.is_string_dtype(ids.dtype) and not pd.api.types.is_object_dtype(
-                ids.dtype):
-            missing = ids.isna().to_numpy(dtype=bool)
-            if missing.any():
-                raise DataError("customers", int(np.flatnonzero(missing)[0]) + 1,
-                                "customer_id", None, "a customer id")
-            values = ids.to_numpy(dtype=object)
-        else:
-            values = np.array(id_strings(ids, source="customers"), dtype=object)
-        index = pd.Index(values, dtype=object, name="customer_id")
+        ids = id_column(customers["customer_id"], "customers")
+        index = pd.Index(ids.array, dtype="str", name="customer_id")
         if not index.is_unique:
             repeated = index[index.duplicated()].unique()[:3].tolist()
             raise InputError(f"customers: customer_id must be unique, got repeated id(s) "

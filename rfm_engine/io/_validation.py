@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, MissingColumnsError
 
-__all__ = ["as_date", "id_array", "id_strings", "is_int", "is_real", "numeric_column",
+__all__ = ["as_date", "id_array", "id_column", "id_strings", "is_int", "is_real", "numeric_column",
            "require_columns"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -135,6 +135,23 @@ def id_strings(values: pd.Series | Sequence[Any], *, source: str) -> list[str]:
 def id_array(values: pd.Series | Sequence[Any], source: str) -> np.ndarray:
     """Return the ids as an object array (so an empty frame still merges with text keys)."""
     return np.array(id_strings(values, source=source), dtype=object)
+
+
+def id_column(values: pd.Series, source: str) -> pd.Series:
+    """Return the ids as a Series of pandas' string dtype, checked like :func:`id_strings`.
+
+    A column of a string dtype is returned as it is (its text already is the ids), so
+    millions of ids are never turned into Python objects; other columns go through
+    :func:`id_strings`.
+    """
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+            values.dtype):
+        missing = values.isna().to_numpy(dtype=bool)
+        if missing.any():
+            raise DataError(source, int(np.flatnonzero(missing)[0]) + 1, "customer_id", None,
+                            "a customer id")
+        return values
+    return pd.Series(id_strings(values, source=source), index=values.index, dtype="str")
 
 
 def numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:

@@ -258,23 +258,60 @@ class TableWriter:
         The format.
     rows : int
         ``len(frame)``.
+    dtypes : dict
+        Column -> dtype the file holds (``frame.astype(dtypes)``), for a frame kept compact
+        in memory (categoricals, small ints); Parquet converts one row group at a time.
     """
 
-    def __init__(self, frame: pd.DataFrame, suffix: str) -> None:
+    def __init__(self, frame: pd.DataFrame, suffix: str,
+                 dtypes: Mapping[str, Any] | None = None) -> None:
         self.frame = frame
         self.suffix = suffix
         self.rows = len(frame)
+        self.dtypes = dict(dtypes or {})
 
     def __call__(self, tmp: Path) -> None:
         """Write the table to ``tmp``."""
         if self.suffix == ".csv":
-            write_csv(self.frame, tmp)
+            write_csv(self.frame.astype(self.dtypes) if self.dtypes else self.frame, tmp)
+        elif not self.dtypes or len(self.frame) <= _ROW_GROUP:
+            self.frame.astype(self.dtypes).to_parquet(tmp, index=False)
         else:
-            self.frame.to_parquet(tmp, index=False)
+            _write_parquet_as(self.frame, self.dtypes, tmp)
 
 
-def table_writer(frame: pd.DataFrame, suffix: str) -> TableWriter:
+#: Rows of a Parquet row group: pyarrow's default, which ``DataFrame.to_parquet`` uses.
+_ROW_GROUP = 1024 * 1024
+
+
+def _write_parquet_as(frame: pd.DataFrame, dtypes: Mapping[str, Any], path: Path) -> None:
+    """Write the bytes of ``frame.astype(dtypes).to_parquet(path, index=False)``.
+
+    The frame is converted one row group at a time, never whole.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, len(frame), _ROW_GROUP):
+            part = frame.iloc[start:start + _ROW_GROUP].astype(dtypes)
+            table = pa.Table.from_pandas(part, preserve_index=False,
+                                         schema=writer.schema if writer else None)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="snappy")
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def table_writer(frame: pd.DataFrame, suffix: str,
+                 dtypes: Mapping[str, Any] | None = None) -> TableWriter:
     """Return a writer of ``frame`` as CSV or Parquet (by ``suffix``) to a path.
+
+    ``dtypes``: the dtypes the file holds, for columns kept compact in memory (see
+    :class:`TableWriter`).
 
     Examples
     --------
@@ -285,7 +322,7 @@ def table_writer(frame: pd.DataFrame, suffix: str) -> TableWriter:
     if suffix not in TABLE_FORMATS:
         raise ConfigError(f"Unknown output suffix {suffix!r}; use one of "
                           f"{', '.join(TABLE_FORMATS)}.")
-    return TableWriter(frame, suffix)
+    return TableWriter(frame, suffix, dtypes)
 
 
 def png_bytes(figure: Any, *, dpi: int = 100) -> bytes:

@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from ..campaigns.exports import export_writers
 from ..campaigns.plan import EXCLUSION_REASONS
 from ..campaigns.suppression import SuppressionList, email_ids, verify_no_suppressed
@@ -165,7 +167,8 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         if campaign.channel == "email":
             email_lists += list(writers)
     outputs: dict[Path, Any] = {
-        staging / "customers.parquet": table_writer(customers_out, ".parquet"),
+        staging / "customers.parquet": table_writer(customers_out, ".parquet",
+                                                    dtypes=file_dtypes(customers_out)),
         staging / "segments.csv": table_writer(seg.summary, ".csv"),
         staging / "campaigns.csv": table_writer(counts, ".csv"),
         staging / "quality.json": text_writer(tx.report.to_json()),
@@ -207,3 +210,13 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         outputs[staging / "kpis_by_segment.csv"] = table_writer(kpi.by_segment.to_frame(),
                                                                 ".csv")
     return outputs, sorted(lists), email_lists
+
+
+def file_dtypes(table: pd.DataFrame) -> dict[str, Any]:
+    """Return the dtypes ``customers.parquet`` holds for the compact columns of ``table``.
+
+    The run keeps text of few values (campaign, group, ...) as categoricals in memory;
+    the file holds them as text, as it always has (same schema, same bytes).
+    """
+    return {str(name): "str" for name, dtype in table.dtypes.items()
+            if isinstance(dtype, pd.CategoricalDtype)}
