@@ -10,6 +10,8 @@ Two different "recencies" live here, and their names keep them apart:
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -215,19 +217,31 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
     as_of = _as_of_sql(tx)
     count_customers(tx)
     with step("computing CLV summary"):
-        frame = tx.con.execute(f"""
-            WITH days AS ({grouped_lines_sql("order_date")}
-            ), ranked AS (
-                SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
-                FROM days WHERE is_purchase
-            )
-            SELECT customer_id,
-                   count(*) - 1 AS frequency,
-                   date_diff('day', min(order_date), max(order_date)) / {days} AS recency,
-                   date_diff('day', min(order_date), {as_of}) / {days} AS "T",
-                   CAST(coalesce(avg(net) FILTER (WHERE n > 1), 0) AS DOUBLE) AS monetary_value
-            FROM ranked GROUP BY customer_id ORDER BY customer_id
-        """).df()
+        # The purchase days first, into a table: grouping the lines and numbering each
+        # customer's days in one query ran out of DuckDB's memory limit at 50M lines
+        # (the window held the grouping's pipeline); apart, both spill.
+        purchase_days = f"_rfm_days_{uuid.uuid4().hex[:12]}"
+        tx.con.execute(f"""
+            CREATE TEMP TABLE {purchase_days} AS SELECT customer_id, order_date, net
+            FROM ({grouped_lines_sql("order_date")}) WHERE is_purchase
+        """)
+        try:
+            frame = tx.con.execute(f"""
+                WITH ranked AS (
+                    SELECT *,
+                           row_number() OVER (PARTITION BY customer_id ORDER BY order_date) AS n
+                    FROM {purchase_days}
+                )
+                SELECT customer_id,
+                       count(*) - 1 AS frequency,
+                       date_diff('day', min(order_date), max(order_date)) / {days} AS recency,
+                       date_diff('day', min(order_date), {as_of}) / {days} AS "T",
+                       CAST(coalesce(avg(net) FILTER (WHERE n > 1), 0) AS DOUBLE)
+                           AS monetary_value
+                FROM ranked GROUP BY customer_id ORDER BY customer_id
+            """).df()
+        finally:
+            tx.con.execute(f"DROP TABLE IF EXISTS {purchase_days}")
     tx.source.check_unchanged()
     if frame.empty:
         raise EmptyResultError(f"{tx.source.name}: no customer with a purchase on or before "
