@@ -29,7 +29,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
-import json
 import os
 import tempfile
 import zipfile
@@ -53,7 +52,7 @@ from ..campaigns.suppression import (
     verify_no_suppressed,
 )
 from ..errors import ComplianceError, ConfigError
-from ..io.writers import write_all
+from ..io.writers import json_text, write_all
 from ..runs.weekly import check_suppression_source
 from .folders import RunFolder
 
@@ -419,7 +418,7 @@ def record_download(run: RunFolder, download: Download, *,
     if built is not None:
         record["spec"] = built.spec.to_dict()
         record["counts"] = built.counts
-    line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+    line = json_text(record, indent=None, sort_keys=True, ensure_ascii=False)
     fd = os.open(run.path / AUDIT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))  # one write per record: lines never interleave
