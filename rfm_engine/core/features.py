@@ -84,11 +84,17 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
     with step("computing customer features", rows=tx.report.rows_kept):
         # The contact columns come straight from the lines, one grouping per customer: in
         # the orders grouping, string aggregates over millions of orders cost 4x as much.
-        contact_sql = latest_contact_sql(tx)
-        contacts = (f", contacts AS (SELECT customer_id {contact_sql} FROM transactions "
-                    "GROUP BY customer_id)" if contact else "")
-        table = tx.con.sql(f"""
-            WITH per_customer AS (
+        # Each grouping goes into a table, then the sorted rows are read: at 50M lines the
+        # groupings, the join and the sort in one query ran out of DuckDB's memory limit;
+        # apart, each spills.
+        suffix = uuid.uuid4().hex[:12]
+        contacts, features = f"_rfm_contacts_{suffix}", f"_rfm_features_{suffix}"
+        try:
+            if contact:
+                tx.con.execute(f"CREATE TEMP TABLE {contacts} AS SELECT customer_id "
+                               f"{latest_contact_sql(tx)} FROM transactions GROUP BY customer_id")
+            tx.con.execute(f"""
+                CREATE TEMP TABLE {features} AS
                 SELECT customer_id,
                        count(*) FILTER (WHERE is_purchase) AS frequency,
                        count(*) FILTER (WHERE NOT is_purchase) AS _other_orders,
@@ -96,18 +102,23 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
                        min(order_date) FILTER (WHERE is_purchase) AS first_purchase,
                        max(order_date) FILTER (WHERE is_purchase) AS last_purchase
                 FROM {orders} GROUP BY customer_id
-            ){contacts}
-            SELECT customer_id,
-                   date_diff('day', last_purchase, {as_of}) AS recency_days,
-                   frequency,
-                   CAST(monetary AS DOUBLE) AS monetary,
-                   CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE) AS avg_order_value,
-                   first_purchase, last_purchase,
-                   date_diff('day', first_purchase, {as_of}) AS tenure_days
-                   {''.join(f", {c}" for c in contact)}, _other_orders
-            FROM per_customer {"LEFT JOIN contacts USING (customer_id)" if contact else ""}
-            ORDER BY customer_id
-        """).to_arrow_table()
+            """)
+            table = tx.con.sql(f"""
+                SELECT customer_id,
+                       date_diff('day', last_purchase, {as_of}) AS recency_days,
+                       frequency,
+                       CAST(monetary AS DOUBLE) AS monetary,
+                       CAST(round(monetary / nullif(frequency, 0), 4) AS DOUBLE)
+                           AS avg_order_value,
+                       first_purchase, last_purchase,
+                       date_diff('day', first_purchase, {as_of}) AS tenure_days
+                       {''.join(f", {c}" for c in contact)}, _other_orders
+                FROM {features} {f"LEFT JOIN {contacts} USING (customer_id)" if contact else ""}
+                ORDER BY customer_id
+            """).to_arrow_table()
+        finally:
+            for name in (contacts, features):
+                tx.con.execute(f"DROP TABLE IF EXISTS {name}")
     tx.source.check_unchanged()
     buyers = pc.greater(table["frequency"], 0)
     other_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
