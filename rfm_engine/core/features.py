@@ -11,6 +11,7 @@ Two different "recencies" live here, and their names keep them apart:
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -120,6 +121,21 @@ def customer_features(tx: Transactions) -> pd.DataFrame:
             for name in (contacts, features):
                 tx.con.execute(f"DROP TABLE IF EXISTS {name}")
     tx.source.check_unchanged()
+    return customer_frame(tx, table)
+
+
+def customer_frame(tx: Any, table: pa.Table) -> pd.DataFrame:
+    """Keep the buyers of a per-customer Arrow table, count the report's customers.
+
+    Shared by the engines (DuckDB here, Spark in ``rfm_engine.engines.spark``): ``table``
+    has the customer table's columns plus ``_other_orders``, sorted by ``customer_id``;
+    ``tx`` is the engine's transactions (``report``, ``source``, ``as_of``).
+
+    Raises
+    ------
+    EmptyResultError
+        No customer with a purchase.
+    """
     buyers = pc.greater(table["frequency"], 0)
     other_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
     n_customers = len(buyers)

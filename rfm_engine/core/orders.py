@@ -20,6 +20,8 @@ its outcome window after ``as_of``. So the rule is written once, here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import InputError
 from ..io.columns import CONTACT_COLUMNS
@@ -175,12 +177,31 @@ def _check_shared_order_ids(tx: Transactions, name: str) -> None:
                arg_min(n, order_key) FILTER (WHERE n > 1)
         FROM (SELECT order_key, count(*) AS n FROM {name} GROUP BY order_key)
     """).fetchall()[0]
+    judge_shared_order_ids(tx, ids, shared, example, holders, lambda: [
+        row[0] for row in tx.con.execute(
+            f"SELECT customer_id FROM {name} WHERE order_key = {sql_literal(example)} "
+            "ORDER BY customer_id LIMIT 2").fetchall()])
+
+
+def judge_shared_order_ids(tx: Any, ids: int, shared: int, example: str | None,
+                           holders: int | None,
+                           first_holders: Callable[[], list[str]]) -> None:
+    """Record the shared order ids in ``tx.report``; refuse beyond the threshold.
+
+    The one rule for every engine: each counts, over its orders, the order ids
+    (``ids``), those used by more than one customer (``shared``), the smallest such id
+    (``example``) and its number of customers (``holders``); ``first_holders`` returns
+    the first two customers of ``example``, asked only when an id is shared.
+
+    Raises
+    ------
+    InputError
+        More than ``tx.max_shared_order_fraction`` of the order ids are shared.
+    """
     tx.report.shared_order_ids = int(shared)
     if not shared:
         return
-    customers = [row[0] for row in tx.con.execute(
-        f"SELECT customer_id FROM {name} WHERE order_key = {sql_literal(example)} "
-        "ORDER BY customer_id LIMIT 2").fetchall()]
+    customers = first_holders()
     column = tx.columns["order_id"]
     share = shared / ids
     what = (f"{shared:,} of {ids:,} order ids ({share:.2%}) are used by more than one "

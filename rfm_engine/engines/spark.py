@@ -49,9 +49,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..core.features import _ARROW_DATES, _set_counts
-from ..core.orders import grouped_lines_sql
-from ..errors import ConfigError, DataError, EmptyResultError, InputError
+from ..core.features import customer_frame
+from ..core.orders import grouped_lines_sql, judge_shared_order_ids
+from ..errors import ConfigError, DataError, InputError
 from ..io._validation import as_date
 from ..io.columns import CONTACT_COLUMNS, ColumnMap
 from ..io.loading import (
@@ -572,7 +572,10 @@ def orders_frame(tx: SparkTransactions) -> DataFrame:
 
 
 def _check_shared_order_ids(tx: SparkTransactions, orders: DataFrame) -> None:
-    """As :func:`rfm_engine.core.orders._check_shared_order_ids`, in Spark."""
+    """Count the shared order ids in Spark; the rule is the DuckDB engine's.
+
+    See :func:`rfm_engine.core.orders.judge_shared_order_ids`.
+    """
     shared_key = F.col("n") > 1
     ids, shared, example, holders = (
         orders.groupBy("order_key").agg(F.count(F.lit(1)).alias("n"))
@@ -580,23 +583,9 @@ def _check_shared_order_ids(tx: SparkTransactions, orders: DataFrame) -> None:
              F.min(F.when(shared_key, F.col("order_key"))),
              F.min_by(F.when(shared_key, F.col("n")),
                       F.when(shared_key, F.col("order_key")))).first())
-    tx.report.shared_order_ids = int(shared)
-    if not shared:
-        return
-    customers = [r[0] for r in orders.filter(F.col("order_key") == example)
-                 .select("customer_id").orderBy("customer_id").limit(2).collect()]
-    column = tx.columns["order_id"]
-    share = shared / ids
-    what = (f"{shared:,} of {ids:,} order ids ({share:.2%}) are used by more than one "
-            f"customer, such as {column!r} = {example!r} ({holders} customers: "
-            f"{', '.join(map(repr, customers))}{', ...' if holders > 2 else ''})")
-    if share > tx.max_shared_order_fraction:
-        raise InputError(
-            f"{tx.source.name}: {what}: more than max_shared_order_fraction "
-            f"{tx.max_shared_order_fraction:.2%}. The order id column looks like it is not "
-            "unique per order (a per-store or per-day number?): map a unique id, or raise "
-            "--max-shared-order-fraction to count each customer's lines as their own order.")
-    tx.report.warnings.append(f"{what}; each customer's lines count as their own order.")
+    judge_shared_order_ids(tx, ids, shared, example, holders, lambda: [
+        r[0] for r in orders.filter(F.col("order_key") == example)
+        .select("customer_id").orderBy("customer_id").limit(2).collect()])
 
 
 def customer_features(tx: SparkTransactions) -> pd.DataFrame:
@@ -655,18 +644,7 @@ def customer_features(tx: SparkTransactions) -> pd.DataFrame:
     tx.source.check_unchanged()
     arrow = arrow.cast(pa.schema([_plain_field(f) for f in arrow.schema]))
     arrow = arrow.take(pc.sort_indices(arrow, [("customer_id", "ascending")]))
-    buyers = pc.greater(arrow["frequency"], 0)
-    other_orders = int(pc.sum(arrow["_other_orders"]).as_py() or 0)
-    n_customers = len(buyers)
-    arrow = arrow.filter(buyers).drop_columns("_other_orders")
-    _set_counts(tx, other_orders, n_customers, len(arrow))
-    frame = arrow.to_pandas(types_mapper=_ARROW_DATES.get)
-    if frame.empty:
-        raise EmptyResultError(
-            f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
-            f"on or before {tx.as_of}."
-        )
-    return frame
+    return customer_frame(tx, arrow)
 
 
 def _plain_field(f: pa.Field) -> pa.Field:
