@@ -1,60 +1,26 @@
-"""The transaction-scale steps on Apache Spark: loading, cleaning, orders, customer features.
-
-``--engine spark`` (``[input] engine = "spark"``) runs these steps with PySpark's DataFrame
-API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slice):
-
-* **loading** reads Parquet files or folders (the files :mod:`rfm_engine.io.sources`
-  lists) or a Spark DataFrame, and applies the same cleaning rules with the same
-  data-quality counts as :func:`rfm_engine.io.loading.load_transactions`: ids stripped of
-  Unicode whitespace, NFC and spreadsheet floats (``17850.0`` -> ``17850``); ISO dates;
-  amounts (or quantity x unit price) kept to 4 decimals; bad values refused naming the
-  file, data row, column and value (or dropped and counted); missing ids, identical lines
-  (with an order id), dates after ``as_of`` and before the window counted. The counts are
-  tallied by the DuckDB engine's own functions (:func:`~rfm_engine.io.loading.tally_bad`,
-  :func:`~rfm_engine.io.loading.apply_rules`) from a small table of counts per date.
-* **orders** are built by the very SQL text of
-  :func:`~rfm_engine.core.orders.grouped_lines_sql` (with the purchase rule
-  :data:`~rfm_engine.core.orders.IS_PURCHASE`), which Spark SQL runs unchanged.
-* **customer features** are aggregated per customer in Spark (the work partitions by
-  customer), then the customer table (one row per customer) is collected to the driver
-  as Arrow, where scoring and segments run on the same pandas code as the DuckDB engine.
-
-Not on Spark yet: ``--date-format`` and ``--decimal ,`` on text columns, CSV and DuckDB
-inputs, and the steps after segments (campaigns, KPIs, CLV, the weekly run).
-
-pyspark is imported here only (the import contracts in ``pyproject.toml`` say so);
-``pip install rfm-engine[spark]`` installs it, and Spark needs a Java 17+ runtime.
-"""
+"""Loading and cleaning transactions on Spark, with the DuckDB engine's rules and counts."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import os
-import shutil
-import sys
 import unicodedata
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..core.features import customer_frame
-from ..core.orders import grouped_lines_sql, judge_shared_order_ids
-from ..errors import ConfigError, DataError, InputError
-from ..io._validation import as_date
-from ..io.columns import CONTACT_COLUMNS, ColumnMap
-from ..io.loading import (
+from ...errors import ConfigError, DataError, InputError
+from ...io._validation import as_date
+from ...io.columns import ColumnMap
+from ...io.loading import (
     _MAX_ABS_AMOUNT,
     _MIN_ABS_AMOUNT,
     _SPACE,
@@ -69,64 +35,15 @@ from ..io.loading import (
     check_names,
     tally_bad,
 )
-from ..io.quality import DataQualityReport
-from ..io.sources import Source, _parquet_files, _stamp
-from ..progress import step
+from ...io.quality import DataQualityReport
+from ...io.sources import Source, _parquet_files, _stamp
+from ...progress import step
+from .session import pandas_conversion, spark_session
 
-__all__ = ["SparkTransactions", "customer_features", "load_transactions", "orders_frame",
-           "spark_session"]
+__all__ = ["SparkTransactions", "load_transactions"]
 
-#: Settings of the sessions this module starts (an active session is used as it is, but
-#: for the time zone: dates are UTC, as in the DuckDB engine).
-SESSION_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.ui.showConsoleProgress": "false",
-}
 _ISO_START = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-
-def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None
-                  ) -> SparkSession:
-    """Return the active Spark session, or start one.
-
-    Parameters
-    ----------
-    master : str, optional
-        Such as ``"local[2]"``; default: the active session's (``spark-submit``, Databricks),
-        else ``RFM_ENGINE_SPARK_MASTER``, else ``local[*]``.
-    conf : mapping, optional
-        More settings of a new session (over :data:`SESSION_CONF`).
-
-    Returns
-    -------
-    SparkSession
-
-    Raises
-    ------
-    ConfigError
-        No Java runtime to start Spark with.
-    """
-    active = SparkSession.getActiveSession()
-    if active is not None and master is None:
-        active.conf.set("spark.sql.session.timeZone", "UTC")
-        return active
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        raise ConfigError("--engine spark needs a Java 17+ runtime (java on PATH or JAVA_HOME): "
-                          "install one (Debian: apt-get install default-jre-headless; `make "
-                          "install` does it).")
-    # Python workers (NFC of non-ASCII ids) run this interpreter, which has pandas.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("rfm-engine")
-    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
-        builder = builder.master(master or os.environ.get("RFM_ENGINE_SPARK_MASTER", "local[*]"))
-    for key, value in {**SESSION_CONF, **(conf or {})}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.conf.set("spark.sql.session.timeZone", "UTC")
-    session.sparkContext.setLogLevel("ERROR")  # the engine's own step lines, not Spark's WARNs
-    return session
 
 
 @dataclass
@@ -172,8 +89,9 @@ class SparkTransactions:
     def to_frame(self) -> pd.DataFrame:
         """Return the cleaned transactions as a pandas DataFrame (small data only)."""
         frame = self.frame.withColumn("amount", F.col("amount").cast("double"))
-        with _pandas_conversion():
+        with pandas_conversion():
             return frame.orderBy("customer_id", "order_ts", "order_key").toPandas()
+
 
 
 # --- parsing: Column expressions mirroring rfm_engine.io.loading's SQL ---------------------
@@ -201,27 +119,13 @@ def _text(col: str, *, unicode_ends: bool = False) -> Column:
     return F.when(changes, F.nullif(_strip(text), F.lit(""))).otherwise(text)
 
 
-@contextlib.contextmanager
-def _pandas_conversion() -> Iterator[None]:
-    """Silence PySpark 4's FutureWarning on each pandas conversion under pandas 3.
-
-    The conversions this module makes (counts, the customer table, NFC of ids) are
-    checked against the DuckDB engine by the tests.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                                category=FutureWarning)
-        warnings.filterwarnings("ignore", message="The copy keyword is deprecated",
-                                module="pyspark")
-        yield
-
 
 def _nfc_values(values: pd.Series) -> pd.Series:
     """Unicode NFC of text values (None stays None); applied to non-ASCII ids only."""
     return values.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
 
 
-with _pandas_conversion():
+with pandas_conversion():
     _nfc = F.pandas_udf(_nfc_values, T.StringType())
 
 
@@ -458,7 +362,7 @@ def _counts(staged: DataFrame, checks: list[str]) -> pd.DataFrame:
     ).agg(F.count(F.lit(1)).alias("rows"),
           F.count_if(F.col("amount") < 0).alias("return_lines"),
           F.count_if(F.col("_non_ascii_id")).alias("non_ascii_ids"))
-    with _pandas_conversion():
+    with pandas_conversion():
         counts = counts.toPandas()
     for column in ("rows", "return_lines", "non_ascii_ids"):
         counts[column] = counts[column].astype("int64")
@@ -475,7 +379,7 @@ def _duplicates(valid: DataFrame, source_columns: list[str]) -> pd.DataFrame:
         F.sum(F.col("_n") - 1).alias("rows"),
         F.coalesce(F.sum(F.when(F.col("amount") < 0, F.col("_n") - 1)), F.lit(0))
         .alias("return_lines"))
-    with _pandas_conversion():
+    with pandas_conversion():
         extra = extra.toPandas()
     return extra.astype({"rows": "int64", "return_lines": "int64"})
 
@@ -539,116 +443,3 @@ def _reason(number: float | None) -> str | None:
         return "precision"
     return None
 
-
-# --- orders and features ------------------------------------------------------------------
-
-def orders_frame(tx: SparkTransactions) -> DataFrame:
-    """Build the orders of ``tx`` once (cached): :func:`~rfm_engine.core.orders.grouped_lines_sql`.
-
-    The same SQL text as the DuckDB engine's orders table, with the purchase rule
-    :data:`~rfm_engine.core.orders.IS_PURCHASE`; order ids used by several customers are
-    counted (and refused beyond ``max_shared_order_fraction``) the same way.
-
-    Returns
-    -------
-    pyspark.sql.DataFrame
-        ``customer_id, order_key, order_date, order_ts, net, min_line, gross, is_purchase``.
-
-    Raises
-    ------
-    InputError
-        Too many order ids are shared by several customers.
-    """
-    if tx._orders is not None:
-        return tx._orders
-    with step("grouping orders (spark)"):
-        tx.frame.createOrReplaceTempView("transactions")
-        orders = tx.spark.sql(grouped_lines_sql()).persist(StorageLevel.MEMORY_AND_DISK)
-        tx.spark.catalog.dropTempView("transactions")
-        tx._orders = orders
-        if tx.has_order_id:
-            _check_shared_order_ids(tx, orders)
-    return orders
-
-
-def _check_shared_order_ids(tx: SparkTransactions, orders: DataFrame) -> None:
-    """Count the shared order ids in Spark; the rule is the DuckDB engine's.
-
-    See :func:`rfm_engine.core.orders.judge_shared_order_ids`.
-    """
-    shared_key = F.col("n") > 1
-    ids, shared, example, holders = (
-        orders.groupBy("order_key").agg(F.count(F.lit(1)).alias("n"))
-        .agg(F.count(F.lit(1)), F.count_if(shared_key),
-             F.min(F.when(shared_key, F.col("order_key"))),
-             F.min_by(F.when(shared_key, F.col("n")),
-                      F.when(shared_key, F.col("order_key")))).first())
-    judge_shared_order_ids(tx, ids, shared, example, holders, lambda: [
-        r[0] for r in orders.filter(F.col("order_key") == example)
-        .select("customer_id").orderBy("customer_id").limit(2).collect()])
-
-
-def customer_features(tx: SparkTransactions) -> pd.DataFrame:
-    """Compute the RFM customer table on Spark; collect it to the driver.
-
-    The same table as :func:`rfm_engine.core.features.customer_features` (columns, types,
-    order by ``customer_id``, counts in ``tx.report``): orders aggregated per customer in
-    Spark, the latest contact values per customer from the lines, then one row per
-    customer collected as Arrow (the customer table must fit the driver; the lines need
-    not).
-
-    Returns
-    -------
-    DataFrame
-
-    Raises
-    ------
-    EmptyResultError
-        No customer with a purchase.
-    """
-    orders = orders_frame(tx)
-    as_of = F.lit(tx.as_of)
-    contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
-    with step("computing customer features (spark)"):
-        purchase = F.col("is_purchase")
-        per_customer = orders.groupBy("customer_id").agg(
-            F.count_if(purchase).alias("frequency"),
-            F.count_if(~purchase).alias("_other_orders"),
-            F.sum("net").alias("_net"),
-            F.min(F.when(purchase, F.col("order_date"))).alias("first_purchase"),
-            F.max(F.when(purchase, F.col("order_date"))).alias("last_purchase"),
-        )
-        monetary = F.col("_net").cast("double")
-        table = per_customer.select(
-            "customer_id",
-            F.datediff(as_of, "last_purchase").cast("bigint").alias("recency_days"),
-            "frequency",
-            monetary.alias("monetary"),
-            # DuckDB divides the decimal by the count in DOUBLE, then round(x, 4).
-            _round4(monetary / F.nullif(F.col("frequency"), F.lit(0))).cast("double")
-            .alias("avg_order_value"),
-            "first_purchase", "last_purchase",
-            F.datediff(as_of, "first_purchase").cast("bigint").alias("tenure_days"),
-            "_other_orders",
-        )
-        if contact:  # latest non-empty value; ties on the timestamp broken by the value
-            latest = tx.frame.groupBy("customer_id").agg(*(
-                F.max_by(F.col(c), F.when(F.col(c).isNotNull(),
-                                          F.struct("order_ts", c))).alias(c)
-                for c in contact))
-            table = table.join(latest, "customer_id", "left")
-            table = table.select(*(c for c in table.columns if c != "_other_orders"),
-                                 "_other_orders")
-        with _pandas_conversion():
-            arrow = table.toArrow()
-    tx.source.check_unchanged()
-    arrow = arrow.cast(pa.schema([_plain_field(f) for f in arrow.schema]))
-    arrow = arrow.take(pc.sort_indices(arrow, [("customer_id", "ascending")]))
-    return customer_frame(tx, arrow)
-
-
-def _plain_field(f: pa.Field) -> pa.Field:
-    """Spark's Arrow types as DuckDB's: large strings as strings."""
-    if pa.types.is_large_string(f.type):
-        return pa.field(f.name, pa.string())
-    return f

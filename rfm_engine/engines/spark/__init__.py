@@ -1,0 +1,34 @@
+"""The transaction-scale steps on Apache Spark: loading, cleaning, orders, customer features.
+
+``--engine spark`` (``[input] engine = "spark"``) runs these steps with PySpark's DataFrame
+API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slice):
+
+* **loading** reads Parquet files or folders (the files :mod:`rfm_engine.io.sources`
+  lists) or a Spark DataFrame, and applies the same cleaning rules with the same
+  data-quality counts as :func:`rfm_engine.io.loading.load_transactions`: ids stripped of
+  Unicode whitespace, NFC and spreadsheet floats (``17850.0`` -> ``17850``); ISO dates;
+  amounts (or quantity x unit price) kept to 4 decimals; bad values refused naming the
+  file, data row, column and value (or dropped and counted); missing ids, identical lines
+  (with an order id), dates after ``as_of`` and before the window counted. The counts are
+  tallied by the DuckDB engine's own functions (:func:`~rfm_engine.io.loading.tally_bad`,
+  :func:`~rfm_engine.io.loading.apply_rules`) from a small table of counts per date.
+* **orders** are built by the very SQL text of
+  :func:`~rfm_engine.core.orders.grouped_lines_sql` (with the purchase rule
+  :data:`~rfm_engine.core.orders.IS_PURCHASE`), which Spark SQL runs unchanged.
+* **customer features** are aggregated per customer in Spark (the work partitions by
+  customer), then the customer table (one row per customer) is collected to the driver
+  as Arrow, where scoring and segments run on the same pandas code as the DuckDB engine.
+
+Not on Spark yet: ``--date-format`` and ``--decimal ,`` on text columns, CSV and DuckDB
+inputs, and the steps after segments (campaigns, KPIs, CLV, the weekly run).
+
+pyspark is imported here only (the import contracts in ``pyproject.toml`` say so);
+``pip install rfm-engine[spark]`` installs it, and Spark needs a Java 17+ runtime.
+"""
+
+from .features import customer_features, orders_frame
+from .loading import SparkTransactions, load_transactions
+from .session import SESSION_CONF, spark_session
+
+__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "load_transactions",
+           "orders_frame", "spark_session"]
