@@ -4,8 +4,9 @@
 features on Apache Spark (``pip install rfm-engine[spark]``); it is the only module that
 imports pyspark, and only when it is used (:func:`spark_engine`).
 
-May import: ``rfm_engine.core``, ``rfm_engine.io`` and the bottom modules; not
-``campaigns`` or ``measurement`` (independent siblings), nor anything above.
+May import: ``rfm_engine.campaigns`` and ``rfm_engine.measurement`` (the Spark engine calls their
+rules: one definition of each), ``rfm_engine.core``, ``rfm_engine.io`` and the bottom modules;
+nothing above (``reports``, ``runs``, ...).
 """
 
 from __future__ import annotations

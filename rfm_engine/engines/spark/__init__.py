@@ -26,9 +26,10 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 ``pip install rfm-engine[spark]`` installs it, and Spark needs a Java 17+ runtime.
 """
 
+from .campaigns import holdout_draw
 from .features import customer_features, orders_frame
 from .loading import SparkTransactions, load_transactions
 from .session import SESSION_CONF, spark_session
 
-__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "load_transactions",
-           "orders_frame", "spark_session"]
+__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "holdout_draw",
+           "load_transactions", "orders_frame", "spark_session"]
