@@ -1,6 +1,7 @@
-"""Predictive customer lifetime value: BG/NBD purchases, Gamma-Gamma spend, discounted CLV.
+"""Predictive customer lifetime value: BG/NBD or Pareto/NBD purchases, Gamma-Gamma spend.
 
-``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator), ``value``
+``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator),
+``pareto_nbd`` (the Pareto/NBD model), ``value``
 (discounted CLV per customer: ``fit_clv``, ``CLVResult``), ``holdout`` (purchases after
 the calibration period) and ``plots``. The public names are re-exported here:
 ``from rfm_engine.measurement.clv import fit_clv`` is the import to use.
@@ -15,12 +16,14 @@ from .models import (
     identification_problem,
     simulate_summary,
 )
+from .pareto_nbd import ParetoNBDModel
 from .plots import plot_calibration_holdout, plot_frequency_recency, plot_probability_alive_matrix
 from .value import CLV_FORMAT, CLVResult, customer_lifetime_value, fit_clv
 
 __all__ = [
     "BetaGeoModel",
     "GammaGammaModel",
+    "ParetoNBDModel",
     "IndependenceWarning",
     "CLVResult",
     "customer_lifetime_value",

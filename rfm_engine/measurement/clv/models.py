@@ -79,10 +79,10 @@ _GG_PARAMS = ("p", "q", "v")
 #: Published CDNOW estimates (weeks, dollars): the defaults of `simulate_summary`.
 _CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 _CDNOW_GG = {"p": 6.25, "q": 3.74, "v": 15.44}
-#: A fitted shape parameter (all but ``alpha`` and ``v``, which carry the time and money
+#: A fitted shape parameter (all but ``alpha``, ``beta`` and ``v``, which carry the time and money
 #: units) outside these bounds means the likelihood has no finite maximum on the data.
 _SHAPE_BOUNDS = (1e-4, 1e4)
-_SCALE_PARAMS = ("alpha", "v")
+_SCALE_PARAMS = ("alpha", "beta", "v")
 
 
 class IndependenceWarning(UserWarning):
@@ -405,6 +405,8 @@ class BetaGeoModel(Estimator):
     [0.71, 1.0, 0.78]
     """
 
+    _LABEL = "BG/NBD"
+
     def __init__(self, *, method: str = "L-BFGS-B", max_iter: int = 2000) -> None:
         self.method = method
         self.max_iter = max_iter
@@ -568,6 +570,15 @@ class BetaGeoModel(Estimator):
         expected = _bgnbd_expected(*params, np.zeros_like(times), np.zeros_like(times), times)
         return float(expected) if expected.ndim == 0 else expected
 
+    # The protocol of `rfm_engine.measurement.clv.value` (shared with `ParetoNBDModel`):
+    # P(alive) and the expected purchases if alive, on validated arrays.
+    def _alive(self, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
+        return _bgnbd_p_alive(*self._p(), x, t_x, big_t)
+
+    def _expected_if_alive(self, x: np.ndarray, big_t: np.ndarray,
+                           times: list[float]) -> Iterator[np.ndarray]:
+        return _bgnbd_expected_distinct(*self._p(), x, big_t, times)
+
 
 # ---------------------------------------------------------------------- Gamma-Gamma
 
@@ -636,6 +647,8 @@ class GammaGammaModel(Estimator):
     >>> model.expected_average_value(summary).round(2).tolist()
     [24.66, 35.22]
     """
+
+    _LABEL = "Gamma-Gamma"
 
     def __init__(self, *, method: str = "L-BFGS-B", max_iter: int = 2000,
                  max_correlation: float = 0.3) -> None:
@@ -867,13 +880,15 @@ def _params_text(params: Mapping[str, float]) -> str:
 _MEANING = {
     "r": "purchase rate", "alpha": "purchase rate", "a": "drop-out", "b": "drop-out",
     "p": "spend per purchase", "q": "spend per purchase", "v": "spend per purchase",
+    "s": "drop-out", "beta": "drop-out",
 }
 
 
-def identification_problem(model: BetaGeoModel | GammaGammaModel) -> str | None:
+def identification_problem(model: Estimator) -> str | None:
     """Say why a fitted model is not identified by its data, or return None.
 
-    A model is not identified when its maximum-likelihood fit ran a parameter off to 0
+    A model is not identified when it was fitted on customers none of whom bought a
+    second time, when its maximum-likelihood fit ran a parameter off to 0
     or infinity (a shape parameter outside [1e-4, 1e4], any parameter not finite), when
     its log-likelihood is not finite, or, for Gamma-Gamma, when ``q <= 1`` (then the
     population mean spend, which customers without repeat purchases get, does not
@@ -881,7 +896,7 @@ def identification_problem(model: BetaGeoModel | GammaGammaModel) -> str | None:
 
     Parameters
     ----------
-    model : BetaGeoModel or GammaGammaModel
+    model : BetaGeoModel, ParetoNBDModel or GammaGammaModel
         A fitted model.
 
     Returns
@@ -900,9 +915,12 @@ def identification_problem(model: BetaGeoModel | GammaGammaModel) -> str | None:
     the drop-out of customers cannot be estimated from the data.
     """
     check_is_fitted(model)
-    name = "BG/NBD" if isinstance(model, BetaGeoModel) else "Gamma-Gamma"
+    name = model._LABEL
     n = model.n_customers_
     who = "repeat buyers" if isinstance(model, GammaGammaModel) else "customers"
+    if getattr(model, "max_frequency_", None) == 0:
+        return (f"{name} cannot be fitted on these data: none of the {n:,} customers bought "
+                "a second time, so nothing tells how often customers come back.")
     extreme = _extreme(model.params_)
     if extreme:
         meanings = dict.fromkeys(_MEANING[e.split(" ")[0]] for e in extreme)
@@ -920,7 +938,7 @@ def identification_problem(model: BetaGeoModel | GammaGammaModel) -> str | None:
     return None
 
 
-def _raise_if_not_identified(model: BetaGeoModel | GammaGammaModel) -> None:
+def _raise_if_not_identified(model: Estimator) -> None:
     problem = identification_problem(model)
     if problem is not None:
         raise ModelNotIdentifiedError(problem)
