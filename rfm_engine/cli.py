@@ -57,8 +57,13 @@ def _input_options(func: Callable) -> Callable:
                      "one customer (default 0.01)."),
         click.option("--min-date", help="Plausibility floor of order dates, YYYY-MM-DD: earlier "
                      "dates are refused, or dropped with --on-bad-rows drop (default 1900-01-01)."),
-        click.option("--delimiter", help="CSV delimiter (default: sniffed)."),
+        click.option("--delimiter", help="CSV delimiter (default: sniffed); 'whitespace': "
+                     "fields separated by runs of spaces or tabs (CDNOW's raw files)."),
         click.option("--encoding", help="CSV encoding (default: UTF-8, BOM or not)."),
+        click.option("--no-header", "no_header", is_flag=True, default=None,
+                     help="The text file has no header line (then --names names the columns)."),
+        click.option("--names", help="Column names of a file without a header, one per field: "
+                     "'master_id,customer_id,order_date,quantity,amount'."),
         click.option("--table", help="Table name when INPUT is a DuckDB database."),
         click.option("--engine", type=click.Choice(["duckdb", "spark"]),
                      help="Where the transactions are loaded and aggregated: duckdb (default) "
@@ -144,6 +149,7 @@ _OPTION_NAMES = {
     "input.path": "INPUT", "input.date_format": "--date-format", "input.decimal": "--decimal",
     "input.on_bad_rows": "--on-bad-rows", "input.delimiter": "--delimiter",
     "input.encoding": "--encoding", "input.table": "--table",
+    "input.header": "--no-header", "input.names": "--names",
     "input.max_drop_fraction": "--max-drop-fraction", "input.min_date": "--min-date",
     "input.max_shared_order_fraction": "--max-shared-order-fraction",
     "input.memory_limit": "--memory-limit",
@@ -158,6 +164,11 @@ _OPTION_NAMES = {
     "output.max_suppression_age_days": "--max-suppression-age-days",
     "output.consent": "--consent",
 }
+
+
+def _names(value: str | None) -> list[str] | None:
+    """``--names a,b,c`` -> ``["a", "b", "c"]`` (checked when the file is opened)."""
+    return None if value is None else [name.strip() for name in value.split(",")]
 
 
 def _path(value: Path | None) -> str | None:
@@ -183,6 +194,8 @@ def _config(ctx_options: dict[str, Any], command: dict[str, Any] | None = None) 
         "input.on_bad_rows": ctx_options.pop("on_bad_rows"),
         "input.delimiter": ctx_options.pop("delimiter"),
         "input.encoding": ctx_options.pop("encoding"),
+        "input.header": False if ctx_options.pop("no_header") else None,
+        "input.names": _names(ctx_options.pop("names")),
         "input.table": ctx_options.pop("table"),
         "input.max_drop_fraction": ctx_options.pop("max_drop_fraction"),
         "input.min_date": ctx_options.pop("min_date"),
@@ -316,10 +329,10 @@ def clv_summary_command(output: Path, force: bool, time_unit: str, **options: An
     monetary_value (mean value of the repeat purchases).
 
     \b
-    Example (CDNOW, calibration to 1997-09-30, weeks; cdnow.csv is the raw sample converted
-    to CSV as the README shows):
-      rfm-engine clv-summary cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 \\
-          --time-unit W -o out/cdnow_summary.csv
+    Example (CDNOW's raw sample, calibration to 1997-09-30, weeks):
+      rfm-engine clv-summary CDNOW_sample.txt --delimiter whitespace --no-header \\
+          --names master_id,customer_id,order_date,cds,amount --date-format %Y%m%d \\
+          --as-of 1997-09-30 --time-unit W -o out/cdnow_summary.csv
     """
     from .runs.adhoc import run_clv_summary
 
@@ -623,10 +636,11 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
     exits 3.
 
     \b
-    Example (CDNOW, calibration to 1997-09-30, weeks; cdnow.csv is the raw sample converted
-    to CSV as the README shows):
-      rfm-engine clv cdnow.csv --date-format %Y%m%d --as-of 1997-09-30 --time-unit W \\
-          --horizon 39 -o out/clv.csv --params-out out/params.json
+    Example (CDNOW's raw sample, calibration to 1997-09-30, weeks):
+      rfm-engine clv CDNOW_sample.txt --delimiter whitespace --no-header \\
+          --names master_id,customer_id,order_date,cds,amount --date-format %Y%m%d \\
+          --as-of 1997-09-30 --time-unit W --horizon 39 -o out/clv.csv \\
+          --params-out out/params.json
     """
     from .runs.adhoc import CLV_SIDES, run_clv
 

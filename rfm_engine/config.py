@@ -5,8 +5,11 @@ Every key, with its type and default (``weekly.toml``)::
     [input]
     path = "data/sample/transactions.csv"   # a file, a folder of files, or a DuckDB database
     table = "transactions"              # the table, when path is a DuckDB database
-    delimiter = ","                     # CSV delimiter (default: sniffed)
+    delimiter = ","                     # CSV delimiter (default: sniffed); "whitespace":
+                                        # runs of spaces/tabs (CDNOW's raw files)
     encoding = "utf-8"                  # CSV encoding (default: UTF-8, BOM or not)
+    header = true                       # false: the file has no header line; then
+    names = ["customer_id", "order_date", "amount"]  # name its columns, one per field
     date_format = "%Y-%m-%d %H:%M:%S"   # optional: ISO 8601 is read without it
     decimal = "."                       # or ","
     on_bad_rows = "raise"               # or "drop"
@@ -201,6 +204,8 @@ class InputConfig(_Section):
     table: str | None = None
     delimiter: str | None = None
     encoding: str | None = None
+    header: bool = True
+    names: list[str] | None = None
     date_format: str | None = None
     decimal: Literal[".", ","] = "."
     on_bad_rows: Literal["raise", "drop"] = "raise"

@@ -21,7 +21,7 @@ import datetime as dt
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,6 +287,9 @@ def _hint(canonical: str, date_format: str | None, decimal: str, reason: str | N
         day = _EXCEL_EPOCH + dt.timedelta(days=int(float(str(value))))
         hint = (f"{value!r} looks like an Excel serial date (day {int(float(str(value)))} = "
                 f"{day}): export the column as dates (ISO 8601) instead. " + hint)
+    elif canonical == "order_date" and not date_format and _looks_like_compact_date(value):
+        hint = (f"{value!r} looks like a date written YYYYMMDD: pass --date-format %Y%m%d "
+                "([input] date_format). " + hint)
     elif canonical == "order_date" and not date_format:
         hint = ("Dates that are not ISO 8601 need --date-format (e.g. '%d/%m/%Y'); day/month "
                 "order is never guessed. " + hint)
@@ -295,6 +298,15 @@ def _hint(canonical: str, date_format: str | None, decimal: str, reason: str | N
     elif canonical != "order_date" and reason is None and decimal == ".":
         hint = "Numbers with a decimal comma need --decimal ','. " + hint
     return hint
+
+
+def _looks_like_compact_date(value: object) -> bool:
+    """Whether a date value is eight digits that read as a YYYYMMDD date (CDNOW's dates)."""
+    text = str(value).strip()
+    try:
+        return len(text) == 8 and text.isdigit() and bool(dt.datetime.strptime(text, "%Y%m%d"))
+    except ValueError:
+        return False
 
 
 def _looks_like_excel_serial(value: object) -> bool:
@@ -319,6 +331,8 @@ def load_transactions(
     table: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
     min_date: str | dt.date = DEFAULT_MIN_DATE,
     max_shared_order_fraction: float = DEFAULT_MAX_SHARED_ORDER_FRACTION,
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
@@ -351,6 +365,13 @@ def load_transactions(
         Table inside a DuckDB database file.
     delimiter, encoding : str, optional
         CSV options; the delimiter is sniffed and UTF-8 (BOM or not) assumed by default.
+        ``delimiter="whitespace"``: fields separated by runs of spaces or tabs (CDNOW's
+        raw files), see :func:`~rfm_engine.io.sources.open_source`.
+    header : bool, default=True
+        Whether a text file's first line names the columns; ``False`` needs ``names``.
+    names : sequence of str, optional
+        Column names of a text file without a header, one per field (then map them
+        with ``columns``, or use the canonical names).
     min_date : str or date, default=date(1900, 1, 1)
         Plausibility floor: an order dated before it is refused like a malformed value
         (``on_bad_rows="raise"``) or dropped and counted as ``before_min_date``.
@@ -412,14 +433,16 @@ def load_transactions(
     elif memory_limit:
         _set_memory_limit(con, memory_limit)
     with step("reading and validating"):
-        src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding)
+        src = open_source(con, source, table=table, delimiter=delimiter, encoding=encoding,
+                          header=header, names=names)
         mapping = ColumnMap(columns).resolve(list(src.columns), source=src.name)
         try:
             checks = _parse(con, src, mapping, date_format, decimal, floor)
         except duckdb.InvalidInputException as exc:  # CSV text beyond the sniffed sample
             if src.kind != "csv":
                 raise
-            raise csv_error(src.paths[0], exc, encoding=encoding, delimiter=delimiter) from None
+            raise csv_error(src.paths[0], exc, encoding=encoding, delimiter=delimiter,
+                            names=names) from None
         report = DataQualityReport(source=src.name)
         counts = _count_bad(con, src, mapping, checks, report, on_bad_rows, date_format,
                             decimal, floor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,12 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["Source", "csv_error", "open_source", "sql_literal"]
+__all__ = ["WHITESPACE", "Source", "check_names", "csv_error", "open_source", "sql_literal"]
 
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+#: The ``delimiter`` value for text whose fields are separated by runs of spaces or tabs
+#: (CDNOW's raw files; pandas' ``sep=r"\s+"``): no quoting, blanks at line ends ignored.
+WHITESPACE = "whitespace"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ def open_source(
     table: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> Source:
     """Register ``source`` as the view ``raw_source`` on ``con``.
 
@@ -129,14 +135,22 @@ def open_source(
     table : str, optional
         Table name inside a DuckDB database file.
     delimiter : str, optional
-        CSV delimiter; sniffed when omitted.
+        CSV delimiter; sniffed when omitted. ``"whitespace"`` (`WHITESPACE`): fields
+        separated by runs of spaces or tabs, without quoting (blanks at the ends of a line
+        and blank lines are ignored).
     encoding : str, optional
         CSV encoding (default UTF-8, with or without BOM; also ``latin-1``, ``utf-16``).
+    header : bool, default=True
+        Whether the text file's first line names the columns. Without it, ``names`` must.
+    names : sequence of str, optional
+        Column names of a text file without a header line (``header=False``), one per
+        field.
 
     Returns
     -------
     Source
     """
+    names = check_names(header, names)
     if isinstance(source, pd.DataFrame):
         repeated = source.columns[source.columns.duplicated()].unique().tolist()
         if repeated:
@@ -177,8 +191,10 @@ def open_source(
         if _is_blank(path):
             raise InputError(f"{path}: the file is empty (no header line, no rows); expected a "
                              "CSV file with a header such as customer_id,order_date,amount.")
-        options = ["header = true", "all_varchar = true"]
-        if delimiter:
+        options = [f"header = {'true' if header else 'false'}", "all_varchar = true"]
+        if names is not None:
+            options.append("names = [" + ", ".join(map(sql_literal, names)) + "]")
+        if delimiter and delimiter != WHITESPACE:
             options.append(f"delim = {sql_literal(delimiter)}")
         if encoding:
             options.append(f"encoding = {sql_literal(encoding)}")
@@ -186,17 +202,121 @@ def open_source(
         kind, row_sql, file_sql = "csv", "row_number() OVER ()", sql_literal(str(path))
         exclude = ()
     try:
+        if kind == "csv" and delimiter == WHITESPACE:
+            sql = _whitespace_sql(con, path, encoding, names)
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_source AS {sql}")
         columns = _describe(con)
     except duckdb.Error as exc:
         if kind == "csv":
-            raise csv_error(path, exc, encoding=encoding, delimiter=delimiter) from None
+            raise csv_error(path, exc, encoding=encoding, delimiter=delimiter,
+                            names=names) from None
         raise InputError(f"{path}: cannot read as {kind}: {_first_line(exc)}") from exc
     columns = {k: v for k, v in columns.items() if k not in exclude}
-    if kind == "csv":
-        _check_csv_header(con, path, list(columns), options, encoding, delimiter)
+    if kind == "csv" and delimiter != WHITESPACE:
+        if names is not None and len(columns) != len(names):
+            raise _names_error(path, len(names), len(columns), 1, 1)
+        if names is None:
+            _check_csv_header(con, path, list(columns), options, encoding, delimiter)
     name = f"{path}::{table}" if kind == "duckdb" else str(path)
     return Source(name, kind, columns, row_sql, file_sql, tuple(files), stamps)
+
+
+def check_names(header: bool, names: Sequence[str] | None) -> list[str] | None:
+    """Check the ``header``/``names`` pair of a text file; return the names, stripped.
+
+    A file without a header needs ``names`` (one per field); names with a header are
+    refused (the header names the columns); names must be distinct, ignoring case (as
+    column mapping does).
+
+    Examples
+    --------
+    >>> check_names(False, [" customer_id", "order_date "])
+    ['customer_id', 'order_date']
+    >>> check_names(True, None) is None
+    True
+    """
+    if not isinstance(header, bool):
+        raise ConfigError(f"The 'header' parameter must be True or False. Got {header!r} "
+                          "instead.")
+    if names is None:
+        if not header:
+            raise ConfigError("--no-header needs --names to name the columns, one per field "
+                              "(e.g. --names customer_id,order_date,amount; [input] names in "
+                              "a config).")
+        return None
+    if header:
+        raise ConfigError("--names names the columns of a file without a header: add "
+                          "--no-header ([input] header = false), or leave --names out to use "
+                          "the file's header.")
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"--names: expected a list of column names. Got {names!r} instead.")
+    cleaned = [n.strip() for n in names]
+    if not cleaned or not all(cleaned):
+        raise ConfigError(f"--names: every column needs a name. Got {list(names)!r} instead.")
+    seen: dict[str, int] = {}
+    for position, name in enumerate(cleaned, start=1):
+        if name.lower() in seen:
+            raise ConfigError(f"--names: {name!r} appears twice (positions {seen[name.lower()]} "
+                              f"and {position}); give each column its own name.")
+        seen[name.lower()] = position
+    return cleaned
+
+
+def _names_error(path: Path, expected: int, got: int, row: int, line: int) -> InputError:
+    return InputError(f"{path}, row {row} (line {line}): {got} fields, expected {expected} as "
+                      "--names gives; give one name per field.")
+
+
+def _whitespace_sql(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None,
+                    names: list[str] | None) -> str:
+    """Return SQL reading a whitespace-separated text file, one text column per field.
+
+    DuckDB's CSV reader takes one delimiter, not runs of blanks: each line is read whole
+    (no delimiter, no quoting) and split on runs of whitespace after trimming. The field count of
+    every line is checked here, once (a whole pass over the file), so that a short or
+    long row is refused naming its row and line.
+    """
+    options = ["columns = {'line': 'VARCHAR'}", "header = false", "delim = ''", "quote = ''",
+               "escape = ''", "auto_detect = false", "strict_mode = false"]
+    if encoding:
+        options.append(f"encoding = {sql_literal(encoding)}")
+    lines = (f"SELECT line, row_number() OVER () AS _line FROM read_csv("
+             f"{sql_literal(str(path))}, {', '.join(options)})")
+    fields = (f"SELECT _line, regexp_split_to_array(regexp_replace(line, '^\\s+|\\s+$', '', "
+              f"'g'), '\\s+') AS _f FROM ({lines}) WHERE regexp_matches(line, '\\S')")
+    first = con.execute(f"SELECT _line, _f FROM ({fields}) ORDER BY _line LIMIT 1").fetchone()
+    if first is None:
+        raise InputError(f"{path}: the file holds only blank lines; expected rows of fields "
+                         "separated by spaces or tabs.")
+    if names is None:
+        header_line, header = first
+        seen: dict[str, int] = {}
+        for position, name in enumerate(header, start=1):
+            if name.lower() in seen:
+                raise InputError(f"{path}, header: column name {name!r} appears twice (columns "
+                                 f"{seen[name.lower()]} and {position}); rename one so the "
+                                 "mapping is unambiguous.")
+            seen[name.lower()] = position
+        names, data = list(header), f"WHERE _line > {header_line}"
+    else:
+        data = ""
+    ragged = con.execute(
+        f"SELECT _row, _line, len(_f) FROM (SELECT _line, _f, row_number() OVER (ORDER BY _line) "
+        f"AS _row FROM ({fields}) {data}) WHERE len(_f) <> {len(names)} ORDER BY _line LIMIT 1"
+    ).fetchone()
+    if ragged is not None:
+        row, line, count = ragged
+        if data:
+            raise InputError(f"{path}, row {row} (line {line}): {count} fields, expected "
+                             f"{len(names)} as in the header (fields separated by whitespace); "
+                             "fix the row.")
+        raise _names_error(path, len(names), count, row, line)
+    columns = ", ".join(f"_f[{i}] AS {_quote(name)}" for i, name in enumerate(names, start=1))
+    return f"SELECT {columns} FROM ({fields}) {data}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _describe(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -246,7 +366,7 @@ def _check_csv_header(con: duckdb.DuckDBPyConnection, path: Path, columns: list[
 
 
 def csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
-             delimiter: str | None) -> InputError:
+              delimiter: str | None, names: Sequence[str] | None = None) -> InputError:
     """Turn a CSV that DuckDB cannot read into one line naming the file and the line.
 
     A row with more or fewer fields than the header is found by reading the file with
@@ -254,8 +374,9 @@ def csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
     "not utf-8 encoded") are kept otherwise.
     """
     text = str(exc) if exc is not None else ""
-    if "utf-8" not in text and "unicode" not in text.lower():
-        ragged = _find_ragged_row(path, encoding, delimiter)
+    if ("utf-8" not in text and "unicode" not in text.lower()
+            and delimiter != WHITESPACE):  # whitespace files are checked when opened
+        ragged = _find_ragged_row(path, encoding, delimiter, names)
         if ragged:
             return InputError(ragged)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
@@ -277,8 +398,12 @@ def csv_error(path: Path, exc: Exception | None, *, encoding: str | None,
     return InputError(f"{location}: cannot read as CSV: {reason or 'unreadable file'}")
 
 
-def _find_ragged_row(path: Path, encoding: str | None, delimiter: str | None) -> str | None:
-    """Return a message naming the first row whose field count differs from the header's."""
+def _find_ragged_row(path: Path, encoding: str | None, delimiter: str | None,
+                     names: Sequence[str] | None = None) -> str | None:
+    """Return a message naming the first row whose field count differs from the header's.
+
+    With ``names`` (a file without a header) the count to match is ``len(names)``.
+    """
     try:
         with open(path, encoding=_python_encoding(encoding), newline="") as handle:
             first = handle.readline()
@@ -289,13 +414,14 @@ def _find_ragged_row(path: Path, encoding: str | None, delimiter: str | None) ->
                     return None
             handle.seek(0)
             reader = csv.reader(handle, delimiter=delimiter)
-            header = next(reader, None)
+            header = list(names) if names is not None else next(reader, None)
             if header is None:
                 return None
+            what = "--names gives" if names is not None else "in the header"
             for row_number, row in enumerate(reader, start=1):
                 if row and len(row) != len(header):
                     return (f"{path}, row {row_number} (line {reader.line_num}): {len(row)} "
-                            f"fields, expected {len(header)} as in the header (delimiter "
+                            f"fields, expected {len(header)} as {what} (delimiter "
                             f"{delimiter!r}); fix the row (quote fields holding the delimiter).")
     except (OSError, UnicodeError, csv.Error, LookupError):
         return None
