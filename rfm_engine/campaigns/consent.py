@@ -199,6 +199,23 @@ class ConsentList:
             ok |= ~_people(self.frame).mask(customers)
         return ok & ~blocked
 
+    def objected_ids(self, people: pd.DataFrame) -> list[str]:
+        """Return the ids of ``people`` who objected to profiling (by id or email), sorted.
+
+        Parameters
+        ----------
+        people : DataFrame
+            ``customer_id`` (and ``email``, normalized or not): the customers of the
+            transactions, such as their distinct ids and addresses.
+
+        Returns
+        -------
+        list of str
+        """
+        if not len(self._rows("objected")):
+            return []
+        return sorted(set(people.loc[self.objected(people), "customer_id"]))
+
     def remove_objected(self, tx: Transactions) -> list[str]:
         """Leave the customers who objected to profiling out of ``tx``'s transactions.
 
@@ -218,9 +235,8 @@ class ConsentList:
         if not len(self._rows("objected")):
             return []
         email = ", email" if "email" in tx.columns else ""
-        people = tx.con.execute(
-            f"SELECT DISTINCT customer_id{email} FROM transactions").df()
-        removed = sorted(set(people.loc[self.objected(people), "customer_id"]))
+        removed = self.objected_ids(tx.con.execute(
+            f"SELECT DISTINCT customer_id{email} FROM transactions").df())
         if removed:
             con = tx.con
             con.execute("CREATE OR REPLACE TEMP TABLE objected_customers (customer_id VARCHAR)")

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 #: The engines of ``[input] engine`` / ``--engine``.
 ENGINES = ("duckdb", "spark")
 #: The commands that run on Spark so far (issue 13 goes on).
-SPARK_COMMANDS = ("features", "segment")
+SPARK_COMMANDS = ("features", "segment", "run")
 
 __all__ = ["ENGINES", "SPARK_COMMANDS", "refuse_spark", "spark_engine"]
 
@@ -44,5 +44,6 @@ def spark_engine() -> ModuleType:
 def refuse_spark(engine: str, command: str) -> None:
     """Raise a ConfigError when ``engine`` is spark and ``command`` does not run on it yet."""
     if engine == "spark":
-        raise ConfigError(f"--engine spark runs {' and '.join(SPARK_COMMANDS)} so far, not "
+        names = f"{', '.join(SPARK_COMMANDS[:-1])} and {SPARK_COMMANDS[-1]}"
+        raise ConfigError(f"--engine spark runs {names} so far, not "
                           f"{command}: use the DuckDB engine (the default) for it.")

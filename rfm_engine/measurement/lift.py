@@ -79,6 +79,7 @@ from ..io._validation import is_int, is_real, require_columns
 from ..io.loading import Transactions, load_transactions
 from ..io.writers import json_text, plain_json
 from ..plotting import new_axes
+from .migration import CUSTOMERS_FILE, customers_parts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -230,9 +231,10 @@ def campaign_lift(
 
 
 def _read_run(run_dir: Path) -> tuple[dt.date, dict[str, Any], pd.DataFrame]:
-    manifest_path, customers_path = run_dir / "manifest.json", run_dir / "customers.parquet"
-    for path in (manifest_path, customers_path):
-        if not path.is_file():
+    manifest_path, customers_path = run_dir / "manifest.json", run_dir / CUSTOMERS_FILE
+    for path, found in ((manifest_path, manifest_path.is_file()),
+                        (customers_path, bool(customers_parts(run_dir)))):
+        if not found:
             raise InputError(f"{path}: no such file. Pass the folder of one weekly run, "
                              "DIR/<as_of>/, as written by 'rfm-engine run'.")
     try:

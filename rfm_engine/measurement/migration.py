@@ -48,8 +48,8 @@ from ..plotting import new_axes
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["DEFAULT_TRIGGERS", "GONE", "NEW", "TRIGGER_COLUMNS", "Migration",
-           "earlier_runs", "find_previous_run", "migrate", "trigger_lists"]
+__all__ = ["CUSTOMERS_FILE", "DEFAULT_TRIGGERS", "GONE", "NEW", "TRIGGER_COLUMNS", "Migration",
+           "customers_parts", "earlier_runs", "find_previous_run", "migrate", "trigger_lists"]
 
 #: Pseudo-segment of customers absent from the previous run (a row of the matrix).
 NEW = "(new)"
@@ -63,6 +63,44 @@ TRIGGER_COLUMNS = ["customer_id", "segment", "previous_segment", "recency_days",
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MANIFEST = "manifest.json"
+#: A run's customer table: one Parquet file (the DuckDB engine), or a folder of Parquet
+#: part files of one schema (the Spark engine's ``part-00000.parquet``, ...).
+CUSTOMERS_FILE = "customers.parquet"
+
+
+def customers_parts(run_dir: str | Path) -> list[Path]:
+    """Return the Parquet file(s) of a run's ``customers.parquet``, in row order.
+
+    The file itself, or the part files of a folder (``*.parquet``, names starting with
+    ``.`` or ``_`` left out, as pyarrow and Spark do), sorted by name: read in this order
+    they give the table's rows in order. Every reader of a run's customers takes its
+    files from here, so a run of either engine reads the same way.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        ``DIR/<as_of>``.
+
+    Returns
+    -------
+    list of Path
+        Empty when the run has no ``customers.parquet``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> (run / "customers.parquet").mkdir()
+    >>> for name in ["part-00001.parquet", "part-00000.parquet", "_SUCCESS"]:
+    ...     _ = (run / "customers.parquet" / name).write_bytes(b"")
+    >>> [p.name for p in customers_parts(run)]
+    ['part-00000.parquet', 'part-00001.parquet']
+    """
+    path = Path(run_dir) / CUSTOMERS_FILE
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".parquet"
+                      and not p.name.startswith((".", "_")))
+    return [path] if path.is_file() else []
 
 
 def find_previous_run(output_dir: str | Path, as_of: dt.date | str) -> Path | None:

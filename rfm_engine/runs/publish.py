@@ -35,6 +35,7 @@ from ..io.writers import (
     text_writer,
     write_all,
 )
+from ..measurement.migration import CUSTOMERS_FILE
 from ..progress import logger, step
 from ..reports.summary_report import RunSummary, write_heatmap_png
 
@@ -90,6 +91,10 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
         write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
     rows = {path: writer.rows for path, writer in outputs.items()  # known, not re-read
             if isinstance(writer, TableWriter)}
+    if run.write_customers is not None:  # a folder of part files, each in the manifest
+        customers_out = table.drop(columns=["email_valid"])
+        rows.update(run.write_customers(customers_out.astype(file_dtypes(customers_out)),
+                                        staging / CUSTOMERS_FILE))
     del outputs  # the lists' frames
 
     # Every list is read back from disk (it parses, and it has the column to check) even
@@ -167,8 +172,9 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         if campaign.channel == "email":
             email_lists += list(writers)
     outputs: dict[Path, Any] = {
-        staging / "customers.parquet": table_writer(customers_out, ".parquet",
-                                                    dtypes=file_dtypes(customers_out)),
+        **({} if run.write_customers is not None else {
+            staging / CUSTOMERS_FILE: table_writer(customers_out, ".parquet",
+                                                   dtypes=file_dtypes(customers_out))}),
         staging / "segments.csv": table_writer(seg.summary, ".csv"),
         staging / "campaigns.csv": table_writer(counts, ".csv"),
         staging / "quality.json": text_writer(tx.report.to_json()),

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -49,13 +51,20 @@ from ..core.features import customer_features
 from ..core.model import SegmentationModel
 from ..core.pipeline import Segmentation, segment_customers
 from ..core.segments import load_rules
-from ..engines import refuse_spark
+from ..engines import spark_engine
 from ..errors import ComplianceError, ConfigError, OutputExistsError
 from ..integrations.model_store import load_frozen
 from ..io.loading import Transactions, connect, load_transactions
 from ..io.quality import DataQualityReport
-from ..io.writers import check_output_folder, publish_lock
-from ..measurement.migration import Migration, earlier_runs, migrate, trigger_lists
+from ..io.writers import check_output_folder, publish_lock, staging_folder
+from ..measurement.migration import (
+    CUSTOMERS_FILE,
+    Migration,
+    customers_parts,
+    earlier_runs,
+    migrate,
+    trigger_lists,
+)
 from ..progress import step
 from ..reports.kpi_report import report_kpis
 from .publish import publish_run
@@ -155,6 +164,10 @@ class WeeklyRun:
         The model that scored the run.
     warnings : list of str
         Things worth a look that did not stop the run.
+    write_customers : callable or None
+        Writes ``customers.parquet`` (the table as the file holds it, the path) and
+        returns the rows of each file written: the Spark engine's folder of part files.
+        None: one Parquet file written on the driver.
     """
 
     config: Config
@@ -176,6 +189,7 @@ class WeeklyRun:
     fitted_here: bool
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
+    write_customers: Callable[[pd.DataFrame, Path], dict[Path, int]] | None = None
 
 
 def campaign_plan(config: Config) -> tuple[Campaign, ...]:
@@ -223,9 +237,10 @@ def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...]
     frames = []
     for day, folder in runs:
         recent = (as_of - day).days < window
-        path = folder / "customers.parquet"
+        path = folder / CUSTOMERS_FILE  # a file, or a folder of part files (Spark)
+        parts = customers_parts(folder)
         if folder == previous_dir:  # read whole before: a missing file stops the run
-            names = pq.read_schema(path).names
+            names = pq.read_schema(parts[0] if parts else path).names
             columns = [c for c in _MIGRATION_COLUMNS if c in names]
             table = pd.read_parquet(path, columns=columns + (
                 [c for c in ("campaign", "group") if c not in columns] if recent else []))
@@ -233,7 +248,7 @@ def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...]
             if recent:
                 targets = table[table["group"] == "target"]
                 frames.append(targets[["customer_id", "campaign"]].assign(as_of=day))
-        elif recent and path.is_file():
+        elif recent and parts:
             targets = pd.read_parquet(path, columns=["customer_id", "campaign"],
                                       filters=[("group", "==", "target")])
             frames.append(targets.assign(as_of=day))
@@ -361,12 +376,27 @@ def run_weekly(
         consents = (load_consent(consent_path, required=compliance["consent_required"])
                     if consent_path else None)
 
-        refuse_spark(config.input.engine, "the weekly run")
-        tx = load_transactions(config.input.path, **config.load_options(), con=connect())
+        spark = config.input.engine == "spark"
+        if spark:  # the lines stay on the cluster (rfm_engine.engines.spark)
+            engine = spark_engine()
+            tx = engine.load_transactions(config.input.path, **config.load_options())
+        else:
+            tx = load_transactions(config.input.path, **config.load_options(), con=connect())
         run_dir = output_dir / tx.as_of.isoformat()
         _lock_run(locks, run_dir, force)
-        objected = consents.remove_objected(tx) if consents is not None else []
-        customers = customer_features(tx)
+        if spark:
+            objected = _remove_objected_spark(engine, consents, tx)
+            customers = engine.customer_features(tx)
+            # The driver-side steps (suggestions, KPIs, CLV) read Spark's Parquet with
+            # DuckDB, from a hidden folder beside the run (removed at the end; a killed
+            # run's is removed by the next run's lock, as a staging folder).
+            local = engine.driver_transactions(
+                tx, locks.enter_context(staging_folder(run_dir)),
+                memory_limit=config.input.memory_limit)
+        else:
+            objected = consents.remove_objected(tx) if consents is not None else []
+            customers = customer_features(tx)
+            local = tx
         seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
                                 edges=config.scoring.edges, scorer=scorer)
         warnings = (stale + list(tx.report.warnings) + seg.warnings
@@ -402,16 +432,16 @@ def run_weekly(
             resurrection = [c.name for c in plan if c.type == "resurrection"]
             resurrected = table["campaign"].isin(resurrection)
             targets = table.loc[resurrected, "customer_id"]
-            for column, values in suggest_items(tx, table, targets=targets).items():
+            for column, values in suggest_items(local, table, targets=targets).items():
                 table[column] = values.set_axis(table.index)  # NA but for the targets
             counts = campaign_counts(table, plan).reset_index()
 
         triggers = (trigger_lists(migration, config.migration.triggers)
                     if migration.has_previous else {})  # first run: everyone is "new"
         with step("KPI report"):
-            kpi = _kpi_report(config, tx, table[["customer_id", "segment"]])
+            kpi = _kpi_report(config, local, table[["customer_id", "segment"]])
         warnings += kpi.warnings
-        tx.con.close()  # every query is done: free DuckDB's tables before writing
+        local.con.close()  # every query is done: free DuckDB's tables before writing
 
         # Everything the result needs is built before publishing: nothing after it can fail.
         model = frozen or SegmentationModel.from_scorer(
@@ -422,10 +452,33 @@ def run_weekly(
                         counts=counts, kpi=kpi, suppressions=suppressions, consents=consents,
                         objected=objected, compliance=compliance, previous_dir=previous_dir,
                         clustering=clustering, fitted_here=scorer is None, model=model,
-                        warnings=warnings)
+                        warnings=warnings,
+                        write_customers=_spark_customers_writer(engine, tx) if spark else None)
         manifest = publish_run(run, run_dir, force=force)
         return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
                          quality=tx.report)
+
+
+def _remove_objected_spark(engine: ModuleType, consents: ConsentList | None,
+                           tx: Any) -> list[str]:
+    """Leave the customers who objected to profiling out of Spark transactions ``tx``.
+
+    The rule is :meth:`ConsentList.objected_ids` over the distinct ids (and addresses)
+    of the lines, collected only when the consent file holds an objection.
+    """
+    if consents is None or not consents.counts["objected"]:
+        return []
+    removed = consents.objected_ids(engine.people(tx))
+    engine.without_customers(tx, removed)
+    return removed
+
+
+def _spark_customers_writer(engine: ModuleType, tx: Any
+                            ) -> Callable[[pd.DataFrame, Path], dict[Path, int]]:
+    """Write ``customers.parquet`` with Spark: a folder of part files (rows per part)."""
+    def write(table: pd.DataFrame, path: Path) -> dict[Path, int]:
+        return engine.write_customers(engine.from_pandas(tx, table), path, rows=len(table))
+    return write
 
 
 def _frozen_model(config: Config) -> SegmentationModel | None:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..io.identifiers import normalize_customer_id
-from ..measurement.migration import earlier_runs
+from ..measurement.migration import CUSTOMERS_FILE, customers_parts, earlier_runs
 
 __all__ = ["RunFolder", "customer_history", "run_folders", "segment_trends"]
 
@@ -92,8 +92,11 @@ class RunFolder:
 
     @cached_property
     def customers(self) -> pd.DataFrame:
-        """``customers.parquet``: every customer of the run (read once)."""
-        return pd.read_parquet(self.path / "customers.parquet")
+        """``customers.parquet``: every customer of the run (read once).
+
+        A file, or the folder of part files of a Spark run.
+        """
+        return pd.read_parquet(self.path / CUSTOMERS_FILE)
 
     @cached_property
     def segments(self) -> pd.DataFrame:
@@ -251,7 +254,8 @@ def customer_history(runs: list[RunFolder], customer_id: str) -> pd.DataFrame:
     import duckdb
 
     wanted = normalize_customer_id(pd.Series([customer_id], dtype="str")).iloc[0]
-    paths = [run.path / "customers.parquet" for run in runs]
+    parts = {path: run.as_of for run in runs for path in customers_parts(run.path)}
+    paths = list(parts)  # a run's file, or its part files (a Spark run's folder)
     if pd.isna(wanted) or not paths:
         return pd.DataFrame(columns=["as_of", *HISTORY_COLUMNS])
     names = set().union(*(pq.read_schema(p).names for p in paths))
@@ -262,6 +266,6 @@ def customer_history(runs: list[RunFolder], customer_id: str) -> pd.DataFrame:
             f"SELECT filename, {select} FROM read_parquet(?, filename = true, "
             "union_by_name = true) WHERE customer_id = ?",
             [[str(p) for p in paths], wanted]).df()
-    as_of = {str(p): run.as_of for p, run in zip(paths, runs, strict=True)}
+    as_of = {str(p): day for p, day in parts.items()}
     rows.insert(0, "as_of", rows.pop("filename").map(as_of))
     return rows.sort_values("as_of", kind="stable").reset_index(drop=True)

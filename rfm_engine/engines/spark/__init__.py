@@ -28,8 +28,10 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 
 from .campaigns import holdout_draw
 from .features import customer_features, orders_frame
+from .handoff import driver_transactions, from_pandas, people, without_customers, write_customers
 from .loading import SparkTransactions, load_transactions
 from .session import SESSION_CONF, spark_session
 
-__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "holdout_draw",
-           "load_transactions", "orders_frame", "spark_session"]
+__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "driver_transactions",
+           "from_pandas", "holdout_draw", "load_transactions", "orders_frame", "people",
+           "spark_session", "without_customers", "write_customers"]

@@ -1,0 +1,199 @@
+"""What Spark hands to the driver in the weekly run: Parquet folders, and small collected tables.
+
+The weekly run on Spark (:func:`rfm_engine.runs.weekly.run_weekly` with ``engine =
+"spark"``) keeps the lines on the cluster. The steps that stay on the driver get them
+through Parquet, never through the driver's memory:
+
+* :func:`driver_transactions`: the KPI report, its cohorts, the predictive CLV fit and the
+  cross-sell suggestions are the DuckDB engine's own code, run on the driver over a
+  :class:`~rfm_engine.io.loading.Transactions` whose view ``transactions`` and orders
+  table are Parquet folders Spark wrote (the lines in the columns those steps read, and
+  the orders table Spark built). DuckDB streams them and spills to disk beyond its
+  memory limit.
+* :func:`write_customers`: the run's ``customers.parquet`` as a folder of Parquet part
+  files written by Spark, ordered by ``customer_id`` (``part-00000.parquet``, ...).
+* :func:`people` and :func:`without_customers`: the customers who objected to profiling
+  are found on the driver (the consent records are small) and left out on Spark.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ...io.loading import Transactions, connect
+from ...io.sources import sql_literal
+from ...progress import step
+from .features import orders_frame
+from .loading import SparkTransactions
+from .session import pandas_conversion
+
+__all__ = ["ROWS_PER_PART", "driver_transactions", "people", "without_customers",
+           "write_customers", "write_parts"]
+
+#: Rows of a part file of ``customers.parquet`` (about 100-200 MB of Parquet at most).
+ROWS_PER_PART = 2_000_000
+#: Columns of the lines the driver-side steps read (KPIs, CLV summary, suggestions).
+_LINE_COLUMNS = ("customer_id", "order_key", "order_ts", "order_date", "amount",
+                 "product_id", "category")
+_ORDERS_VIEW = "_rfm_orders_spark"
+
+
+def write_parts(frame: DataFrame, path: Path, *, parts: int | None = None,
+                order_by: str | None = None) -> dict[Path, int]:
+    """Write a Spark DataFrame as a folder of Parquet part files; return rows per part.
+
+    Spark's file names (a job id in each) become ``part-00000.parquet``, ... in Spark's
+    order, and its marker files (``_SUCCESS``, ``.crc`` checksums) are removed, so the
+    folder holds the data files only, named the same by every run.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        The table.
+    path : Path
+        The folder to create (it must not exist); a path the driver and the executors
+        share (local mode, a shared mount such as ``/dbfs``).
+    parts : int, optional
+        Number of part files (default: Spark's partitions of ``frame``).
+    order_by : str, optional
+        Range-partition by this column and sort each part by it: read in name order, the
+        parts give the rows in that order.
+
+    Returns
+    -------
+    dict
+        Part file to its rows (from the files' Parquet footers).
+    """
+    if order_by is not None:
+        frame = frame.repartitionByRange(parts or frame.rdd.getNumPartitions(), order_by
+                                         ).sortWithinPartitions(order_by)
+    elif parts is not None:
+        frame = frame.coalesce(parts)
+    frame.write.mode("errorifexists").parquet(path.absolute().as_uri())
+    written = sorted(p for p in path.iterdir() if p.name.startswith("part-")
+                     and p.name.endswith(".parquet"))
+    for other in set(path.iterdir()) - set(written):
+        other.unlink() if other.is_file() else shutil.rmtree(other)
+    rows: dict[Path, int] = {}
+    for number, part in enumerate(written):
+        renamed = part.rename(path / f"part-{number:05d}.parquet")
+        rows[renamed] = pq.ParquetFile(renamed).metadata.num_rows
+    return rows
+
+
+def write_customers(table: DataFrame, path: Path, *, rows: int | None = None
+                    ) -> dict[Path, int]:
+    """Write a run's customer table as ``customers.parquet``: a folder of part files.
+
+    Ordered by ``customer_id`` (as the DuckDB engine's single file), one part per
+    :data:`ROWS_PER_PART` customers (at least one).
+
+    Parameters
+    ----------
+    table : pyspark.sql.DataFrame
+        The customer table.
+    path : Path
+        ``<staging>/customers.parquet``.
+    rows : int, optional
+        The table's rows, when known (else counted).
+
+    Returns
+    -------
+    dict
+        Part file to its rows.
+    """
+    rows = table.count() if rows is None else rows
+    parts = max(1, math.ceil(rows / ROWS_PER_PART))
+    with step("writing customers.parquet (spark)", rows=rows):
+        return write_parts(table, path, parts=parts, order_by="customer_id")
+
+
+def from_pandas(tx: SparkTransactions, frame: pd.DataFrame) -> DataFrame:
+    """Return a pandas table as a Spark DataFrame, through Arrow (pyarrow's types)."""
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    arrow = arrow.cast(pa.schema([
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+        for f in arrow.schema]))
+    with pandas_conversion():
+        return tx.spark.createDataFrame(arrow)
+
+
+def driver_transactions(tx: SparkTransactions, folder: Path, *,
+                        memory_limit: str | None = None) -> Transactions:
+    """Return the lines and orders of ``tx`` as Parquet read by DuckDB, for the driver.
+
+    Spark writes the lines (in the columns the KPI report, the CLV summary and the
+    suggestions read: ``customer_id, order_key, order_ts, order_date, amount`` and the
+    mapped ``product_id``, ``category``) and its orders table
+    (:func:`~rfm_engine.engines.spark.features.orders_frame`) into ``folder``; the
+    returned :class:`~rfm_engine.io.loading.Transactions` reads them in place: its view
+    ``transactions`` is the lines, its orders table the orders (not grouped again), its
+    report, source and dates are ``tx``'s. Nothing is collected.
+
+    Parameters
+    ----------
+    tx : SparkTransactions
+        The loaded transactions.
+    folder : Path
+        An empty folder the driver and the executors share; it must outlive the returned
+        object (the caller removes it, after closing ``.con``).
+    memory_limit : str, optional
+        DuckDB's memory limit on the driver (:func:`rfm_engine.io.loading.connect`).
+
+    Returns
+    -------
+    Transactions
+    """
+    lines = tx.frame.select(*(_plain(c) for c in _LINE_COLUMNS if c in tx.frame.columns))
+    orders = orders_frame(tx)
+    with step("handing the lines and orders to the driver (spark -> Parquet)"):
+        write_parts(lines, folder / "lines")
+        write_parts(orders.select(*(_plain(c) for c in orders.columns)), folder / "orders")
+    con = connect(memory_limit=memory_limit) if memory_limit else connect()
+    for view, name in (("transactions", "lines"), (_ORDERS_VIEW, "orders")):
+        files = sql_literal((folder / name / "*.parquet").as_posix())
+        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet({files})")
+    local = Transactions(con, tx.source, dict(tx.columns), tx.as_of, tx.window_start,
+                         tx.report, tx.max_shared_order_fraction)
+    local._orders_table = _ORDERS_VIEW  # Spark's orders: shared ids were counted there
+    return local
+
+
+def _plain(column: str) -> object:
+    """Timestamps without a time zone in the files (DuckDB's TIMESTAMP; the session is UTC)."""
+    if column == "order_ts":
+        return F.col(column).cast("timestamp_ntz").alias(column)
+    return F.col(column)
+
+
+def people(tx: SparkTransactions) -> pd.DataFrame:
+    """Return the distinct ``customer_id`` (and ``email``, when mapped) of the lines.
+
+    What :meth:`rfm_engine.campaigns.consent.ConsentList.objected` needs to find the
+    customers who objected to profiling (one row per customer and address).
+    """
+    columns = ["customer_id", *(["email"] if "email" in tx.frame.columns else [])]
+    with pandas_conversion():
+        return tx.frame.select(*columns).distinct().toPandas()
+
+
+def without_customers(tx: SparkTransactions, ids: Iterable[str]) -> SparkTransactions:
+    """Leave the lines of ``ids`` out of ``tx`` (a broadcast anti-join); ``tx`` is changed.
+
+    The orders built so far are dropped, so every later step reads the remaining lines.
+    """
+    ids = sorted(set(ids))
+    if ids:
+        removed = tx.spark.createDataFrame([(i,) for i in ids], "customer_id string")
+        tx.frame = tx.frame.join(F.broadcast(removed), "customer_id", "left_anti")
+        tx._orders = None
+    return tx
