@@ -1,7 +1,7 @@
 """One-off runs of a transactions file, written beside one output file.
 
-What ``rfm-engine features``, ``clv-summary``, ``segment``, ``cluster``, ``kpis``, ``clv``
-and ``lift`` call, one function each: it takes the effective
+What ``rfm-engine features``, ``clv-summary``, ``segment``, ``cluster``, ``kpis``, ``clv``,
+``clv-validate`` and ``lift`` call, one function each: it takes the effective
 :class:`~rfm_engine.config.Config` (the file with the command-line options over it), reads
 the transactions it names, computes, writes ``OUTPUT`` and its side files
 (``OUTPUT.quality.json``, ...; :func:`rfm_engine.io.writers.beside`) all or nothing, and
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
-from ..core.features import clv_summary, customer_features
+from ..core.features import clv_summary, count_customers, customer_features
 from ..engines import refuse_spark, spark_engine
 from ..errors import ConfigError, ModelNotIdentifiedError
 from ..io.loading import Transactions, connect, load_transactions
@@ -41,13 +41,14 @@ if TYPE_CHECKING:
     from ..core.clustering import Clustering
     from ..core.model import SegmentationModel
     from ..core.pipeline import Segmentation
-    from ..measurement.clv import CLVResult
+    from ..measurement.clv import CLVResult, CLVValidation
     from ..measurement.lift import LiftReport
     from ..reports.kpi_report import KPIReport
 
-__all__ = ["CLUSTER_SIDES", "CLV_SIDES", "CLVRun", "ClusterRun", "KPIRun", "SegmentRun",
-           "TableRun", "read_transactions", "run_cluster", "run_clv", "run_clv_summary",
-           "run_features", "run_kpis", "run_lift", "run_segment"]
+__all__ = ["CLUSTER_SIDES", "CLV_SIDES", "CLV_VALIDATE_SIDES", "CLVRun", "CLVValidateRun",
+           "ClusterRun", "KPIRun", "SegmentRun", "TableRun", "read_transactions", "run_cluster",
+           "run_clv", "run_clv_summary", "run_clv_validate", "run_features", "run_kpis",
+           "run_lift", "run_segment"]
 
 
 def read_transactions(config: Config, *, progress_bar: bool = False,
@@ -546,6 +547,101 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
         outputs[Path(params_out)] = text_writer(json_text(result.params))
     write_all(outputs, force=force)
     return CLVRun(tx.report, result)
+
+
+#: The side files of run_clv_validate (output comes last).
+CLV_VALIDATE_SIDES = ("quality.json", "json", "figures.csv", "tracking.png",
+                      "calibration_holdout.png")
+
+
+@dataclass
+class CLVValidateRun:
+    """What :func:`run_clv_validate` computed and wrote.
+
+    Attributes
+    ----------
+    quality : DataQualityReport
+        The data-quality report of the transactions up to the holdout's end.
+    validation : CLVValidation
+        Metrics, tracking, conditional expectations and the fitted models.
+    """
+
+    quality: DataQualityReport
+    validation: CLVValidation
+
+
+def run_clv_validate(config: Config, output: str | Path, *, calibration_end: str,
+                     holdout_end: str, time_unit: str = "W", force: bool = False,
+                     progress_bar: bool = False) -> CLVValidateRun:
+    """Fit the CLV models on a calibration period and check them on the holdout; write it.
+
+    Reads ``config``'s transactions twice, up to ``calibration_end`` and up to
+    ``holdout_end`` (``[features] as_of`` and ``window_days`` are not used: the two
+    dates set the periods), and writes ``output`` (per customer: the calibration summary,
+    actual and expected holdout purchases and spend) and beside it ``output.json`` (the
+    figures, strict JSON), ``output.figures.csv`` (the same figures as one long table),
+    ``output.tracking.png``, ``output.calibration_holdout.png`` and
+    ``output.quality.json``.
+
+    Parameters
+    ----------
+    config : Config
+        The effective configuration (the input and how to read it).
+    output : str or Path
+        The per-customer table; its suffix picks the format.
+    calibration_end, holdout_end : str
+        The last days of the calibration and holdout periods, ``YYYY-MM-DD``.
+    time_unit : {"D", "W", "M"}, default="W"
+        Time unit of the models.
+    force : bool, default=False
+        Replace existing files.
+    progress_bar : bool, default=False
+        See :func:`read_transactions`.
+
+    Returns
+    -------
+    CLVValidateRun
+
+    Raises
+    ------
+    ConfigError
+        A date that is not ``YYYY-MM-DD``, or a holdout that does not end after the
+        calibration period.
+    ModelNotIdentifiedError
+        The calibration data cannot identify the models; nothing is written.
+    """
+    from ..io._validation import as_date
+    from ..measurement.clv import validate_clv
+
+    output = Path(output)
+    start = as_date(calibration_end, "--calibration-end")
+    end = as_date(holdout_end, "--holdout-end")
+    if not start < end:
+        raise ConfigError(f"--holdout-end {end} must come after --calibration-end {start}.")
+    if not config.input.path:
+        raise ConfigError("No input: give INPUT or [input] path in the config.")
+    refuse_spark(config.input.engine, "clv-validate")
+    options = {**config.load_options(), "window_days": None}
+    loaded = [load_transactions(config.input.path, **{**options, "as_of": day},
+                                con=connect(progress_bar=progress_bar))
+              for day in (start, end)]
+    try:
+        validation = validate_clv(*loaded, time_unit=time_unit)
+    except ModelNotIdentifiedError as exc:
+        raise ModelNotIdentifiedError(f"{loaded[0].source.name}: no CLV validation: {exc} "
+                                      "Nothing was written.") from None
+    count_customers(loaded[1])  # the report's customer counts, over both periods
+    quality = loaded[1].report
+    write_all({
+        beside(output, "quality.json"): text_writer(quality.to_json()),
+        beside(output, "json"): text_writer(validation.to_json()),
+        beside(output, "figures.csv"): table_writer(validation.figures_frame(), ".csv"),
+        beside(output, "tracking.png"): figure_writer(validation.plot_tracking().figure),
+        beside(output, "calibration_holdout.png"): figure_writer(
+            validation.plot_calibration_holdout().figure),
+        output: table_writer(validation.customers, output.suffix),
+    }, force=force)
+    return CLVValidateRun(quality, validation)
 
 
 def run_lift(run_dir: str | Path, config: Config, *, from_config: bool = False,

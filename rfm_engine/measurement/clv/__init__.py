@@ -3,11 +3,12 @@
 ``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator),
 ``pareto_nbd`` (the Pareto/NBD model), ``value``
 (discounted CLV per customer: ``fit_clv``, ``CLVResult``), ``holdout`` (purchases after
-the calibration period) and ``plots``. The public names are re-exported here:
+the calibration period), ``validation`` (fit on a calibration period, check against the
+holdout: ``validate_clv``) and ``plots``. The public names are re-exported here:
 ``from rfm_engine.measurement.clv import fit_clv`` is the import to use.
 """
 
-from .holdout import holdout_purchases
+from .holdout import conditional_expectations, holdout_purchases, repeat_purchase_days
 from .models import (
     CLV_COLUMNS,
     BetaGeoModel,
@@ -18,6 +19,7 @@ from .models import (
 )
 from .pareto_nbd import ParetoNBDModel
 from .plots import plot_calibration_holdout, plot_frequency_recency, plot_probability_alive_matrix
+from .validation import VALIDATION_FORMAT, CLVValidation, validate_clv
 from .value import CLV_FORMAT, CLVResult, customer_lifetime_value, fit_clv
 
 __all__ = [
@@ -30,6 +32,11 @@ __all__ = [
     "identification_problem",
     "fit_clv",
     "holdout_purchases",
+    "repeat_purchase_days",
+    "conditional_expectations",
+    "validate_clv",
+    "CLVValidation",
+    "VALIDATION_FORMAT",
     "simulate_summary",
     "plot_frequency_recency",
     "plot_probability_alive_matrix",

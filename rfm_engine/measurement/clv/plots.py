@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ...core._estimator import check_is_fitted
-from ...errors import ConfigError, DataError
-from ...io._validation import require_columns
+from ...errors import ConfigError
 from ...plotting import new_axes
-from .models import _SOURCE, BetaGeoModel, _check_number, _frequency
+from .holdout import conditional_expectations
+from .models import BetaGeoModel, _check_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -131,7 +131,7 @@ def plot_probability_alive_matrix(model: BetaGeoModel, ax: Axes | None = None,
 
 def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.DataFrame,
                              model: BetaGeoModel, ax: Axes | None = None, *,
-                             max_frequency: int = 7) -> Axes:
+                             max_frequency: int = 7, label: str = "BG/NBD") -> Axes:
     """Plot actual vs predicted mean holdout purchases by calibration frequency.
 
     Customers are grouped by calibration ``frequency`` (0, 1, ..., ``max_frequency``
@@ -151,12 +151,15 @@ def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.Data
         Where to draw; a new figure without pyplot when omitted.
     max_frequency : int, default=7
         Frequencies from this one up share the last group.
+    label : str, default="BG/NBD"
+        The model's name in the legend.
 
     Returns
     -------
     Axes
         The plot; the plotted means are in ``ax.lines[0]`` (actual) and
-        ``ax.lines[1]`` (model).
+        ``ax.lines[1]`` (model), the table of
+        :func:`~rfm_engine.measurement.clv.holdout.conditional_expectations`.
 
     Examples
     --------
@@ -170,38 +173,17 @@ def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.Data
     >>> plot_calibration_holdout(calibration, holdout, model).get_ylabel()
     'mean purchases in the holdout period'
     """
-    _check_number("max_frequency", max_frequency, low=1, integer=True)
-    for frame, columns, name in (
-        (calibration_summary, ("customer_id", "frequency", "recency", "T"), _SOURCE),
-        (holdout, ("customer_id", "frequency_holdout", "duration_holdout"), "holdout purchases"),
-    ):
-        require_columns(frame, columns, name)
-    duplicated = holdout["customer_id"].duplicated().to_numpy()
-    if duplicated.any():
-        row = int(np.argmax(duplicated))
-        raise DataError("holdout purchases", row + 1, "customer_id",
-                        holdout["customer_id"].iloc[row], "one row per customer")
-    durations = pd.unique(holdout["duration_holdout"])
-    if len(durations) != 1:
-        raise DataError("holdout purchases", None, "duration_holdout", list(durations),
-                        "one holdout length shared by every customer")
-    duration = float(durations[0])
-    actual = (calibration_summary[["customer_id"]]
-              .merge(holdout[["customer_id", "frequency_holdout"]], on="customer_id",
-                     how="left", validate="one_to_one")["frequency_holdout"]
-              .fillna(0).to_numpy(dtype=np.float64))
-    predicted = model.predict_purchases(duration, calibration_summary).to_numpy()
-    groups = np.minimum(_frequency(calibration_summary), max_frequency).astype(int)
-    table = (pd.DataFrame({"group": groups, "actual": actual, "model": predicted})
-             .groupby("group").mean())
+    table = conditional_expectations(calibration_summary, holdout, model,
+                                     max_frequency=max_frequency)
     ax = ax if ax is not None else new_axes()
-    labels = [str(g) if g < max_frequency else f"{max_frequency}+" for g in table.index]
-    ax.plot(table.index, table["actual"].to_numpy(), marker="o", label="actual")
-    ax.plot(table.index, table["model"].to_numpy(), marker="s", linestyle="--", label="BG/NBD")
-    ax.set_xticks(table.index, labels)
+    positions = np.arange(len(table))
+    ax.plot(positions, table["actual"].to_numpy(), marker="o", label="actual")
+    ax.plot(positions, table["predicted"].to_numpy(), marker="s", linestyle="--",
+            label=label)
+    ax.set_xticks(positions, table["frequency"].tolist())
     ax.set_xlabel("purchases in the calibration period (frequency)")
     ax.set_ylabel("mean purchases in the holdout period")
-    ax.set_title(f"Calibration vs holdout ({duration:g} periods)")
+    ax.set_title(f"Calibration vs holdout ({table.attrs['duration']:g} periods)")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return ax
