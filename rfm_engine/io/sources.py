@@ -267,29 +267,46 @@ def _names_error(path: Path, expected: int, got: int, row: int, line: int) -> In
                       "--names gives; give one name per field.")
 
 
+#: SQL: the blanks trimmed from the ends of a line (space, tab, CR, VT, FF).
+_BLANKS = "' ' || chr(9) || chr(13) || chr(11) || chr(12)"
+
+
 def _whitespace_sql(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None,
                     names: list[str] | None) -> str:
     """Return SQL reading a whitespace-separated text file, one text column per field.
 
     DuckDB's CSV reader takes one delimiter, not runs of blanks: each line is read whole
-    (no delimiter, no quoting) and split on runs of whitespace after trimming. The field count of
-    every line is checked here, once (a whole pass over the file), so that a short or
-    long row is refused naming its row and line.
+    (no delimiter, no quoting), trimmed and split on runs of whitespace. The field count
+    of every line is checked here, in one pass over the file, so that a short or long row
+    is refused naming its row and line (numbered in a second pass, on that error only).
     """
     options = ["columns = {'line': 'VARCHAR'}", "header = false", "delim = ''", "quote = ''",
                "escape = ''", "auto_detect = false", "strict_mode = false"]
     if encoding:
         options.append(f"encoding = {sql_literal(encoding)}")
-    lines = (f"SELECT line, row_number() OVER () AS _line FROM read_csv("
-             f"{sql_literal(str(path))}, {', '.join(options)})")
-    fields = (f"SELECT _line, regexp_split_to_array(regexp_replace(line, '^\\s+|\\s+$', '', "
-              f"'g'), '\\s+') AS _f FROM ({lines}) WHERE regexp_matches(line, '\\S')")
-    first = con.execute(f"SELECT _line, _f FROM ({fields}) ORDER BY _line LIMIT 1").fetchone()
+
+    def lines(skip: int = 0) -> str:
+        return (f"SELECT trim(line, {_BLANKS}) AS line FROM read_csv({sql_literal(str(path))}, "
+                f"{', '.join([*options, f'skip = {skip}'] if skip else options)})")
+
+    def fields(skip: int = 0) -> str:
+        return (f"SELECT regexp_split_to_array(line, '\\s+') AS _f FROM ({lines(skip)}) "
+                "WHERE line <> ''")
+
+    numbered = f"SELECT line, row_number() OVER () AS _line FROM ({lines()})"
+    first = None
+    for head in (f"SELECT line, row_number() OVER () AS _line FROM ({lines()} LIMIT 1000)",
+                 numbered):  # the first line that is not blank: usually line 1
+        first = con.execute(f"SELECT _line, regexp_split_to_array(line, '\\s+') FROM ({head}) "
+                            "WHERE line <> '' ORDER BY _line LIMIT 1").fetchone()
+        if first is not None:
+            break
     if first is None:
         raise InputError(f"{path}: the file holds only blank lines; expected rows of fields "
                          "separated by spaces or tabs.")
+    skip = 0
     if names is None:
-        header_line, header = first
+        skip, header = first[0], first[1]
         seen: dict[str, int] = {}
         for position, name in enumerate(header, start=1):
             if name.lower() in seen:
@@ -297,22 +314,20 @@ def _whitespace_sql(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | 
                                  f"{seen[name.lower()]} and {position}); rename one so the "
                                  "mapping is unambiguous.")
             seen[name.lower()] = position
-        names, data = list(header), f"WHERE _line > {header_line}"
-    else:
-        data = ""
-    ragged = con.execute(
-        f"SELECT _row, _line, len(_f) FROM (SELECT _line, _f, row_number() OVER (ORDER BY _line) "
-        f"AS _row FROM ({fields}) {data}) WHERE len(_f) <> {len(names)} ORDER BY _line LIMIT 1"
-    ).fetchone()
-    if ragged is not None:
-        row, line, count = ragged
-        if data:
-            raise InputError(f"{path}, row {row} (line {line}): {count} fields, expected "
-                             f"{len(names)} as in the header (fields separated by whitespace); "
-                             "fix the row.")
-        raise _names_error(path, len(names), count, row, line)
+        names = list(header)
+    n = len(names)
+    if con.execute(f"SELECT 1 FROM ({fields(skip)}) WHERE len(_f) <> {n} LIMIT 1").fetchone():
+        row, line, count = con.execute(
+            f"SELECT row_number() OVER (ORDER BY _line), _line, len(_f) FROM ("
+            f"SELECT _line, regexp_split_to_array(line, '\\s+') AS _f FROM ({numbered}) "
+            f"WHERE line <> '' AND _line > {skip}) QUALIFY len(_f) <> {n} ORDER BY _line LIMIT 1"
+        ).fetchone()
+        if skip:
+            raise InputError(f"{path}, row {row} (line {line}): {count} fields, expected {n} as "
+                             "in the header (fields separated by whitespace); fix the row.")
+        raise _names_error(path, n, count, row, line)
     columns = ", ".join(f"_f[{i}] AS {_quote(name)}" for i, name in enumerate(names, start=1))
-    return f"SELECT {columns} FROM ({fields}) {data}"
+    return f"SELECT {columns} FROM ({fields(skip)})"
 
 
 def _quote(name: str) -> str:
