@@ -67,7 +67,8 @@ bench-large: install
 # The README's screenshots (docs/*.png), taken by the browser tests.
 screenshots: install
 	RFM_ENGINE_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider \
-		tests/test_browser_reports.py tests/test_browser_ui.py
+		tests/test_browser_reports.py tests/test_browser_ui.py \
+		"tests/test_clv_validation.py::test_plots_are_readable"
 
 clean:
 	rm -rf out data/sample .pytest_cache .ruff_cache

@@ -237,7 +237,12 @@ def test_cli_refusals_are_one_line_and_write_nothing(tmp_path, args, code, messa
 # ------------------------------------------------------------------ readable plots
 
 
-def test_plots_are_readable(cdnow):
+def test_plots_are_readable(cdnow, tmp_path):
+    from rfm_engine.io.writers import png_bytes
+
+    from .browser import screenshot_folder
+
+    folder = screenshot_folder(tmp_path)  # docs/ under make screenshots: the README's figures
     ax = cdnow.plot_tracking()
     labels = drawn_labels(ax)
     assert_no_overlap(labels)
@@ -249,8 +254,10 @@ def test_plots_are_readable(cdnow):
     boundary = ax.lines[2].get_xdata()[0]
     assert boundary == 39
     assert ax.get_xlabel() and ax.get_ylabel()
+    (folder / "clv-tracking.png").write_bytes(png_bytes(ax.figure))
     ax = cdnow.plot_calibration_holdout()
     labels = drawn_labels(ax)
     assert [text for text, _ in labels] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
     assert_no_overlap(labels)
     np.testing.assert_allclose(ax.lines[1].get_ydata(), cdnow.conditional["predicted"])
+    (folder / "clv-calibration-holdout.png").write_bytes(png_bytes(ax.figure))
