@@ -624,9 +624,15 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
               help="Discount rate per time unit.")
 @click.option("--params-out", type=click.Path(path_type=Path),
               help="Write the fitted parameters as JSON "
-              '({"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}).')
+              '({"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}; with --intervals, '
+              'also "intervals").')
+@click.option("--intervals", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              metavar="LEVEL", default=None,
+              help="Add LEVEL (e.g. 0.9) intervals: expected_purchases_low/high and "
+              "clv_low/high columns, and the parameters' intervals in --params-out "
+              "(observed information, delta method). Default: none.")
 def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate: float,
-        params_out: Path | None, **options: Any) -> None:
+        params_out: Path | None, intervals: float | None, **options: Any) -> None:
     """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value.
 
     Writes OUTPUT (customer_id, p_alive, expected_purchases over the horizon,
@@ -646,8 +652,8 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
 
     _check_output(output, force, CLV_SIDES, params_out=params_out)
     done = run_clv(_config(options), output, time_unit=time_unit, horizon=horizon,
-                   discount_rate=discount_rate, params_out=params_out, force=force,
-                   progress_bar=_progress_bar())
+                   discount_rate=discount_rate, params_out=params_out, intervals=intervals,
+                   force=force, progress_bar=_progress_bar())
     result = done.result
     _echo(str(done.quality))
     params = result.params
@@ -655,6 +661,8 @@ def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate
         click.echo("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in params["bgnbd"].items())
                    + "; Gamma-Gamma "
                    + ", ".join(f"{k}={v:.4g}" for k, v in params["gamma_gamma"].items()))
+        if result.intervals is not None:
+            click.echo(str(result.intervals))
         click.echo(f"total CLV over {horizon:g} {time_unit}: "
                    f"{result.customers['clv'].sum():,.2f} for {len(result.customers):,} "
                    "customers")

@@ -58,6 +58,8 @@ class KPIReport:
         Inclusive observation end.
     warnings : list of str
         What could not be computed, and why.
+    clv_problem : str or None
+        Why there is no predicted CLV (``clv`` is None), in words; None when there is.
     """
 
     kpis: KPITable
@@ -67,6 +69,7 @@ class KPIReport:
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
     as_of: str = ""
     warnings: list[str] = field(default_factory=list)
+    clv_problem: str | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Return the per-period KPI table."""
@@ -341,11 +344,11 @@ def build_kpi_report(
     kpis, by_segment = kpi_tables(tx, period=period, segments=segments,
                                   churn_days=churn_days, costs=costs)
     cohorts = cohort_retention(tx, period=period)
-    fitted = None
+    fitted, problem = None, "predicted CLV was turned off"
     if clv:
-        fitted = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes)
+        fitted, problem = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes)
     return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
-                     tx.as_of.isoformat(), notes)
+                     tx.as_of.isoformat(), notes, problem)
 
 
 def report_kpis(
@@ -398,7 +401,8 @@ def report_kpis(
 
 
 def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: float,
-             notes: list[str]) -> CLVResult | None:
+             notes: list[str]) -> tuple[CLVResult | None, str | None]:
+    """Fit the predictive CLV; return it (None when it fails) and why it failed."""
     from ..core.features import clv_summary
     from ..errors import RFMEngineError
     from ..measurement.clv import fit_clv
@@ -410,11 +414,11 @@ def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: fl
                              discount_rate=discount_rate)
         except (RFMEngineError, ValueError, FloatingPointError) as exc:
             notes.append(f"predicted CLV skipped: {exc}")
-            return None
+            return None, f"no predicted CLV: {exc}"
     # fit_clv says each of its warnings once, in words; numerical noise is not news.
     notes += list(dict.fromkeys(f"predicted CLV: {w.message}" for w in caught
                                 if not issubclass(w.category, RuntimeWarning)))
-    return result
+    return result, None
 
 
 #: Optional input kind -> (title, KPI function name in measurement.crm_kpis, takes a period).

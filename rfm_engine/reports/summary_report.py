@@ -57,6 +57,9 @@ _SEGMENT_TABLE = {
     "mean_recency_days": ("Mean days since last purchase", decimal, True),
     "mean_frequency": ("Mean orders", decimal, True),
     "mean_monetary": ("Mean revenue per customer", money, True),
+    "predicted_clv": ("Predicted CLV", money, True),
+    "mean_clv": ("Mean predicted CLV", money, True),
+    "mean_p_alive": ("Mean P(alive)", percent, True),
 }
 _CAMPAIGN_TABLE = {
     "campaign": ("Campaign", str, False),
@@ -253,6 +256,8 @@ class RunSummary:
     lists : Mapping, optional
         Campaign -> its list file(s), as paths relative to the page (the weekly run:
         ``campaigns/<campaign>.csv``): linked under the campaign table.
+    segment_notes : sequence of str, optional
+        Shown under the segment table (e.g. why there is no predicted CLV).
 
     Examples
     --------
@@ -281,6 +286,7 @@ class RunSummary:
         counts: Mapping[str, Any] | None = None,
         title: str = "RFM run summary",
         lists: Mapping[str, Sequence[str]] | None = None,
+        segment_notes: Sequence[str] = (),
     ) -> None:
         require_columns(segments, SEGMENT_COLUMNS, "segment summary")
         self.segments = segments
@@ -292,6 +298,7 @@ class RunSummary:
         self.counts = dict(counts or {})
         self.title = title
         self.lists = {str(k): [str(p) for p in v] for k, v in (lists or {}).items()}
+        self.segment_notes = [str(n) for n in segment_notes]
 
     def __repr__(self) -> str:
         return (f"RunSummary(as_of={self.as_of.isoformat()}, input_name={self.input_name!r}, "
@@ -339,7 +346,7 @@ class RunSummary:
         return render(
             "summary.html.j2", title=f"{self.title} — {self.as_of.isoformat()}",
             heading=self.title, meta=meta, cards=self._cards(),
-            segments=html_table(self.segments, _SEGMENT_TABLE),
+            segments=html_table(self.segments, _SEGMENT_TABLE), segment_notes=self.segment_notes,
             segments_plot=html_img(plot_segments(self.segments).figure,
                                "Share of customers and of revenue per segment"),
             campaigns=html_table(self.campaigns, _CAMPAIGN_TABLE) if campaigns else None,

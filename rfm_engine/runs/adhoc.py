@@ -488,13 +488,16 @@ class CLVRun:
 
 def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon: float = 52,
             discount_rate: float = 0.0, params_out: str | Path | None = None,
-            force: bool = False, progress_bar: bool = False) -> CLVRun:
+            intervals: float | None = None, force: bool = False,
+            progress_bar: bool = False) -> CLVRun:
     """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value; write it.
 
     Writes ``output`` (``customer_id``, ``p_alive``, ``expected_purchases`` over the
     horizon, ``expected_average_value``, ``clv``) and beside it
     ``output.frequency_recency.png``, ``output.p_alive.png`` and ``output.quality.json``;
-    with ``params_out``, the fitted parameters as JSON too.
+    with ``params_out``, the fitted parameters as JSON too. With ``intervals``, the table
+    also has ``expected_purchases_low/high`` and ``clv_low/high`` and the parameters file
+    their intervals (:mod:`rfm_engine.measurement.clv.uncertainty`).
 
     Parameters
     ----------
@@ -509,7 +512,10 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
     discount_rate : float, default=0.0
         Discount rate per time unit.
     params_out : str or Path, optional
-        Where to write ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}``.
+        Where to write ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}`` (and
+        ``"intervals"`` with ``intervals``).
+    intervals : float, optional
+        Coverage of the intervals (e.g. 0.9); default: no intervals.
     force : bool, default=False
         Replace existing files.
     progress_bar : bool, default=False
@@ -531,7 +537,8 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
     tx = read_transactions(config, progress_bar=progress_bar, command="clv")
     summary = clv_summary(tx, time_unit=time_unit)
     try:
-        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate)
+        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate,
+                         intervals=intervals)
     except ModelNotIdentifiedError as exc:
         raise ModelNotIdentifiedError(f"{tx.source.name}: no CLV predicted: {exc} Nothing was "
                                       "written.") from None
@@ -544,7 +551,7 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
         output: table_writer(result.customers, output.suffix),
     }
     if params_out is not None:
-        outputs[Path(params_out)] = text_writer(json_text(result.params))
+        outputs[Path(params_out)] = text_writer(json_text(result.params_document))
     write_all(outputs, force=force)
     return CLVRun(tx.report, result)
 

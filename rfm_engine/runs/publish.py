@@ -175,7 +175,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         **({} if run.write_customers is not None else {
             staging / CUSTOMERS_FILE: table_writer(customers_out, ".parquet",
                                                    dtypes=file_dtypes(customers_out))}),
-        staging / "segments.csv": table_writer(seg.summary, ".csv"),
+        staging / "segments.csv": table_writer(run.segments, ".csv"),
         staging / "campaigns.csv": table_writer(counts, ".csv"),
         staging / "quality.json": text_writer(tx.report.to_json()),
         staging / "migration" / "transition_matrix.csv": table_writer(
@@ -196,13 +196,16 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     shown = counts.assign(excluded=counts[reasons].sum(axis=1))
     if consents is None:
         shown = shown.drop(columns=["no_consent"])
-    summary = RunSummary(seg.summary, shown,
+    problem = run.kpi.clv_problem
+    summary = RunSummary(run.segments, shown,
                          migration, tx.report, as_of=tx.as_of,
                          input_name=Path(tx.source.name).name,
                          counts={"customers": len(table), "layout": layout,
                                  **({"objected to profiling (left out)": len(run.objected)}
                                     if consents is not None else {})},
-                         lists=links)
+                         lists=links,
+                         segment_notes=[f"Predicted CLV: none in this run ({problem})."]
+                         if problem else [])
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
     kpi = run.kpi
     outputs[staging / "kpis.html"] = text_writer(kpi.to_html(table_file="kpis.csv"))

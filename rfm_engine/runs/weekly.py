@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -190,6 +191,18 @@ class WeeklyRun:
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
     write_customers: Callable[[pd.DataFrame, Path], dict[Path, int]] | None = None
+
+    @cached_property
+    def segments(self) -> pd.DataFrame:
+        """The segment table: the summary plus the predicted CLV of the run's KPI report.
+
+        ``predicted_clv`` (total), ``mean_clv`` and ``mean_p_alive`` per segment, from the
+        CLV fit of the KPI report (not fitted twice); null when it could not be fitted
+        (``kpi.clv_problem`` says why).
+        """
+        from ..measurement.clv.value import segment_clv  # scipy: only once the run has a table
+
+        return segment_clv(self.segmentation.summary, self.customers, self.kpi.clv)
 
 
 def campaign_plan(config: Config) -> tuple[Campaign, ...]:
@@ -455,7 +468,7 @@ def run_weekly(
                         warnings=warnings,
                         write_customers=_spark_customers_writer(engine, tx) if spark else None)
         manifest = publish_run(run, run_dir, force=force)
-        return RunResult(run_dir, tx.as_of, table, seg.summary, counts, manifest, model, warnings,
+        return RunResult(run_dir, tx.as_of, table, run.segments, counts, manifest, model, warnings,
                          quality=tx.report)
 
 

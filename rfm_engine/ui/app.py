@@ -45,7 +45,8 @@ _SEGMENT_LABELS = {"segment": "segment", "customers": "customers", "share": "sha
                    "revenue": "revenue", "revenue_share": "revenue share",
                    "mean_recency_days": "mean recency (days)", "mean_frequency": "mean orders",
                    "mean_monetary": "mean monetary", "orders": "orders", "aov": "AOV",
-                   "mean_clv": "mean predicted CLV", "mean_p_alive": "mean P(alive)"}
+                   "predicted_clv": "predicted CLV", "mean_clv": "mean predicted CLV",
+                   "mean_p_alive": "mean P(alive)"}
 
 #: How the segment table's numbers read: counts and money with thousands separators, means
 #: rounded to what a marketer compares (days whole, orders to a tenth, money to the cent).
@@ -59,6 +60,7 @@ _SEGMENT_FORMATS = {
     "mean monetary": st.column_config.NumberColumn(format="%,.2f"),
     "orders": st.column_config.NumberColumn(format="localized"),
     "AOV": st.column_config.NumberColumn(format="%,.2f"),
+    "predicted CLV": st.column_config.NumberColumn(format="%,.0f"),
     "mean predicted CLV": st.column_config.NumberColumn(format="%,.2f"),
     "mean P(alive)": st.column_config.NumberColumn(format="%.2f"),
 }

@@ -177,15 +177,17 @@ class RunFolder:
     def segment_table(self) -> pd.DataFrame:
         """The segment summary with orders, AOV and the run's predictions (computed once).
 
-        ``segments.csv`` (customers, share, revenue, revenue share, mean R/F/M) plus, from
+        ``segments.csv`` (customers, share, revenue, revenue share, mean R/F/M and, since
+        the runs have them, predicted CLV and mean P(alive)) plus, from
         ``customers.parquet``: ``orders`` (the sum of frequency), ``aov`` (revenue /
-        orders) and the mean of each column of :data:`PREDICTION_COLUMNS` the run has.
+        orders) and the mean of each column of :data:`PREDICTION_COLUMNS` the run has
+        that ``segments.csv`` does not.
         """
         table = self.customers
         grouped = table.groupby("segment", observed=True, sort=False)
         extra = pd.DataFrame({"orders": grouped["frequency"].sum()})
         for column in PREDICTION_COLUMNS:
-            if column in table:
+            if column in table and f"mean_{column}" not in self.segments:
                 extra[f"mean_{column}"] = grouped[column].mean()
         out = self.segments.merge(extra, left_on="segment", right_index=True, how="left")
         out["orders"] = out["orders"].fillna(0).astype("int64")

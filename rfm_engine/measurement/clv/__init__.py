@@ -1,9 +1,10 @@
 """Predictive customer lifetime value: BG/NBD or Pareto/NBD purchases, Gamma-Gamma spend.
 
 ``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator),
-``pareto_nbd`` (the Pareto/NBD model), ``value``
-(discounted CLV per customer: ``fit_clv``, ``CLVResult``), ``holdout`` (purchases after
-the calibration period), ``validation`` (fit on a calibration period, check against the
+``pareto_nbd`` (the Pareto/NBD model), ``value`` (discounted CLV per customer:
+``fit_clv``, ``CLVResult``; per segment: ``segment_clv``), ``uncertainty`` (intervals:
+observed information and the delta method), ``holdout`` (purchases after the
+calibration period), ``validation`` (fit on a calibration period, check against the
 holdout: ``validate_clv``) and ``plots``. The public names are re-exported here:
 ``from rfm_engine.measurement.clv import fit_clv`` is the import to use.
 """
@@ -19,8 +20,16 @@ from .models import (
 )
 from .pareto_nbd import ParetoNBDModel
 from .plots import plot_calibration_holdout, plot_frequency_recency, plot_probability_alive_matrix
+from .uncertainty import CLVIntervals, ParameterUncertainty, clv_intervals, parameter_uncertainty
 from .validation import VALIDATION_FORMAT, CLVValidation, validate_clv
-from .value import CLV_FORMAT, CLVResult, customer_lifetime_value, fit_clv
+from .value import (
+    CLV_FORMAT,
+    SEGMENT_CLV_COLUMNS,
+    CLVResult,
+    customer_lifetime_value,
+    fit_clv,
+    segment_clv,
+)
 
 __all__ = [
     "BetaGeoModel",
@@ -28,6 +37,12 @@ __all__ = [
     "ParetoNBDModel",
     "IndependenceWarning",
     "CLVResult",
+    "CLVIntervals",
+    "ParameterUncertainty",
+    "clv_intervals",
+    "parameter_uncertainty",
+    "segment_clv",
+    "SEGMENT_CLV_COLUMNS",
     "customer_lifetime_value",
     "identification_problem",
     "fit_clv",

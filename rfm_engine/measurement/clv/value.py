@@ -11,6 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,11 @@ from .models import (
     _raise_if_not_identified,
 )
 
-__all__ = ["CLV_FORMAT", "CLVResult", "customer_lifetime_value", "fit_clv"]
+if TYPE_CHECKING:
+    from .uncertainty import CLVIntervals
+
+__all__ = ["CLV_FORMAT", "SEGMENT_CLV_COLUMNS", "CLVResult", "customer_lifetime_value",
+           "fit_clv", "segment_clv"]
 
 #: Value of the ``"format"`` key of `CLVResult.to_json`.
 CLV_FORMAT = "rfm-engine/CLV"
@@ -133,6 +138,9 @@ class CLVResult:
         As given to `fit_clv`.
     warnings : list of str
         What the fit warned about without failing (each said once).
+    intervals : CLVIntervals or None
+        With ``fit_clv(..., intervals=level)``: the parameters' intervals (their
+        per-customer bounds are columns of ``customers``).
     """
 
     customers: pd.DataFrame
@@ -142,11 +150,25 @@ class CLVResult:
     discount_rate: float
     step: float
     warnings: list[str] = field(default_factory=list)
+    intervals: CLVIntervals | None = None
 
     @property
     def params(self) -> dict[str, dict[str, float]]:
         """``{"bgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "v"}}``."""
         return {"bgnbd": dict(self.bgnbd.params_), "gamma_gamma": dict(self.gamma_gamma.params_)}
+
+    @property
+    def params_document(self) -> dict[str, Any]:
+        """The params JSON: `params`, plus ``"intervals"`` when they were computed.
+
+        ``"intervals"``: ``level``, ``method``, per model ``{name: {"estimate", "se",
+        "low", "high"}}`` and ``log_covariance`` (per model ``names`` and ``matrix``, the
+        covariance of the log-parameters); None for what is not finite.
+        """
+        document: dict[str, Any] = dict(self.params)
+        if self.intervals is not None:
+            document["intervals"] = self.intervals.to_dict()
+        return document
 
     def to_frame(self) -> pd.DataFrame:
         """Return a copy of the per-customer table."""
@@ -186,19 +208,21 @@ class CLVResult:
                        "expected_purchases": float(self.customers["expected_purchases"].sum()),
                        "clv": float(self.customers["clv"].sum())},
         }
+        if self.intervals is not None:
+            document["intervals"] = self.intervals.to_dict()
         return json_text(document)
 
     def write_params(self, path: str | Path) -> Path:
-        """Write `params` as JSON to ``path`` atomically and return the path.
+        """Write `params_document` as JSON to ``path`` atomically and return the path.
 
         Reload with ``BetaGeoModel.from_params(json.loads(text)["bgnbd"])`` and
         ``GammaGammaModel.from_params(json.loads(text)["gamma_gamma"])``.
         """
-        return write_text_atomic(path, json_text(self.params))
+        return write_text_atomic(path, json_text(self.params_document))
 
 
 def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float = 0.01,
-            step: float = 1) -> CLVResult:
+            step: float = 1, intervals: float | None = None) -> CLVResult:
     """Fit BG/NBD and Gamma-Gamma on a CLV summary and value every customer.
 
     Parameters
@@ -212,6 +236,10 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
         Discount rate per time unit.
     step : float, default=1
         Discounting step in the time unit of the summary.
+    intervals : float, optional
+        Coverage (e.g. 0.9) of intervals for the parameters and for each customer's
+        ``expected_purchases`` and ``clv`` (columns ``*_low``, ``*_high`` appended):
+        :func:`rfm_engine.measurement.clv.uncertainty.clv_intervals`. Default: none.
 
     Returns
     -------
@@ -245,6 +273,10 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
     _check_number("horizon", horizon, low=0.0, low_open=True)
     _check_number("discount_rate", discount_rate, low=0.0)
     _check_number("step", step, low=0.0, low_open=True)
+    if intervals is not None:
+        from .uncertainty import check_level
+
+        check_level(intervals)
     x = _frequency(_as_frame(summary, ("frequency",)))
     if x.size and not (x > 0).any():
         raise ModelNotIdentifiedError(
@@ -275,7 +307,67 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
     # warnings (correlated spend, repeat buyers left out...) are kept, once each.
     notes = list(dict.fromkeys(str(w.message) for w in caught
                                if not issubclass(w.category, RuntimeWarning)))
+    result = CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step),
+                       notes)
+    if intervals is not None:
+        from .uncertainty import clv_intervals
+
+        result.intervals = clv_intervals(result, summary, level=intervals)
+        result.customers = pd.concat([customers, result.intervals.customers], axis=1)
+        notes += [n for n in result.intervals.warnings if n not in notes]
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
-    return CLVResult(customers, bgnbd, gg, float(horizon), float(discount_rate), float(step),
-                     notes)
+    return result
+
+
+#: The predicted-CLV columns of the segment table (`segment_clv`).
+SEGMENT_CLV_COLUMNS = ("predicted_clv", "mean_clv", "mean_p_alive")
+
+
+def segment_clv(summary: pd.DataFrame, customers: pd.DataFrame,
+                result: CLVResult | None) -> pd.DataFrame:
+    """Add each segment's predicted CLV (total and mean) and mean P(alive) to its table.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The segment table (:func:`rfm_engine.segment_summary`), one row per ``segment``.
+    customers : DataFrame
+        ``customer_id`` and ``segment`` of every customer.
+    result : CLVResult or None
+        The CLV fit of the same customers; None when the models could not be fitted (or
+        were not asked for): the three columns are then null.
+
+    Returns
+    -------
+    DataFrame
+        ``summary`` (same rows, same order) with :data:`SEGMENT_CLV_COLUMNS` appended:
+        ``predicted_clv`` (sum over the segment's customers, 0 for a segment without
+        any), ``mean_clv`` and ``mean_p_alive`` (null for a segment without customers),
+        as nullable floats: null, never NaN.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"segment": ["a", "b", "c"], "customers": [2, 1, 0]})
+    >>> customers = pd.DataFrame({"customer_id": ["1", "2", "3"], "segment": ["a", "a", "b"]})
+    >>> segment_clv(summary, customers, None)[list(SEGMENT_CLV_COLUMNS)].isna().all().all()
+    np.True_
+    """
+    out = summary.copy()
+    if result is None:
+        for column in SEGMENT_CLV_COLUMNS:
+            out[column] = pd.array([pd.NA] * len(out), dtype="Float64")
+        return out
+    predicted = customers[["customer_id", "segment"]].merge(
+        result.customers[["customer_id", "clv", "p_alive"]], on="customer_id", how="inner")
+    grouped = predicted.groupby("segment", observed=True, sort=False)
+    table = pd.DataFrame({"predicted_clv": grouped["clv"].sum(),
+                          "mean_clv": grouped["clv"].mean(),
+                          "mean_p_alive": grouped["p_alive"].mean()})
+    for column in SEGMENT_CLV_COLUMNS:
+        values = out["segment"].map(table[column]).astype("Float64")
+        if column == "predicted_clv":
+            values = values.fillna(0.0)
+        out[column] = values
+    return out
