@@ -359,8 +359,10 @@ def segment_clv(summary: pd.DataFrame, customers: pd.DataFrame,
         for column in SEGMENT_CLV_COLUMNS:
             out[column] = pd.array([pd.NA] * len(out), dtype="Float64")
         return out
-    predicted = customers[["customer_id", "segment"]].merge(
-        result.customers[["customer_id", "clv", "p_alive"]], on="customer_id", how="inner")
+    # In the order of the CLV table (the summary's), whatever the order of ``customers``:
+    # the sums do not depend on how the engine ordered the customer table.
+    predicted = result.customers[["customer_id", "clv", "p_alive"]].merge(
+        customers[["customer_id", "segment"]], on="customer_id", how="inner")
     grouped = predicted.groupby("segment", observed=True, sort=False)
     table = pd.DataFrame({"predicted_clv": grouped["clv"].sum(),
                           "mean_clv": grouped["clv"].mean(),
