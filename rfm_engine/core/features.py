@@ -25,7 +25,7 @@ from ..progress import step
 from .orders import grouped_lines_sql, latest_contact_sql, orders_table
 
 __all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
-           "clv_summary", "count_customers"]
+           "arrow_frame", "clv_summary", "count_customers", "record_customers"]
 
 #: Columns of the customer table, in order (contact columns follow when mapped).
 CUSTOMER_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
@@ -140,16 +140,46 @@ def customer_frame(tx: Any, table: pa.Table) -> pd.DataFrame:
     other_orders = int(pc.sum(table["_other_orders"]).as_py() or 0)
     n_customers = len(buyers)
     table = table.filter(buyers).drop_columns("_other_orders")
-    _set_counts(tx, other_orders, n_customers, len(table))
-    # Dates stay Arrow date32 (4 bytes a value, not a datetime.date object of ~40): at
-    # millions of customers that is most of the table's memory; Parquet still gets DATE.
-    frame = table.to_pandas(types_mapper=_ARROW_DATES.get)
-    if frame.empty:
+    record_customers(tx, other_orders, n_customers, len(table))
+    return arrow_frame(table)
+
+
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """Return a customer table read as Arrow as pandas, with every engine's types.
+
+    Dates stay Arrow date32 (4 bytes a value, not a datetime.date object of ~40): at
+    millions of customers that is most of the table's memory; Parquet still gets DATE.
+    """
+    return table.to_pandas(types_mapper=_ARROW_DATES.get)
+
+
+def record_customers(tx: Any, other_orders: int, customers: int, buyers: int) -> None:
+    """Record the order and customer counts of the data-quality report; refuse no buyer.
+
+    Shared by the engines (the Spark engine counts where its customer table lives).
+
+    Parameters
+    ----------
+    tx : Transactions
+        The engine's transactions (``report``, ``source``, ``as_of``).
+    other_orders : int
+        Orders that are not purchases.
+    customers : int
+        Customers with any order.
+    buyers : int
+        Customers with a purchase (the customer table's rows).
+
+    Raises
+    ------
+    EmptyResultError
+        No customer with a purchase.
+    """
+    _set_counts(tx, other_orders, customers, buyers)
+    if not buyers:
         raise EmptyResultError(
             f"{tx.source.name}: no customer with a purchase (an order with net amount > 0) "
             f"on or before {tx.as_of}."
         )
-    return frame
 
 
 def _set_counts(tx: Transactions, other_orders: int, customers: int, buyers: int) -> None:

@@ -13,12 +13,12 @@ from .scoring import RFMScorer
 from .segments import RuleSet, load_rules
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from pandas.api.extensions import ExtensionArray
 
-__all__ = ["RFM_FEATURES", "Segmentation", "score_customers", "segment_customers",
-           "segment_summary"]
+__all__ = ["RFM_FEATURES", "Segmentation", "finish_summary", "fit_recording",
+           "score_customers", "segment_customers", "segment_summary", "segmentation_notes"]
 
 #: The customer-table columns the scorer reads, in order.
 RFM_FEATURES = ["recency_days", "frequency", "monetary"]
@@ -128,22 +128,54 @@ def segment_customers(
     rule_set = rules if isinstance(rules, RuleSet) else load_rules(rules)
     messages: list[str] = []
     if scorer is None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            scorer = RFMScorer(n_bins, edges=edges).fit(customers[RFM_FEATURES])
-        messages += [str(w.message) for w in caught]
-    top = int(max(scorer.max_score_))
-    if top != rule_set.n_bins:
-        messages.append(f"rule set {rule_set.name!r} was written for scores 1..{rule_set.n_bins} "
-                        f"but the scorer gives 1..{top}; check it with "
-                        f"'rfm-engine segments lint {rule_set.name} --bins {top}'.")
+        scorer = fit_recording(lambda: RFMScorer(n_bins, edges=edges).fit(customers[RFM_FEATURES]),
+                               messages)
     scored = score_customers(customers, scorer)
     scored["segment"] = rule_set.assign(scored)
     unmatched = int((scored["segment"] == rule_set.default).sum())
-    if unmatched and rule_set.default not in [r.segment for r in rule_set.rules]:
-        messages.append(f"{unmatched:,} customers matched no rule of {rule_set.name!r} and "
-                        f"fell to {rule_set.default!r}.")
+    messages += segmentation_notes(scorer, rule_set, unmatched)
     return Segmentation(scored, scorer, rule_set, messages)
+
+
+def fit_recording(fit: Callable[[], RFMScorer], messages: list[str]) -> RFMScorer:
+    """Run ``fit`` and append its warnings (collapsed bins) to ``messages``, as words.
+
+    The one way every engine fits a scorer for :func:`segment_customers`: the fit's
+    warnings become :attr:`Segmentation.warnings`, shown once, never raw.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scorer = fit()
+    messages += [str(w.message) for w in caught]
+    return scorer
+
+
+def segmentation_notes(scorer: RFMScorer, rule_set: RuleSet, unmatched: int) -> list[str]:
+    """Messages on a segmentation: a rule set written for another scale, unmatched customers.
+
+    Parameters
+    ----------
+    scorer : RFMScorer
+        The fitted scorer.
+    rule_set : RuleSet
+        The rules that named the segments.
+    unmatched : int
+        Customers given the rule set's default segment.
+
+    Returns
+    -------
+    list of str
+    """
+    notes = []
+    top = int(max(scorer.max_score_))
+    if top != rule_set.n_bins:
+        notes.append(f"rule set {rule_set.name!r} was written for scores 1..{rule_set.n_bins} "
+                     f"but the scorer gives 1..{top}; check it with "
+                     f"'rfm-engine segments lint {rule_set.name} --bins {top}'.")
+    if unmatched and rule_set.default not in [r.segment for r in rule_set.rules]:
+        notes.append(f"{unmatched:,} customers matched no rule of {rule_set.name!r} and "
+                     f"fell to {rule_set.default!r}.")
+    return notes
 
 
 def segment_summary(customers: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
@@ -170,12 +202,37 @@ def segment_summary(customers: pd.DataFrame, order: Sequence[str] | None = None)
         "mean_frequency": grouped["frequency"].mean(),
         "mean_monetary": grouped["monetary"].mean(),
     })
+    return finish_summary(table, len(customers), customers["monetary"].sum(), order)
+
+
+def finish_summary(table: pd.DataFrame, n_customers: int, total_revenue: float,
+                   order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Order the per-segment sums and means and add the shares: :func:`segment_summary`'s end.
+
+    Shared by the engines that aggregate the segments elsewhere (Spark).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Indexed by segment (in first-appearance order): ``customers``, ``revenue``,
+        ``mean_recency_days``, ``mean_frequency``, ``mean_monetary``.
+    n_customers : int
+        Customers in all segments.
+    total_revenue : float
+        Their total ``monetary``.
+    order : sequence of str, optional
+        As in :func:`segment_summary`.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`segment_summary`.
+    """
     if order is not None:
         table = table.reindex(list(order) + [s for s in table.index if s not in order])
         table[["customers", "revenue"]] = table[["customers", "revenue"]].fillna(0)
     table["customers"] = table["customers"].astype("int64")
-    table.insert(1, "share", table["customers"] / max(len(customers), 1))
-    total_revenue = customers["monetary"].sum()
+    table.insert(1, "share", table["customers"] / max(n_customers, 1))
     table.insert(3, "revenue_share", table["revenue"] / total_revenue if total_revenue else 0.0)
     table.index.name = "segment"
     return table.reset_index()

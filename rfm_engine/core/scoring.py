@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
@@ -193,22 +193,74 @@ class RFMScorer(Transformer):
         """
         self._validate_params()
         X = validate_data(self, X, reset=True)
+        return self._fit_edges(
+            lambda j, levels, negated: np.quantile(-X[:, j] if negated else X[:, j], levels,
+                                                   method="linear"))
+
+    def fit_quantiles(
+        self,
+        feature_names: Sequence[str],
+        quantile: Callable[[int, np.ndarray, bool], np.ndarray],
+    ) -> Self:
+        """Learn the bin edges from a quantile function instead of the data.
+
+        For engines that compute quantiles where the data lives (Spark): the edges, the
+        fitted attributes and the `BinsCollapsedWarning` are those of `fit`, given the
+        same quantiles. ``quantile(j, levels, negated)`` must return
+        ``np.quantile(-x if negated else x, levels, method="linear")`` of feature ``j``'s
+        values ``x`` (or an approximation of it, which then decides the edges).
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+            The features, in column order (as the columns of ``X`` in `fit`).
+        quantile : callable
+            ``quantile(j, levels, negated) -> ndarray`` of ``len(levels)`` floats.
+
+        Returns
+        -------
+        self : RFMScorer
+            The fitted scorer.
+
+        Warns
+        -----
+        BinsCollapsedWarning
+            When tied values make quantile edges of a feature coincide.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> x = np.array([5.0, 1.0, 3.0, 8.0])
+        >>> scorer = RFMScorer(n_bins=2).fit_quantiles(
+        ...     ["spend"], lambda j, levels, negated: np.quantile(x, levels))
+        >>> scorer.bin_edges_[0].tolist()
+        [4.0]
+        >>> scorer.transform(pd.DataFrame({"spend": [2.0, 9.0]})).ravel().tolist()
+        [1, 2]
+        """
+        self._validate_params()
+        self.n_features_in_ = len(feature_names)
+        self.feature_names_in_ = np.asarray([str(n) for n in feature_names], dtype=object)
+        return self._fit_edges(quantile)
+
+    def _fit_edges(self, quantile: Callable[[int, np.ndarray, bool], np.ndarray]) -> Self:
+        """Set the edges of every feature from ``quantile`` (see `fit_quantiles`); warn."""
         names = self._input_names()
         reverse = self._resolve_reverse(names)
         fixed = self._resolve_edges(names)
         levels = np.linspace(0.0, 1.0, self.n_bins + 1)[1:-1]
         edges, closed = [], []
-        for j in range(X.shape[1]):
+        for j in range(self.n_features_in_):
             if j in fixed:
                 edges.append(fixed[j])
                 closed.append("right")
             elif reverse[j]:
                 # Score the negated value: right-closed bins on -x, left-closed on x.
-                negated = np.quantile(-X[:, j], levels, method="linear")
+                negated = np.asarray(quantile(j, levels, True), dtype=np.float64)
                 edges.append(-negated[::-1])
                 closed.append("left")
             else:
-                edges.append(np.quantile(X[:, j], levels, method="linear"))
+                edges.append(np.asarray(quantile(j, levels, False), dtype=np.float64))
                 closed.append("right")
         self._set_fitted(edges, closed, reverse)
         for j in range(self.n_features_in_):
@@ -219,7 +271,7 @@ class RFMScorer(Transformer):
                     f"of 1..{self.max_score_[j]}; equal values keep equal scores and 1 and "
                     f"{self.max_score_[j]} keep their meaning.",
                     BinsCollapsedWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
         return self
 

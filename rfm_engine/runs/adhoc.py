@@ -95,13 +95,18 @@ def customer_table(config: Config, *, progress_bar: bool = False
         The data-quality report and the customer table.
     """
     if config.input.engine == "spark":
-        if not config.input.path:
-            raise ConfigError("No input: give INPUT or [input] path in the config.")
-        spark = spark_engine()
-        tx = spark.load_transactions(config.input.path, **config.load_options())
+        spark, tx = _spark_transactions(config)
         return tx.report, spark.customer_features(tx)
     tx = read_transactions(config, progress_bar=progress_bar)
     return tx.report, customer_features(tx)
+
+
+def _spark_transactions(config: Config) -> tuple[Any, Any]:
+    """Return :mod:`rfm_engine.engines.spark` and ``config``'s transactions loaded on Spark."""
+    if not config.input.path:
+        raise ConfigError("No input: give INPUT or [input] path in the config.")
+    spark = spark_engine()
+    return spark, spark.load_transactions(config.input.path, **config.load_options())
 
 
 @dataclass
@@ -259,10 +264,15 @@ def run_segment(config: Config, output: str | Path, *, save_model: str | Path | 
     frozen = (load_frozen(config.scoring.model, folder=config.scoring.models_dir, rules=rules)
               if config.scoring.model else None)
     rule_set = frozen.rule_set_ if frozen is not None else load_rules(rules)
-    report, table = customer_table(config, progress_bar=progress_bar)
-    result = segment_customers(table, rules=rule_set,
-                               n_bins=config.scoring.n_bins, edges=config.scoring.edges,
-                               scorer=frozen.scorer_ if frozen is not None else None)
+    options = dict(rules=rule_set, n_bins=config.scoring.n_bins, edges=config.scoring.edges,
+                   scorer=frozen.scorer_ if frozen is not None else None)
+    if config.input.engine == "spark":  # scored on Spark; the scored table is collected
+        spark, tx = _spark_transactions(config)
+        report = tx.report
+        result = spark.segment_customers(spark.customer_frame_spark(tx), **options).collect()
+    else:
+        report, table = customer_table(config, progress_bar=progress_bar)
+        result = segment_customers(table, **options)
     fitted = SegmentationModel.from_scorer(result.scorer, rules=rules)
     done = SegmentRun(config, report, result, fitted)
     outputs = {beside(output, "quality.json"): text_writer(report.to_json()),

@@ -16,8 +16,15 @@ API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slic
   :func:`~rfm_engine.core.orders.grouped_lines_sql` (with the purchase rule
   :data:`~rfm_engine.core.orders.IS_PURCHASE`), which Spark SQL runs unchanged.
 * **customer features** are aggregated per customer in Spark (the work partitions by
-  customer), then the customer table (one row per customer) is collected to the driver
-  as Arrow, where scoring and segments run on the same pandas code as the DuckDB engine.
+  customer): :func:`customer_frame_spark` keeps the table on Spark,
+  :func:`customer_features` collects it to the driver as Arrow.
+* **scores and segments** (:mod:`.scoring`, :mod:`.segments`): :func:`fit_scorer` fits an
+  ordinary :class:`~rfm_engine.core.scoring.RFMScorer` from quantiles Spark computes (exact:
+  the same edges as on the collected table; or ``percentile_approx``);
+  :func:`score_segments` applies a fitted or frozen scorer and a rule set as Column
+  expressions (no collect, no UDF) with the values of
+  :func:`rfm_engine.core.pipeline.segment_customers`; :func:`segment_summary` aggregates
+  the segment table on Spark.
 
 Not on Spark yet: ``--date-format`` and ``--decimal ,`` on text columns, CSV and DuckDB
 inputs, and the steps after segments (campaigns, KPIs, CLV, the weekly run).
@@ -27,11 +34,22 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 """
 
 from .campaigns import holdout_draw
-from .features import customer_features, orders_frame
+from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import driver_transactions, from_pandas, people, without_customers, write_customers
 from .loading import SparkTransactions, load_transactions
+from .scoring import DEFAULT_ACCURACY, fit_scorer, score_columns, with_scores
+from .segments import (
+    SparkSegmentation,
+    score_segments,
+    segment_column,
+    segment_customers,
+    segment_summary,
+)
 from .session import SESSION_CONF, spark_session
 
-__all__ = ["SESSION_CONF", "SparkTransactions", "customer_features", "driver_transactions",
+__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkSegmentation", "SparkTransactions",
+           "customer_features", "customer_frame_spark", "driver_transactions", "fit_scorer",
            "from_pandas", "holdout_draw", "load_transactions", "orders_frame", "people",
-           "spark_session", "without_customers", "write_customers"]
+           "score_columns", "score_segments", "segment_column", "segment_customers",
+           "segment_summary", "spark_session", "with_scores", "without_customers",
+           "write_customers"]

@@ -9,14 +9,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ...core.features import customer_frame
+from ...core.features import customer_frame, record_customers
 from ...core.orders import grouped_lines_sql, judge_shared_order_ids
 from ...io.columns import CONTACT_COLUMNS
 from ...progress import step
 from .loading import SparkTransactions, _round4
 from .session import pandas_conversion
 
-__all__ = ["customer_features", "orders_frame"]
+__all__ = ["arrow_customers", "customer_features", "customer_frame_spark", "orders_frame"]
 
 
 # --- orders and features ------------------------------------------------------------------
@@ -67,6 +67,36 @@ def _check_shared_order_ids(tx: SparkTransactions, orders: DataFrame) -> None:
         .select("customer_id").orderBy("customer_id").limit(2).collect()])
 
 
+def customer_frame_spark(tx: SparkTransactions) -> DataFrame:
+    """Compute the RFM customer table on Spark and keep it there (persisted).
+
+    The rows and columns of :func:`rfm_engine.core.features.customer_features` (buyers
+    only; not sorted: a Spark DataFrame has no order), as a Spark DataFrame for the steps
+    that run on Spark (scoring, segments, campaigns); the counts of ``tx.report``
+    (``non_positive_orders``, ``customers_without_purchase``, ``customers``) are taken by
+    one aggregation, by the same rule (:func:`~rfm_engine.core.features.record_customers`).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id, recency_days, frequency, monetary, avg_order_value,
+        first_purchase, last_purchase, tenure_days`` and the mapped contact columns.
+
+    Raises
+    ------
+    EmptyResultError
+        No customer with a purchase.
+    """
+    table = _customer_table(tx).persist(StorageLevel.MEMORY_AND_DISK)
+    with step("counting customers (spark)"):
+        other, customers, buyers = table.agg(
+            F.coalesce(F.sum("_other_orders"), F.lit(0)), F.count(F.lit(1)),
+            F.count_if(F.col("frequency") > 0)).first()
+    tx.source.check_unchanged()
+    record_customers(tx, int(other), int(customers), int(buyers))
+    return table.filter(F.col("frequency") > 0).drop("_other_orders")
+
+
 def customer_features(tx: SparkTransactions) -> pd.DataFrame:
     """Compute the RFM customer table on Spark; collect it to the driver.
 
@@ -74,7 +104,7 @@ def customer_features(tx: SparkTransactions) -> pd.DataFrame:
     order by ``customer_id``, counts in ``tx.report``): orders aggregated per customer in
     Spark, the latest contact values per customer from the lines, then one row per
     customer collected as Arrow (the customer table must fit the driver; the lines need
-    not).
+    not). :func:`customer_frame_spark` keeps the table on Spark instead.
 
     Returns
     -------
@@ -85,45 +115,57 @@ def customer_features(tx: SparkTransactions) -> pd.DataFrame:
     EmptyResultError
         No customer with a purchase.
     """
+    table = _customer_table(tx)
+    with step("collecting customer features (spark)"), pandas_conversion():
+        arrow = table.toArrow()
+    tx.source.check_unchanged()
+    return customer_frame(tx, arrow_customers(arrow))
+
+
+def arrow_customers(arrow: pa.Table) -> pa.Table:
+    """Type and sort a customer table collected from Spark as the DuckDB engine's.
+
+    Large strings become strings; rows are sorted by ``customer_id``.
+    """
+    arrow = arrow.cast(pa.schema([_plain_field(f) for f in arrow.schema]))
+    return arrow.take(pc.sort_indices(arrow, [("customer_id", "ascending")]))
+
+
+def _customer_table(tx: SparkTransactions) -> DataFrame:
+    """Every customer's features (buyers or not) and ``_other_orders``, lazily."""
     orders = orders_frame(tx)
     as_of = F.lit(tx.as_of)
     contact = [c for c in CONTACT_COLUMNS if c in tx.columns]
-    with step("computing customer features (spark)"):
-        purchase = F.col("is_purchase")
-        per_customer = orders.groupBy("customer_id").agg(
-            F.count_if(purchase).alias("frequency"),
-            F.count_if(~purchase).alias("_other_orders"),
-            F.sum("net").alias("_net"),
-            F.min(F.when(purchase, F.col("order_date"))).alias("first_purchase"),
-            F.max(F.when(purchase, F.col("order_date"))).alias("last_purchase"),
-        )
-        monetary = F.col("_net").cast("double")
-        table = per_customer.select(
-            "customer_id",
-            F.datediff(as_of, "last_purchase").cast("bigint").alias("recency_days"),
-            "frequency",
-            monetary.alias("monetary"),
-            # DuckDB divides the decimal by the count in DOUBLE, then round(x, 4).
-            _round4(monetary / F.nullif(F.col("frequency"), F.lit(0))).cast("double")
-            .alias("avg_order_value"),
-            "first_purchase", "last_purchase",
-            F.datediff(as_of, "first_purchase").cast("bigint").alias("tenure_days"),
-            "_other_orders",
-        )
-        if contact:  # latest non-empty value; ties on the timestamp broken by the value
-            latest = tx.frame.groupBy("customer_id").agg(*(
-                F.max_by(F.col(c), F.when(F.col(c).isNotNull(),
-                                          F.struct("order_ts", c))).alias(c)
-                for c in contact))
-            table = table.join(latest, "customer_id", "left")
-            table = table.select(*(c for c in table.columns if c != "_other_orders"),
-                                 "_other_orders")
-        with pandas_conversion():
-            arrow = table.toArrow()
-    tx.source.check_unchanged()
-    arrow = arrow.cast(pa.schema([_plain_field(f) for f in arrow.schema]))
-    arrow = arrow.take(pc.sort_indices(arrow, [("customer_id", "ascending")]))
-    return customer_frame(tx, arrow)
+    purchase = F.col("is_purchase")
+    per_customer = orders.groupBy("customer_id").agg(
+        F.count_if(purchase).alias("frequency"),
+        F.count_if(~purchase).alias("_other_orders"),
+        F.sum("net").alias("_net"),
+        F.min(F.when(purchase, F.col("order_date"))).alias("first_purchase"),
+        F.max(F.when(purchase, F.col("order_date"))).alias("last_purchase"),
+    )
+    monetary = F.col("_net").cast("double")
+    table = per_customer.select(
+        "customer_id",
+        F.datediff(as_of, "last_purchase").cast("bigint").alias("recency_days"),
+        "frequency",
+        monetary.alias("monetary"),
+        # DuckDB divides the decimal by the count in DOUBLE, then round(x, 4).
+        _round4(monetary / F.nullif(F.col("frequency"), F.lit(0))).cast("double")
+        .alias("avg_order_value"),
+        "first_purchase", "last_purchase",
+        F.datediff(as_of, "first_purchase").cast("bigint").alias("tenure_days"),
+        "_other_orders",
+    )
+    if contact:  # latest non-empty value; ties on the timestamp broken by the value
+        latest = tx.frame.groupBy("customer_id").agg(*(
+            F.max_by(F.col(c), F.when(F.col(c).isNotNull(),
+                                      F.struct("order_ts", c))).alias(c)
+            for c in contact))
+        table = table.join(latest, "customer_id", "left")
+        table = table.select(*(c for c in table.columns if c != "_other_orders"),
+                             "_other_orders")
+    return table
 
 
 def _plain_field(f: pa.Field) -> pa.Field:
