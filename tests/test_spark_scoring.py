@@ -10,7 +10,6 @@ import warnings
 import duckdb
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
