@@ -28,6 +28,7 @@ from rfm_engine.measurement.clv import (
     BetaGeoModel,
     CLVResult,
     GammaGammaModel,
+    ParetoNBDModel,
     clv_intervals,
     fit_clv,
     parameter_uncertainty,
@@ -346,3 +347,15 @@ def test_weekly_run_without_repeat_buyers_writes_nulls_and_the_reason_once(sampl
     html = (result.run_dir / "summary.html").read_text()
     assert html.count("Predicted CLV: none in this run") == 1
     assert reasons[0].removeprefix("predicted CLV skipped: ")[:40] in html
+
+
+def test_pareto_nbd_standard_errors_match_clvtools_on_cdnow():
+    # CLVTools (R), tests/testthat/test_correctness_pnbd_nocovstaticcov.R: Pareto/NBD on the
+    # CDNOW sample in weeks, params.nocov.se = r 0.0476264, alpha 0.8427222, s 0.1872594,
+    # beta 6.2105448. A likelihood without gradient: the information from its values.
+    summary = _published_summary()
+    uncertainty = parameter_uncertainty(ParetoNBDModel().fit(summary), summary)
+    published = {"r": 0.0476264, "alpha": 0.8427222, "s": 0.1872594, "beta": 6.2105448}
+    assert uncertainty.model == "pareto_nbd" and uncertainty.problem is None
+    for name, se in zip(uncertainty.names, uncertainty.standard_errors, strict=True):
+        assert se == pytest.approx(published[name], rel=1e-3), name

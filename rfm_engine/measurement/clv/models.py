@@ -289,8 +289,8 @@ def _per_level(function: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     return function(values)[inverse]
 
 
-def _mean_loglik(loglik: Callable[..., tuple[np.ndarray, np.ndarray]],
-                        *columns: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+def _mean_loglik(loglik: Callable[..., tuple[np.ndarray, np.ndarray] | np.ndarray],
+                 *columns: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray] | float]:
     """Return the mean log-likelihood per customer and its gradient, a function of log-parameters.
 
     The objective of the fits and of the observed information
@@ -302,21 +302,26 @@ def _mean_loglik(loglik: Callable[..., tuple[np.ndarray, np.ndarray]],
     ----------
     loglik : callable
         ``loglik(*params, *distinct_columns, levels) -> (per-row log-likelihood, per-row
-        gradient in the log-parameters)``, such as ``_bgnbd_loglik``.
+        gradient in the log-parameters)``, such as ``_bgnbd_loglik``, or the per-row
+        log-likelihood alone.
     *columns : ndarray
         The data columns ``loglik`` takes, one value per customer, frequency first.
 
     Returns
     -------
     callable
-        ``log_params -> (mean log-likelihood, its gradient)``.
+        ``log_params -> (mean log-likelihood, its gradient)`` (the mean alone for a
+        ``loglik`` without gradient).
     """
     rows, counts, _ = _distinct_rows(*columns)
     weights = counts / max(int(counts.sum()), 1)
     levels = _levels(rows[0])
 
-    def mean_loglik(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        ll, grad = loglik(*np.exp(log_params), *rows, levels)
+    def mean_loglik(log_params: np.ndarray) -> tuple[float, np.ndarray] | float:
+        out = loglik(*np.exp(log_params), *rows, levels)
+        if not isinstance(out, tuple):
+            return float(weights @ out)
+        ll, grad = out
         return float(weights @ ll), weights @ grad
 
     return mean_loglik

@@ -53,6 +53,7 @@ from .models import (
     _mean_loglik,
     _params_text,
 )
+from .pareto_nbd import ParetoNBDModel, _pareto_loglik
 
 if TYPE_CHECKING:
     from .value import CLVResult
@@ -80,6 +81,13 @@ def _bgnbd_likelihood(summary: pd.DataFrame) -> tuple[MeanLogLik, int]:
     return _mean_loglik(_bgnbd_loglik, x, t_x, big_t), int(x.size)
 
 
+def _pareto_likelihood(summary: pd.DataFrame) -> tuple[MeanLogLik, int]:
+    # No closed-form gradient (the fit takes differences too): the information comes from
+    # second differences of the values.
+    x, t_x, big_t = _bgnbd_data(summary)
+    return _mean_loglik(_pareto_loglik, x, t_x, big_t), int(x.size)
+
+
 def _gg_likelihood(summary: pd.DataFrame) -> tuple[MeanLogLik, int]:
     x, m = _gg_data(summary)
     usable = _gg_usable(x, m)
@@ -90,6 +98,7 @@ def _gg_likelihood(summary: pd.DataFrame) -> tuple[MeanLogLik, int]:
 _LIKELIHOODS: dict[type, tuple[str, LikelihoodBuilder]] = {
     BetaGeoModel: ("bgnbd", _bgnbd_likelihood),
     GammaGammaModel: ("gamma_gamma", _gg_likelihood),
+    ParetoNBDModel: ("pareto_nbd", _pareto_likelihood),
 }
 
 
