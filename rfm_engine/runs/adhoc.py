@@ -561,7 +561,7 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
         output: table_writer(result.customers, output.suffix),
     }
     if params_out is not None:
-        outputs[Path(params_out)] = text_writer(json_text(result.params_document))
+        outputs[Path(params_out)] = text_writer(json_text(result.params_document()))
     write_all(outputs, force=force)
     return CLVRun(tx.report, result)
 

@@ -157,9 +157,8 @@ class CLVResult:
         """``{"bgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "v"}}``."""
         return {"bgnbd": dict(self.bgnbd.params_), "gamma_gamma": dict(self.gamma_gamma.params_)}
 
-    @property
     def params_document(self) -> dict[str, Any]:
-        """The params JSON: `params`, plus ``"intervals"`` when they were computed.
+        """Return the params JSON: `params`, plus ``"intervals"`` when they were computed.
 
         ``"intervals"``: ``level``, ``method``, per model ``{name: {"estimate", "se",
         "low", "high"}}`` and ``log_covariance`` (per model ``names`` and ``matrix``, the
@@ -218,7 +217,7 @@ class CLVResult:
         Reload with ``BetaGeoModel.from_params(json.loads(text)["bgnbd"])`` and
         ``GammaGammaModel.from_params(json.loads(text)["gamma_gamma"])``.
         """
-        return write_text_atomic(path, json_text(self.params_document))
+        return write_text_atomic(path, json_text(self.params_document()))
 
 
 def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float = 0.01,
