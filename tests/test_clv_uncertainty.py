@@ -327,6 +327,7 @@ def test_weekly_segment_table_has_the_runs_predicted_clv(sample, tmp_path):
     html = (result.run_dir / "summary.html").read_text()
     assert "Mean predicted CLV" in html and "Mean P(alive)" in html
     assert "Predicted CLV: none" not in html
+    assert "spend in the next 52 weeks (undiscounted)" in html
 
 
 def test_weekly_run_without_repeat_buyers_writes_nulls_and_the_reason_once(sample, tmp_path):

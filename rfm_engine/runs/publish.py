@@ -196,7 +196,6 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     shown = counts.assign(excluded=counts[reasons].sum(axis=1))
     if consents is None:
         shown = shown.drop(columns=["no_consent"])
-    problem = run.kpi.clv_problem
     summary = RunSummary(run.segments, shown,
                          migration, tx.report, as_of=tx.as_of,
                          input_name=Path(tx.source.name).name,
@@ -204,8 +203,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
                                  **({"objected to profiling (left out)": len(run.objected)}
                                     if consents is not None else {})},
                          lists=links,
-                         segment_notes=[f"Predicted CLV: none in this run ({problem})."]
-                         if problem else [])
+                         segment_notes=[_clv_note(run.kpi)])
     outputs[staging / "summary.html"] = text_writer(summary.to_html())
     kpi = run.kpi
     outputs[staging / "kpis.html"] = text_writer(kpi.to_html(table_file="kpis.csv"))
@@ -219,6 +217,20 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         outputs[staging / "kpis_by_segment.csv"] = table_writer(kpi.by_segment.to_frame(),
                                                                 ".csv")
     return outputs, sorted(lists), email_lists
+
+
+def _clv_note(kpi: Any) -> str:
+    """Say what the segment table's predicted CLV columns hold, or why they are empty."""
+    clv = kpi.clv
+    if clv is None:
+        return f"Predicted CLV: none in this run ({kpi.clv_problem})."
+    # The KPI report fits in weeks ([kpis] clv_horizon).
+    discount = ("undiscounted" if clv.discount_rate == 0
+                else f"discounted {clv.discount_rate:.2%} a week")
+    return (f"Predicted CLV: what the CLV models of the KPI report expect the segment's "
+            f"customers to spend in the next {clv.horizon:g} weeks ({discount}), in total and "
+            "per customer; mean P(alive): how likely they are, on average, to still be "
+            "customers.")
 
 
 def file_dtypes(table: pd.DataFrame) -> dict[str, Any]:
