@@ -741,8 +741,16 @@ def format_summary(summary: Any) -> str:
         mean_recency_days=summary["mean_recency_days"].map(lambda v: fixed(v, ".0f")),
         mean_frequency=summary["mean_frequency"].map(lambda v: fixed(v, ".2f")),
         mean_monetary=summary["mean_monetary"].map(money),
-    ).rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
-                      "mean_frequency": "mean_F", "mean_monetary": "mean_M"})
+    )
+    # The weekly run's segment table also has the predicted CLV (null when not fitted).
+    predicted = {"predicted_clv": lambda v: fixed(v, ",.0f"), "mean_clv": money,
+                 "mean_p_alive": percent}
+    shown = shown.assign(**{c: summary[c].astype(object).map(f)
+                            for c, f in predicted.items() if c in summary})
+    shown = shown.rename(columns={"revenue_share": "rev_share", "mean_recency_days": "mean_R_days",
+                                  "mean_frequency": "mean_F", "mean_monetary": "mean_M",
+                                  "predicted_clv": "pred_CLV", "mean_clv": "mean_CLV",
+                                  "mean_p_alive": "P_alive"})
     return shown.to_string(index=False, na_rep=MISSING)
 
 

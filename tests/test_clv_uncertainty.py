@@ -360,3 +360,24 @@ def test_pareto_nbd_standard_errors_match_clvtools_on_cdnow():
     assert uncertainty.model == "pareto_nbd" and uncertainty.problem is None
     for name, se in zip(uncertainty.names, uncertainty.standard_errors, strict=True):
         assert se == pytest.approx(published[name], rel=1e-3), name
+
+
+def test_terminal_segment_table_shows_the_predicted_clv_and_nulls_as_n_a():
+    from rfm_engine.cli import format_summary
+
+    summary = pd.DataFrame({"segment": ["a", "b"], "customers": [2, 0], "share": [1.0, 0.0],
+                            "revenue": [10.0, 0.0], "revenue_share": [1.0, 0.0],
+                            "mean_recency_days": [3.0, None], "mean_frequency": [1.0, None],
+                            "mean_monetary": [5.0, None]})
+    customers = pd.DataFrame({"customer_id": ["1", "2"], "segment": ["a", "a"]})
+
+    class Fit:
+        customers = pd.DataFrame({"customer_id": ["1", "2"], "clv": [1000.0, 2000.0],
+                                  "p_alive": [0.5, 1.0]})
+
+    lines = format_summary(segment_clv(summary, customers, Fit())).splitlines()
+    assert lines[0].split()[-3:] == ["pred_CLV", "mean_CLV", "P_alive"]
+    assert lines[1].split()[-3:] == ["3,000", "1,500.00", "75.0%"]
+    assert lines[2].split()[-3:] == ["0", "n/a", "n/a"]
+    unfit = format_summary(segment_clv(summary, customers, None))
+    assert "nan" not in unfit.lower() and "<NA>" not in unfit
