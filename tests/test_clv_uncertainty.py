@@ -328,6 +328,13 @@ def test_weekly_segment_table_has_the_runs_predicted_clv(sample, tmp_path):
     assert "Mean predicted CLV" in html and "Mean P(alive)" in html
     assert "Predicted CLV: none" not in html
     assert "spend in the next 52 weeks (undiscounted)" in html
+    # The marketers' page reads them from segments.csv (once, no duplicate columns).
+    from rfm_engine.ui.folders import RunFolder
+
+    shown = RunFolder(result.run_dir).segment_table
+    assert {"predicted_clv", "mean_clv", "mean_p_alive", "orders", "aov"} <= set(shown)
+    assert not [c for c in shown if c.endswith(("_x", "_y"))]
+    pd.testing.assert_series_equal(shown["mean_clv"], written["mean_clv"])
 
 
 def test_weekly_run_without_repeat_buyers_writes_nulls_and_the_reason_once(sample, tmp_path):
