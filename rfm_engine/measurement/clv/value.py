@@ -18,6 +18,7 @@ import pandas as pd
 
 from ...errors import EmptyResultError, ModelNotIdentifiedError
 from ...io.writers import json_text, write_text_atomic
+from ...progress import step as progress_step
 from .models import (
     CLV_COLUMNS,
     BetaGeoModel,
@@ -311,7 +312,9 @@ def fit_clv(summary: pd.DataFrame, *, horizon: float = 12, discount_rate: float 
     if intervals is not None:
         from .uncertainty import clv_intervals
 
-        result.intervals = clv_intervals(result, summary, level=intervals)
+        with progress_step(f"CLV intervals ({intervals:.0%}: observed information, delta method)",
+                  rows=len(customers)):
+            result.intervals = clv_intervals(result, summary, level=intervals)
         result.customers = pd.concat([customers, result.intervals.customers], axis=1)
         notes += [n for n in result.intervals.warnings if n not in notes]
     for note in notes:
