@@ -72,7 +72,7 @@ def sample(tmp_path_factory):
     duckdb.sql(f"COPY (SELECT * FROM read_csv('{paths['transactions']}')) TO '{parquet}' "
                "(FORMAT parquet)")
     return {"suppression": paths["suppression"], "duckdb": _config(folder, parquet, "duckdb"),
-            "spark": _config(folder, parquet, "spark")}
+            "spark": _config(folder, parquet, "spark"), "parquet": parquet}
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_second_week_migrates_from_the_spark_written_folder(weeks):
 
 
 def test_a_failed_spark_run_publishes_nothing(weeks, sample, tmp_path, monkeypatch):
-    from rfm_engine.engines import spark as engine
+    from rfm_engine.engines.spark import handoff
 
     out = tmp_path / "out"
     out.mkdir()
@@ -186,13 +186,44 @@ def test_a_failed_spark_run_publishes_nothing(weeks, sample, tmp_path, monkeypat
                                                                       exist_ok=True)
             (out / path.relative_to(weeks_dir.parent)).write_bytes(path.read_bytes())
     before = snapshot(out)
-    real = engine.write_customers
+    real = handoff.write_customers
 
     def write_then_fail(*args, **kwargs):
         real(*args, **kwargs)  # Spark wrote its part files into the staging folder
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(engine, "write_customers", write_then_fail)
+    monkeypatch.setattr(handoff, "write_customers", write_then_fail)
     with pytest.raises(RuntimeError, match="injected failure"):
         _run(sample, "spark", out, WEEK2)
     assert snapshot(out) == before  # no run folder, no staging or hand-off folder left
+
+
+@pytest.fixture(scope="module")
+def consent_runs(spark, sample, weeks, tmp_path_factory):
+    """Week 2 with a consent file (objections by id and by email, withdrawals, no row)."""
+    folder = tmp_path_factory.mktemp("consent")
+    people = weeks["duckdb"][1].customers[["customer_id", "email"]].sort_values("customer_id")
+    rows = ["customer_id,email,status,basis"]
+    for number, cid in enumerate(people["customer_id"].head(200)):
+        status = "objected" if number < 4 else "withdrawn" if number < 10 else "granted"
+        rows.append(f"{cid},,{status},{'express' if status == 'granted' else ''}")
+    with_email = people["email"].iloc[200:].dropna()
+    rows.append(f",{with_email.iloc[0].upper()},objected,")  # by address, in another case
+    path = folder / "consent.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return {engine: _run(sample, engine, folder / engine, WEEK2, consent=path)
+            for engine in ("duckdb", "spark")}
+
+
+def test_consent_leaves_out_the_same_people_on_spark(consent_runs):
+    duck, spark = consent_runs["duckdb"], consent_runs["spark"]
+    consent = spark.manifest["counts"]["consent"]
+    assert consent == duck.manifest["counts"]["consent"]
+    assert consent["objected_customers_removed"] == 5 and consent["no_consent"] > 0
+    assert spark.manifest["counts"] == duck.manifest["counts"]
+    for path in sorted((duck.run_dir / "campaigns").glob("*.csv")):
+        assert (spark.run_dir / "campaigns" / path.name).read_bytes() == path.read_bytes()
+    expected = pd.read_parquet(duck.run_dir / "customers.parquet")
+    got = pd.read_parquet(spark.run_dir / "customers.parquet")
+    assert list(got["customer_id"]) == list(expected["customer_id"])
+    assert (got["group"].fillna("") == expected["group"].fillna("")).all()

@@ -42,7 +42,7 @@ from ..reports.summary_report import RunSummary, write_heatmap_png
 if TYPE_CHECKING:
     from .weekly import WeeklyRun
 
-__all__ = ["publish_run"]
+__all__ = ["CustomerTable", "file_dtypes", "publish_run"]
 
 _SUGGESTION_COLUMNS = ("cross_sell", "upsell")
 
@@ -80,37 +80,74 @@ def publish_run(run: WeeklyRun, run_dir: Path, *, force: bool = False) -> dict[s
     return manifest
 
 
+class CustomerTable:
+    """A run's customer table as publishing reads it: a pandas DataFrame (the DuckDB run).
+
+    The Spark run gives an object with the same methods over a Spark DataFrame
+    (:class:`rfm_engine.engines.spark.handoff.SparkCustomers`): the table is written by
+    Spark and only the lists and the few rows the checks need are collected.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Every customer with features, scores, segment, migration and campaign columns.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.rows = len(frame)
+        self._out = frame.drop(columns=["email_valid"])
+
+    def targets(self, campaign: str) -> pd.DataFrame:
+        """Return the targets of ``campaign`` in the columns of ``customers.parquet``."""
+        out = self._out
+        return out[(out["campaign"] == campaign) & (out["group"] == "target")]
+
+    def writers(self, path: Path) -> dict[Path, Any]:
+        """Return the writer of ``customers.parquet``: one file (written with the rest)."""
+        return {path: table_writer(self._out, ".parquet", dtypes=file_dtypes(self._out))}
+
+    def write(self, path: Path) -> dict[Path, int]:
+        """Write nothing: the file is one of :meth:`writers`."""
+        return {}
+
+    def suppressed_email_ids(self, suppressions: SuppressionList) -> dict[str, list[str]]:
+        """Email to ids of the customers suppressed by id (for lists without an id column)."""
+        return email_ids(self.frame, suppressions.mask(self.frame[["customer_id"]]))
+
+    def without_consent(self) -> tuple[list[str], dict[str, list[str]]]:
+        """Ids without valid consent, and email to ids of such targets (the consent check)."""
+        table = self.frame
+        no_consent = ~table["email_consent"].to_numpy(dtype=bool)
+        return (table.loc[no_consent, "customer_id"].tolist(),
+                email_ids(table, no_consent & (table["group"] == "target").to_numpy()))
+
+
 def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
-    table, seg, migration, counts = run.customers, run.segmentation, run.migration, run.counts
+    seg, migration, counts = run.segmentation, run.migration, run.counts
     tx, config, layout, consents = run.tx, run.config, run.layout, run.consents
-    suppressions = run.suppressions
+    suppressions, table = run.suppressions, run.customer_table()
     with step("lists and reports"):
-        outputs, lists, email_lists = _outputs(staging, run)
+        outputs, lists, email_lists = _outputs(staging, run, table)
     with step("writing the files"):
         write_all(outputs, force=True)
         write_heatmap_png(migration, staging / "migration" / "transition_matrix.png")
     rows = {path: writer.rows for path, writer in outputs.items()  # known, not re-read
             if isinstance(writer, TableWriter)}
-    if run.write_customers is not None:  # a folder of part files, each in the manifest
-        customers_out = table.drop(columns=["email_valid"])
-        rows.update(run.write_customers(customers_out.astype(file_dtypes(customers_out)),
-                                        staging / CUSTOMERS_FILE))
+    rows.update(table.write(staging / CUSTOMERS_FILE))  # Spark: part files, each listed
     del outputs  # the lists' frames
 
     # Every list is read back from disk (it parses, and it has the column to check) even
     # when there is nothing to find; a list without an id column (Mailchimp) is checked by
     # address against the customers suppressed by id too.
     with step("verifying the lists against the suppression list"):
-        by_id = suppressions.mask(table[["customer_id"]])
-        verify_no_suppressed(lists, suppressions, email_ids=email_ids(table, by_id))
+        verify_no_suppressed(lists, suppressions,
+                             email_ids=table.suppressed_email_ids(suppressions))
     if consents is not None:
         with step("verifying the email lists against the consent records"):
-            no_consent = ~table["email_consent"].to_numpy(dtype=bool)
-            verify_no_suppressed(
-                sorted(email_lists),
-                SuppressionList(customer_ids=table.loc[no_consent, "customer_id"]),
-                email_ids=email_ids(table, no_consent & (table["group"] == "target").to_numpy()),
-                check="consent")
+            ids, addresses = table.without_consent()
+            verify_no_suppressed(sorted(email_lists), SuppressionList(customer_ids=ids),
+                                 email_ids=addresses, check="consent")
 
     model_path = config.scoring.model
     manifest = {
@@ -149,17 +186,16 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
     return manifest
 
 
-def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path], list[Path]]:
+def _outputs(staging: Path, run: WeeklyRun, table: CustomerTable
+             ) -> tuple[dict[Path, Any], list[Path], list[Path]]:
     """Return the writers of every file of the run, the lists, and the email lists."""
-    table, seg, migration, counts = run.customers, run.segmentation, run.migration, run.counts
+    seg, migration, counts = run.segmentation, run.migration, run.counts
     tx, layout, consents, clustering = run.tx, run.layout, run.consents, run.clustering
-    customers_out = table.drop(columns=["email_valid"])
     lists: dict[Path, Any] = {}
     email_lists: list[Path] = []
     links: dict[str, list[str]] = {}  # campaign -> its list file(s), for the summary
     for campaign in run.plan:
-        targets = customers_out[(customers_out["campaign"] == campaign.name)
-                                & (customers_out["group"] == "target")]
+        targets = table.targets(campaign.name)
         if campaign.channel != "email":
             targets = targets.drop(columns=["email"])
         extras = [c for c in _SUGGESTION_COLUMNS if c in targets and campaign.type ==
@@ -172,9 +208,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
         if campaign.channel == "email":
             email_lists += list(writers)
     outputs: dict[Path, Any] = {
-        **({} if run.write_customers is not None else {
-            staging / CUSTOMERS_FILE: table_writer(customers_out, ".parquet",
-                                                   dtypes=file_dtypes(customers_out))}),
+        **table.writers(staging / CUSTOMERS_FILE),
         staging / "segments.csv": table_writer(run.segments, ".csv"),
         staging / "campaigns.csv": table_writer(counts, ".csv"),
         staging / "quality.json": text_writer(tx.report.to_json()),
@@ -199,7 +233,7 @@ def _outputs(staging: Path, run: WeeklyRun) -> tuple[dict[Path, Any], list[Path]
     summary = RunSummary(run.segments, shown,
                          migration, tx.report, as_of=tx.as_of,
                          input_name=Path(tx.source.name).name,
-                         counts={"customers": len(table), "layout": layout,
+                         counts={"customers": table.rows, "layout": layout,
                                  **({"objected to profiling (left out)": len(run.objected)}
                                     if consents is not None else {})},
                          lists=links,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -68,7 +67,7 @@ from ..measurement.migration import (
 )
 from ..progress import step
 from ..reports.kpi_report import report_kpis
-from .publish import publish_run
+from .publish import CustomerTable, file_dtypes, publish_run
 
 if TYPE_CHECKING:  # k-means (scikit-learn) is imported only by a run that clusters
     from ..core.clustering import Clustering
@@ -165,10 +164,9 @@ class WeeklyRun:
         The model that scored the run.
     warnings : list of str
         Things worth a look that did not stop the run.
-    write_customers : callable or None
-        Writes ``customers.parquet`` (the table as the file holds it, the path) and
-        returns the rows of each file written: the Spark engine's folder of part files.
-        None: one Parquet file written on the driver.
+    table : object, optional
+        The customer table as publishing reads it, when it is not ``customers`` on the
+        driver: the Spark run's :class:`rfm_engine.engines.spark.handoff.SparkCustomers`.
     """
 
     config: Config
@@ -190,7 +188,14 @@ class WeeklyRun:
     fitted_here: bool
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
-    write_customers: Callable[[pd.DataFrame, Path], dict[Path, int]] | None = None
+    table: Any = None
+
+    def customer_table(self) -> Any:
+        """Return the customer table as publishing reads it (:class:`~.publish.CustomerTable`).
+
+        The Spark run's is written by Spark, as a folder of part files.
+        """
+        return self.table if self.table is not None else CustomerTable(self.customers)
 
     @cached_property
     def segments(self) -> pd.DataFrame:
@@ -466,7 +471,7 @@ def run_weekly(
                         objected=objected, compliance=compliance, previous_dir=previous_dir,
                         clustering=clustering, fitted_here=scorer is None, model=model,
                         warnings=warnings,
-                        write_customers=_spark_customers_writer(engine, tx) if spark else None)
+                        table=_spark_table(engine, tx, table) if spark else None)
         manifest = publish_run(run, run_dir, force=force)
         return RunResult(run_dir, tx.as_of, table, run.segments, counts, manifest, model, warnings,
                          quality=tx.report)
@@ -486,12 +491,10 @@ def _remove_objected_spark(engine: ModuleType, consents: ConsentList | None,
     return removed
 
 
-def _spark_customers_writer(engine: ModuleType, tx: Any
-                            ) -> Callable[[pd.DataFrame, Path], dict[Path, int]]:
-    """Write ``customers.parquet`` with Spark: a folder of part files (rows per part)."""
-    def write(table: pd.DataFrame, path: Path) -> dict[Path, int]:
-        return engine.write_customers(engine.from_pandas(tx, table), path, rows=len(table))
-    return write
+def _spark_table(engine: ModuleType, tx: Any, customers: pd.DataFrame) -> Any:
+    """Return the Spark run's customer table for publishing (written by Spark)."""
+    return engine.SparkCustomers(
+        engine.from_pandas(tx, customers.astype(file_dtypes(customers))), rows=len(customers))
 
 
 def _frozen_model(config: Config) -> SegmentationModel | None:

@@ -35,7 +35,14 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 
 from .campaigns import holdout_draw
 from .features import customer_features, customer_frame_spark, orders_frame
-from .handoff import driver_transactions, from_pandas, people, without_customers, write_customers
+from .handoff import (
+    SparkCustomers,
+    driver_transactions,
+    from_pandas,
+    people,
+    without_customers,
+    write_customers,
+)
 from .loading import SparkTransactions, load_transactions
 from .scoring import DEFAULT_ACCURACY, fit_scorer, score_columns, with_scores
 from .segments import (
@@ -47,7 +54,8 @@ from .segments import (
 )
 from .session import SESSION_CONF, spark_session
 
-__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkSegmentation", "SparkTransactions",
+__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkSegmentation",
+           "SparkTransactions",
            "customer_features", "customer_frame_spark", "driver_transactions", "fit_scorer",
            "from_pandas", "holdout_draw", "load_transactions", "orders_frame", "people",
            "score_columns", "score_segments", "segment_column", "segment_customers",

@@ -23,12 +23,14 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ...campaigns.suppression import SuppressionList, email_ids
 from ...io.loading import Transactions, connect
 from ...io.sources import sql_literal
 from ...progress import step
@@ -36,7 +38,7 @@ from .features import orders_frame
 from .loading import SparkTransactions
 from .session import pandas_conversion
 
-__all__ = ["ROWS_PER_PART", "driver_transactions", "people", "without_customers",
+__all__ = ["ROWS_PER_PART", "SparkCustomers", "driver_transactions", "people", "without_customers",
            "write_customers", "write_parts"]
 
 #: Rows of a part file of ``customers.parquet`` (about 100-200 MB of Parquet at most).
@@ -115,6 +117,73 @@ def write_customers(table: DataFrame, path: Path, *, rows: int | None = None
     parts = max(1, math.ceil(rows / ROWS_PER_PART))
     with step("writing customers.parquet (spark)", rows=rows):
         return write_parts(table, path, parts=parts, order_by="customer_id")
+
+
+class SparkCustomers:
+    """A run's customer table on Spark, as the weekly run's publishing reads it.
+
+    The Spark counterpart of :class:`rfm_engine.runs.publish.CustomerTable`: the table is
+    written by Spark (:func:`write_customers`); a list is collected when it is written (a
+    list is what an email tool imports: it fits the driver), and the checks collect only
+    the customers they look for.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        Every customer with features, scores, segment, migration and campaign columns.
+    rows : int, optional
+        Its rows, when known (else counted).
+    """
+
+    def __init__(self, frame: DataFrame, *, rows: int | None = None) -> None:
+        self.frame = frame
+        self.rows = frame.count() if rows is None else rows
+        self._out = frame.drop("email_valid")
+
+    def targets(self, campaign: str) -> pd.DataFrame:
+        """Return the targets of ``campaign``, collected, ordered by ``customer_id``."""
+        chosen = self._out.filter((F.col("campaign") == campaign)
+                                  & (F.col("group") == "target"))
+        return _collect(chosen.orderBy("customer_id"))
+
+    def writers(self, path: Path) -> dict[Path, object]:
+        """Return no writer: Spark writes ``customers.parquet`` (:meth:`write`)."""
+        return {}
+
+    def write(self, path: Path) -> dict[Path, int]:
+        """Write ``customers.parquet`` as part files (:func:`write_customers`)."""
+        return write_customers(self._out, path, rows=self.rows)
+
+    def suppressed_email_ids(self, suppressions: SuppressionList) -> dict[str, list[str]]:
+        """Email to ids of the customers suppressed by id (a broadcast join, collected)."""
+        ids = sorted(suppressions.customer_ids)
+        if not ids or "email" not in self.frame.columns:
+            return {}
+        listed = self.frame.sparkSession.createDataFrame([(i,) for i in ids],
+                                                         "customer_id string")
+        hit = _collect(self.frame.join(F.broadcast(listed), "customer_id")
+                       .select("customer_id", "email"))
+        return email_ids(hit, np.ones(len(hit), dtype=bool))
+
+    def without_consent(self) -> tuple[list[str], dict[str, list[str]]]:
+        """Ids of the targets without valid consent, and email to those ids.
+
+        Only targets are collected (the customers without consent may be most of the
+        table): the lists are written from the targets, so a target without consent is
+        what the check can find.
+        """
+        hit = _collect(self.frame.filter(~F.col("email_consent") & (F.col("group") == "target"))
+                       .select("customer_id", *(["email"] if "email" in self.frame.columns
+                                                else [])))
+        return (hit["customer_id"].tolist(),
+                email_ids(hit, np.ones(len(hit), dtype=bool)) if "email" in hit else {})
+
+
+def _collect(frame: DataFrame) -> pd.DataFrame:
+    """Collect a small Spark DataFrame as pandas, through Arrow."""
+    with pandas_conversion():
+        arrow = frame.toArrow()
+    return arrow.to_pandas()
 
 
 def from_pandas(tx: SparkTransactions, frame: pd.DataFrame) -> DataFrame:
