@@ -404,7 +404,12 @@ def run_weekly(
         _lock_run(locks, run_dir, force)
         if spark:
             objected = _remove_objected_spark(engine, consents, tx)
-            customers = engine.customer_features(tx)
+            # Scores and segments on Spark (fitted or frozen edges, the rule set compiled
+            # to one expression); the segmented table is then collected for the steps
+            # after it, which run on the driver by the DuckDB run's code (so far).
+            seg = engine.segment_customers(
+                engine.customer_frame_spark(tx), rules=rule_set, n_bins=config.scoring.n_bins,
+                edges=config.scoring.edges, scorer=scorer).collect()
             # The driver-side steps (suggestions, KPIs, CLV) read Spark's Parquet with
             # DuckDB, from a hidden folder beside the run (removed at the end; a killed
             # run's is removed by the next run's lock, as a staging folder).
@@ -413,10 +418,10 @@ def run_weekly(
                 memory_limit=config.input.memory_limit)
         else:
             objected = consents.remove_objected(tx) if consents is not None else []
-            customers = customer_features(tx)
+            seg = segment_customers(customer_features(tx), rules=rule_set,
+                                    n_bins=config.scoring.n_bins, edges=config.scoring.edges,
+                                    scorer=scorer)
             local = tx
-        seg = segment_customers(customers, rules=rule_set, n_bins=config.scoring.n_bins,
-                                edges=config.scoring.edges, scorer=scorer)
         warnings = (stale + list(tx.report.warnings) + seg.warnings
                     + check_plan(plan, rule_set.segments))
         clustering = _clustering(config, frozen, seg.customers)
