@@ -35,6 +35,8 @@ Every key, with its type and default (``weekly.toml``)::
     n_bins = 5
     model = "models/model.skops"        # optional frozen model (or a scorer .json)
     models_dir = "models"               # .skops/.joblib models load only from here
+    quantiles = "exact"                 # --engine spark: or "approx" (percentile_approx)
+    approx_accuracy = 10000             # its accuracy: rank error at most customers / it
     [scoring.edges]                     # optional fixed edges per dimension
     recency_days = [30, 90, 180, 365]
 
@@ -234,6 +236,12 @@ class ScoringConfig(_Section):
     edges: dict[str, list[float]] | None = None
     model: Annotated[str | None, _PATH] = None
     models_dir: Annotated[str, _PATH] = "models"
+    quantiles: Literal["exact", "approx"] = "exact"
+    approx_accuracy: int = Field(10000, ge=1)
+
+    def spark_fit_options(self) -> dict[str, Any]:
+        """Return the quantile options of :func:`rfm_engine.engines.spark.fit_scorer`."""
+        return {"exact": self.quantiles == "exact", "accuracy": self.approx_accuracy}
 
 
 class SegmentsConfig(_Section):

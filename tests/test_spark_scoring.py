@@ -10,6 +10,7 @@ import warnings
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -310,3 +311,15 @@ def test_cdnow_gives_the_same_segments(spark, tmp_path):
                            columns={"customer_id": "customer_id", "order_date": "date",
                                     "amount": "amount"}, as_of="1998-06-30")
     assert len(table) == cdnow["customer_id"].nunique()
+
+
+def test_the_config_chooses_exact_or_approximate_quantiles():
+    from rfm_engine.config import Config
+    from rfm_engine.errors import ConfigError
+
+    assert Config().scoring.spark_fit_options() == {"exact": True, "accuracy": 10000}
+    approx = Config().with_overrides({"scoring.quantiles": "approx",
+                                      "scoring.approx_accuracy": 500})
+    assert approx.scoring.spark_fit_options() == {"exact": False, "accuracy": 500}
+    with pytest.raises(ConfigError, match="quantiles"):
+        Config().with_overrides({"scoring.quantiles": "roughly"})

@@ -269,7 +269,8 @@ def run_segment(config: Config, output: str | Path, *, save_model: str | Path | 
     if config.input.engine == "spark":  # scored on Spark; the scored table is collected
         spark, tx = _spark_transactions(config)
         report = tx.report
-        result = spark.segment_customers(spark.customer_frame_spark(tx), **options).collect()
+        result = spark.segment_customers(spark.customer_frame_spark(tx), **options,
+                                         **config.scoring.spark_fit_options()).collect()
     else:
         report, table = customer_table(config, progress_bar=progress_bar)
         result = segment_customers(table, **options)
