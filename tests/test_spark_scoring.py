@@ -254,6 +254,12 @@ def test_a_frozen_scorer_and_bounded_rules_score_as_pandas(spark, tmp_path):
         assert got.warnings == expected.warnings
     bounded = segment_customers(customers, rules=BOUNDED, scorer=frozen).customers
     assert {"recent_vip", "big_basket", "rest"} <= set(bounded["segment"])
+    # The bare score columns (no materialised key) give the same values.
+    columns = engine.score_columns(frozen)
+    with_ids = sdf.select("customer_id", *columns.values()).orderBy("customer_id").collect()
+    got = pd.DataFrame([row.asDict() for row in with_ids])
+    for name in columns:
+        assert got[name].tolist() == bounded[name].tolist(), name
 
 
 # --- real inputs: the sample, a dirty file, CDNOW -------------------------------------------

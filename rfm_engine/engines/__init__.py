@@ -1,8 +1,8 @@
 """Engine adapters: the transaction-scale steps on engines other than DuckDB.
 
-:mod:`rfm_engine.engines.spark` runs loading, cleaning, the orders table and the customer
-features on Apache Spark (``pip install rfm-engine[spark]``); it is the only module that
-imports pyspark, and only when it is used (:func:`spark_engine`).
+:mod:`rfm_engine.engines.spark` runs loading, cleaning, the orders table, the customer
+features, scores and segments on Apache Spark (``pip install rfm-engine[spark]``); it is the
+only module that imports pyspark, and only when it is used (:func:`spark_engine`).
 
 May import: ``rfm_engine.campaigns`` and ``rfm_engine.measurement`` (the Spark engine calls their
 rules: one definition of each), ``rfm_engine.core``, ``rfm_engine.io`` and the bottom modules;
