@@ -227,3 +227,34 @@ def test_consent_leaves_out_the_same_people_on_spark(consent_runs):
     got = pd.read_parquet(spark.run_dir / "customers.parquet")
     assert list(got["customer_id"]) == list(expected["customer_id"])
     assert (got["group"].fillna("") == expected["group"].fillna("")).all()
+
+
+def test_a_killed_spark_run_publishes_nothing_and_the_next_run_cleans_up(sample, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rfm_engine.io.writers import remove_leftovers
+
+    out = tmp_path / "out"
+    command = [str(Path(sys.executable).with_name("rfm-engine")), "-q", "run", "--config",
+               str(sample["spark"]), "--as-of", WEEK1, "--output-dir", str(out),
+               "--suppression", str(sample["suppression"]), "--no-tracking"]
+    env = {**os.environ, "RFM_ENGINE_SPARK_MASTER": "local[2]"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 400
+        while not list(out.glob(f".{WEEK1}.*.staging/orders/*.parquet")):  # hand-off written
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no hand-off folder within 400 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the CLI, and the JVM it started
+        process.wait()
+    assert not (out / WEEK1).exists()
+    left = sorted(p.name for p in out.iterdir())
+    assert left and all(name.startswith(".") for name in left)
+    remove_leftovers(out)  # what the next run does when it takes its lock
+    assert list(out.iterdir()) == []

@@ -239,14 +239,16 @@ def check_suppression_source(plan: tuple[Campaign, ...], paths: list[str],
         )
 
 
-def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...]
+def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...], *,
+                  migration: bool = True
                   ) -> tuple[Path | None, pd.DataFrame | None, pd.DataFrame]:
     """Read what this run needs of the earlier runs: each file once, in the columns needed.
 
     Returns the previous run's folder, its customers (``customer_id``, ``segment`` and
-    ``segment_since``, for migration) and the contact history (``customer_id``,
-    ``campaign``, ``as_of``: the targets of the runs within the plan's longest spacing, the
-    only ones that can exclude anyone as ``contacted_recently``).
+    ``segment_since``, for migration; None with ``migration=False``: the Spark run reads
+    them on Spark) and the contact history (``customer_id``, ``campaign``, ``as_of``: the
+    targets of the runs within the plan's longest spacing, the only ones that can exclude
+    anyone as ``contacted_recently``).
     """
     runs = earlier_runs(output_dir, as_of)
     previous_dir = runs[-1][1] if runs else None
@@ -257,7 +259,7 @@ def _earlier_runs(output_dir: Path, as_of: dt.date, plan: tuple[Campaign, ...]
         recent = (as_of - day).days < window
         path = folder / CUSTOMERS_FILE  # a file, or a folder of part files (Spark)
         parts = customers_parts(folder)
-        if folder == previous_dir:  # read whole before: a missing file stops the run
+        if folder == previous_dir and migration:  # read whole: a missing file stops the run
             names = pq.read_schema(parts[0] if parts else path).names
             columns = [c for c in _MIGRATION_COLUMNS if c in names]
             table = pd.read_parquet(path, columns=columns + (
@@ -409,7 +411,8 @@ def run_weekly(
             # after it, which run on the driver by the DuckDB run's code (so far).
             seg = engine.segment_customers(
                 engine.customer_frame_spark(tx), rules=rule_set, n_bins=config.scoring.n_bins,
-                edges=config.scoring.edges, scorer=scorer).collect()
+                edges=config.scoring.edges, scorer=scorer,
+                **config.scoring.spark_fit_options()).collect()
             # The driver-side steps (suggestions, KPIs, CLV) read Spark's Parquet with
             # DuckDB, from a hidden folder beside the run (removed at the end; a killed
             # run's is removed by the next run's lock, as a staging folder).

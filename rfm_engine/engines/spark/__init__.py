@@ -37,9 +37,12 @@ from .campaigns import holdout_draw
 from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import (
     SparkCustomers,
+    collect,
     driver_transactions,
     from_pandas,
+    in_campaigns,
     people,
+    persisted,
     without_customers,
     write_customers,
 )
@@ -55,9 +58,8 @@ from .segments import (
 from .session import SESSION_CONF, spark_session
 
 __all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkSegmentation",
-           "SparkTransactions",
-           "customer_features", "customer_frame_spark", "driver_transactions", "fit_scorer",
-           "from_pandas", "holdout_draw", "load_transactions", "orders_frame", "people",
-           "score_columns", "score_segments", "segment_column", "segment_customers",
-           "segment_summary", "spark_session", "with_scores", "without_customers",
-           "write_customers"]
+           "SparkTransactions", "collect", "customer_features", "customer_frame_spark",
+           "driver_transactions", "fit_scorer", "from_pandas", "holdout_draw", "in_campaigns",
+           "load_transactions", "orders_frame", "people", "persisted", "score_columns",
+           "score_segments", "segment_column", "segment_customers", "segment_summary",
+           "spark_session", "with_scores", "without_customers", "write_customers"]

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ...campaigns.suppression import SuppressionList, email_ids
@@ -38,8 +39,8 @@ from .features import orders_frame
 from .loading import SparkTransactions
 from .session import pandas_conversion
 
-__all__ = ["ROWS_PER_PART", "SparkCustomers", "driver_transactions", "people", "without_customers",
-           "write_customers", "write_parts"]
+__all__ = ["ROWS_PER_PART", "SparkCustomers", "collect", "driver_transactions", "in_campaigns",
+           "people", "persisted", "without_customers", "write_customers", "write_parts"]
 
 #: Rows of a part file of ``customers.parquet`` (about 100-200 MB of Parquet at most).
 ROWS_PER_PART = 2_000_000
@@ -144,7 +145,7 @@ class SparkCustomers:
         """Return the targets of ``campaign``, collected, ordered by ``customer_id``."""
         chosen = self._out.filter((F.col("campaign") == campaign)
                                   & (F.col("group") == "target"))
-        return _collect(chosen.orderBy("customer_id"))
+        return collect(chosen.orderBy("customer_id"))
 
     def writers(self, path: Path) -> dict[Path, object]:
         """Return no writer: Spark writes ``customers.parquet`` (:meth:`write`)."""
@@ -161,7 +162,7 @@ class SparkCustomers:
             return {}
         listed = self.frame.sparkSession.createDataFrame([(i,) for i in ids],
                                                          "customer_id string")
-        hit = _collect(self.frame.join(F.broadcast(listed), "customer_id")
+        hit = collect(self.frame.join(F.broadcast(listed), "customer_id")
                        .select("customer_id", "email"))
         return email_ids(hit, np.ones(len(hit), dtype=bool))
 
@@ -172,18 +173,29 @@ class SparkCustomers:
         table): the lists are written from the targets, so a target without consent is
         what the check can find.
         """
-        hit = _collect(self.frame.filter(~F.col("email_consent") & (F.col("group") == "target"))
+        hit = collect(self.frame.filter(~F.col("email_consent") & (F.col("group") == "target"))
                        .select("customer_id", *(["email"] if "email" in self.frame.columns
                                                 else [])))
         return (hit["customer_id"].tolist(),
                 email_ids(hit, np.ones(len(hit), dtype=bool)) if "email" in hit else {})
 
 
-def _collect(frame: DataFrame) -> pd.DataFrame:
-    """Collect a small Spark DataFrame as pandas, through Arrow."""
+def collect(frame: DataFrame) -> pd.DataFrame:
+    """Collect a Spark DataFrame that fits the driver as pandas, through Arrow."""
     with pandas_conversion():
         arrow = frame.toArrow()
     return arrow.to_pandas()
+
+
+
+def in_campaigns(names: Iterable[str]) -> Column:
+    """Return the Column: the customer's campaign is one of ``names``."""
+    return F.col("campaign").isin(list(names))
+
+
+def persisted(frame: DataFrame) -> DataFrame:
+    """Return ``frame`` persisted (memory, then disk): it is read by several steps."""
+    return frame.persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def from_pandas(tx: SparkTransactions, frame: pd.DataFrame) -> DataFrame:
