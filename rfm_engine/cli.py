@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["cli", "main"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Units of ``clv --horizon-unit`` and ``--discount-per``.
+_CLV_UNITS = ["D", "W", "M", "day", "week", "month"]
 
 
 def _input_argument(func: Callable) -> Callable:
@@ -616,54 +618,77 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
 @_input_argument
 @_input_options
 @_output_options
-@click.option("--time-unit", type=click.Choice(["D", "W", "M"]), default="W",
-              show_default=True, help="Time unit of the models (days, weeks, months).")
+@click.option("--model", type=click.Choice(["bgnbd", "pareto-nbd"]),
+              help="Purchase model: BG/NBD (default) or Pareto/NBD.")
+@click.option("--params-in", type=click.Path(path_type=Path),
+              help="Score with the parameters of this file (--params-out of an earlier "
+              "run), without fitting; its keys choose the model.")
+@click.option("--time-unit", type=click.Choice(["D", "W", "M"]),
+              help="Time unit of the models (days, weeks, months; default W, or the "
+              "params file's).")
 @click.option("--horizon", type=float, default=52, show_default=True,
-              help="Forecast horizon, in time units.")
+              help="Forecast horizon, in --horizon-unit.")
+@click.option("--horizon-unit", type=click.Choice(_CLV_UNITS),
+              help="Unit of the horizon (default: the time unit).")
 @click.option("--discount-rate", type=float, default=0.0, show_default=True,
-              help="Discount rate per time unit.")
+              help="Discount rate per --discount-per.")
+@click.option("--discount-per", type=click.Choice(_CLV_UNITS),
+              help="Discounting period (default: the time unit); purchases are discounted "
+              "to the end of their period.")
+@click.option("--days-per-month", type=float,
+              help="Length of a month in days (default 30.4375; lifetimes: 30.415 with "
+              "weeks, 30 with days).")
 @click.option("--params-out", type=click.Path(path_type=Path),
-              help="Write the fitted parameters as JSON "
-              '({"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}; with --intervals, '
-              'also "intervals").')
+              help="Write the parameters as JSON ({model, time_unit, bgnbd or pareto_nbd, "
+              "gamma_gamma}; with --intervals, also intervals).")
 @click.option("--intervals", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               metavar="LEVEL", default=None,
               help="Add LEVEL (e.g. 0.9) intervals: expected_purchases_low/high and "
               "clv_low/high columns, and the parameters' intervals in --params-out "
               "(observed information, delta method). Default: none.")
-def clv(output: Path, force: bool, time_unit: str, horizon: float, discount_rate: float,
-        params_out: Path | None, intervals: float | None, **options: Any) -> None:
-    """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value.
+def clv(output: Path, force: bool, model: str | None, params_in: Path | None,
+        time_unit: str | None, horizon: float, horizon_unit: str | None, discount_rate: float,
+        discount_per: str | None, days_per_month: float | None, params_out: Path | None,
+        intervals: float | None, **options: Any) -> None:
+    """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma and predict each customer's lifetime value.
 
     Writes OUTPUT (customer_id, p_alive, expected_purchases over the horizon,
     expected_average_value, clv) and beside it OUTPUT.frequency_recency.png,
     OUTPUT.p_alive.png and OUTPUT.quality.json. When the data cannot identify the
     models (e.g. too few repeat purchases) it says why in one line, writes nothing and
-    exits 3.
+    exits 3. With --params-in the models are not fitted: the file's parameters score
+    the customers.
 
     \b
     Example (CDNOW's raw sample, calibration to 1997-09-30, weeks):
       rfm-engine clv CDNOW_sample.txt --delimiter whitespace --no-header \\
           --names master_id,customer_id,order_date,cds,amount --date-format %Y%m%d \\
-          --as-of 1997-09-30 --time-unit W --horizon 39 -o out/clv.csv \\
-          --params-out out/params.json
+          --as-of 1997-09-30 --time-unit W --model pareto-nbd --horizon 39 \\
+          -o out/clv.csv --params-out out/params.json
+    lifetimes' customer_lifetime_value(..., time=12, discount_rate=0.01, freq="W"):
+      ... --time-unit W --horizon 12 --horizon-unit month --discount-rate 0.01 \\
+          --discount-per month --days-per-month 30.415
     """
     from .runs.adhoc import CLV_SIDES, run_clv
 
     _check_output(output, force, CLV_SIDES, params_out=params_out)
-    done = run_clv(_config(options), output, time_unit=time_unit, horizon=horizon,
-                   discount_rate=discount_rate, params_out=params_out, intervals=intervals,
-                   force=force, progress_bar=_progress_bar())
+    done = run_clv(_config(options), output, model=model, params_in=params_in,
+                   time_unit=time_unit, horizon=horizon, horizon_unit=horizon_unit,
+                   discount_rate=discount_rate, discount_per=discount_per,
+                   days_per_month=days_per_month, params_out=params_out,
+                   intervals=intervals, force=force, progress_bar=_progress_bar())
     result = done.result
     _echo(str(done.quality))
-    params = result.params
     if not _state["quiet"]:
-        click.echo("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in params["bgnbd"].items())
+        origin = f" (read from {result.source}, not fitted)" if result.source else ""
+        click.echo(f"{result.purchase_model._LABEL} "
+                   + ", ".join(f"{k}={v:.4g}" for k, v in result.purchase_model.params_.items())
                    + "; Gamma-Gamma "
-                   + ", ".join(f"{k}={v:.4g}" for k, v in params["gamma_gamma"].items()))
+                   + ", ".join(f"{k}={v:.4g}" for k, v in result.gamma_gamma.params_.items())
+                   + origin)
         if result.intervals is not None:
             click.echo(str(result.intervals))
-        click.echo(f"total CLV over {horizon:g} {time_unit}: "
+        click.echo(f"total CLV over {done.horizon}: "
                    f"{result.customers['clv'].sum():,.2f} for {len(result.customers):,} "
                    "customers")
     _echo(f"wrote {len(result.customers):,} customers to {output}")

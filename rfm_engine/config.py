@@ -75,6 +75,9 @@ Every key, with its type and default (``weekly.toml``)::
                                         # active in the next period)
     clv = true                          # BG/NBD + Gamma-Gamma, weeks
     clv_horizon = 52
+    clv_model = "bgnbd"                 # or "pareto-nbd"
+    clv_params = "params.json"          # optional: score with these saved parameters
+                                        # (rfm-engine clv --params-out), no fitting
     [kpis.inputs]                       # optional: costs, surveys, tickets, leads,
     costs = "costs.csv"                 # subscriptions, email_events
 
@@ -319,6 +322,8 @@ class KPIConfig(_Section):
     churn_days: int | None = Field(90, ge=0)
     clv: bool = True
     clv_horizon: float = Field(52, gt=0)
+    clv_model: Literal["bgnbd", "pareto-nbd"] = "bgnbd"
+    clv_params: Annotated[str | None, _PATH] = None
     inputs: Annotated[dict[str, str], _PATH] = Field(default_factory=dict)
 
     @field_validator("inputs")

@@ -127,7 +127,8 @@ def test_run_clv_writes_predictions_plots_and_params(config, tmp_path):
     done = run_clv(config, out, horizon=26, params_out=tmp_path / "params.json")
     assert [p.name for p in sorted(tmp_path.iterdir())] == [
         "clv.csv", *(f"clv.csv.{side}" for side in sorted(CLV_SIDES)), "params.json"]
-    assert json.loads((tmp_path / "params.json").read_text()) == done.result.params
+    assert json.loads((tmp_path / "params.json").read_text()) == {
+        "model": "bgnbd", "time_unit": "W", **done.result.params}
     assert pd.read_csv(out)["clv"].sum() == pytest.approx(done.result.customers["clv"].sum())
 
 

@@ -212,7 +212,8 @@ def test_clv_command_reproduces_the_published_cdnow_parameters(tmp_path, cdnow_c
                  "--params-out", params)
     assert result.returncode == 0, result.stderr
     fitted = json.loads(params.read_text())
-    assert set(fitted) == {"bgnbd", "gamma_gamma"}
+    assert set(fitted) == {"model", "time_unit", "bgnbd", "gamma_gamma"}
+    assert (fitted["model"], fitted["time_unit"]) == ("bgnbd", "W")
     published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
     for name, value in published.items():
         assert fitted["bgnbd"][name] == pytest.approx(value, abs=0.002 if name != "alpha" else 0.02)

@@ -337,7 +337,8 @@ def test_fit_clv_result_and_params_json(tmp_path):
     assert all(type(v) is float for model in params.values() for v in model.values())
 
     path = result.write_params(tmp_path / "clv_params.json")
-    assert json.loads(path.read_text(encoding="utf-8")) == params
+    assert json.loads(path.read_text(encoding="utf-8")) == {"model": "bgnbd",
+                                                            "time_unit": None, **params}
     assert [p.name for p in tmp_path.iterdir()] == ["clv_params.json"]  # no temp file left
     reloaded = BetaGeoModel.from_params(json.loads(path.read_text())["bgnbd"])
     np.testing.assert_allclose(reloaded.predict_purchases(52, OURS),

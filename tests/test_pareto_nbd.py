@@ -176,13 +176,14 @@ def test_heavy_buyers_and_far_apart_rates_stay_finite_and_exact():
 
 def test_the_integral_fallback_agrees_with_hyp2f1_where_both_work():
     # G(tau) integrated from its definition (used where scipy's hyp2f1 fails) against the
-    # transformed hypergeometric form, on both branches.
-    x, tau = np.array([0.0, 3.0, 40.0]), np.array([0.0, 20.0, 38.0])
-    for params in BRANCHES:
-        from_series = _log_g(*params.values(), x, tau)
-        for i in range(3):
-            assert _log_g_integral(*params.values(), x[i], tau[i]) == pytest.approx(
-                from_series[i], abs=1e-10), (params, i)
+    # transformed hypergeometric form, on both branches, far-apart rates, heavy buyers.
+    x = np.tile([0.0, 1.0, 3.0, 10.0, 100.0, 300.0], 3)
+    tau = np.repeat([0.0, 5.0, 39.0], 6)
+    for params in [*BRANCHES, {"r": 2.0, "alpha": 1.0, "s": 0.5, "beta": 1e4},
+                   {"r": 2.0, "alpha": 1e4, "s": 0.5, "beta": 1.0},
+                   {"r": 0.2, "alpha": 1e-3, "s": 0.1, "beta": 1e3}]:
+        np.testing.assert_allclose(_log_g_integral(*params.values(), x, tau),
+                                   _log_g(*params.values(), x, tau), rtol=0, atol=1e-9)
 
 
 def test_s_equal_to_one_is_the_limit():

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from ..io._html import Table
-    from ..measurement.clv import CLVResult
+    from ..measurement.clv import CLVResult, SavedCLV
 
 __all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue",
            "report_kpis"]
@@ -102,6 +102,9 @@ class KPIReport:
         """Return the headline numbers and the optional-input KPIs as JSON."""
         data = {"as_of": self.as_of, "latest_period": str(self.latest["period"]),
                 **self.metrics(),
+                "predicted_clv_model": None if self.clv is None else {
+                    "model": self.clv.model, "params_file": self.clv.source,
+                    "params": self.clv.params},
                 "extras": {k: json.loads(_plain(v).to_json(orient="records",
                                                            date_format="iso"))
                            for k, v in self.extras.items()},
@@ -131,7 +134,8 @@ class KPIReport:
         if self.clv is not None:
             clv = {"plot": html_img(plot_clv_distribution(self.clv.customers).figure,
                                 "distribution of predicted CLV"),
-                   "bgnbd": _params(self.clv.params["bgnbd"]),
+                   "label": self.clv.purchase_model._LABEL,
+                   "purchases": _params(self.clv.purchase_model.params_),
                    "gamma_gamma": _params(self.clv.params["gamma_gamma"])}
         return render(
             "kpis.html.j2", title="CRM KPIs", as_of=self.as_of,
@@ -307,6 +311,8 @@ def build_kpi_report(
     clv_time_unit: str = "W",
     clv_horizon: float = 52,
     clv_discount_rate: float = 0.0,
+    clv_model: str = "bgnbd",
+    clv_params: SavedCLV | None = None,
     extras: Mapping[str, pd.DataFrame] | None = None,
 ) -> KPIReport:
     """Compute the KPI report of cleaned transactions.
@@ -328,8 +334,12 @@ def build_kpi_report(
     clv : bool, default=True
         Fit BG/NBD + Gamma-Gamma for predicted CLV; a fit that fails is reported in
         ``warnings``, not raised.
-    clv_time_unit, clv_horizon, clv_discount_rate
+    clv_time_unit, clv_horizon, clv_discount_rate, clv_model
         Settings of the predictive CLV (:func:`rfm_engine.measurement.clv.fit_clv`).
+    clv_params : SavedCLV, optional
+        Saved parameters (:func:`rfm_engine.measurement.clv.read_params`): score with them
+        (:func:`~rfm_engine.measurement.clv.score_clv`, in their time unit) instead of
+        fitting.
     extras : Mapping, optional
         Title to table, KPIs of optional inputs to show as they are.
 
@@ -346,7 +356,8 @@ def build_kpi_report(
     cohorts = cohort_retention(tx, period=period)
     fitted, problem = None, "predicted CLV was turned off"
     if clv:
-        fitted, problem = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes)
+        fitted, problem = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes,
+                                   clv_model, clv_params)
     return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
                      tx.as_of.isoformat(), notes, problem)
 
@@ -360,6 +371,8 @@ def report_kpis(
     churn_days: int | None = 90,
     clv: bool = True,
     clv_horizon: float = 52,
+    clv_model: str = "bgnbd",
+    clv_params: SavedCLV | None = None,
 ) -> KPIReport:
     """Build the KPI report of a run with its optional inputs (the weekly run, ``kpis``).
 
@@ -383,7 +396,11 @@ def report_kpis(
     clv : bool, default=True
         Fit the predictive CLV.
     clv_horizon : float, default=52
-        Horizon of the predicted CLV, in weeks.
+        Horizon of the predicted CLV, in weeks (in the saved parameters' time unit).
+    clv_model : {"bgnbd", "pareto-nbd"}, default="bgnbd"
+        The purchase model to fit.
+    clv_params : SavedCLV, optional
+        Score with these saved parameters instead of fitting.
 
     Returns
     -------
@@ -395,23 +412,32 @@ def report_kpis(
     report = build_kpi_report(
         tx, period=period, churn_days=churn_days or None, segments=segments,
         costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
-        clv=clv, clv_horizon=clv_horizon, extras=extras)
+        clv=clv, clv_horizon=clv_horizon, clv_model=clv_model, clv_params=clv_params,
+        extras=extras)
     report.warnings += notes
     return report
 
 
 def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: float,
-             notes: list[str]) -> tuple[CLVResult | None, str | None]:
-    """Fit the predictive CLV; return it (None when it fails) and why it failed."""
+             notes: list[str], model: str = "bgnbd",
+             saved: SavedCLV | None = None) -> tuple[CLVResult | None, str | None]:
+    """Fit the predictive CLV (or score with ``saved``); return it (None on failure) and why."""
     from ..core.features import clv_summary
     from ..errors import RFMEngineError
-    from ..measurement.clv import fit_clv
+    from ..measurement.clv import fit_clv, score_clv
 
+    if saved is not None and saved.time_unit is not None:
+        time_unit = saved.time_unit  # its alpha (and beta) are per that unit
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = fit_clv(clv_summary(tx, time_unit=time_unit), horizon=horizon,
-                             discount_rate=discount_rate)
+            summary = clv_summary(tx, time_unit=time_unit)
+            if saved is not None:
+                result = score_clv(summary, saved, horizon=horizon,
+                                   discount_rate=discount_rate)
+            else:
+                result = fit_clv(summary, model=model, horizon=horizon,
+                                 discount_rate=discount_rate, time_unit=time_unit)
         except (RFMEngineError, ValueError, FloatingPointError) as exc:
             notes.append(f"predicted CLV skipped: {exc}")
             return None, f"no predicted CLV: {exc}"

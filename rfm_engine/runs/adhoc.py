@@ -491,24 +491,30 @@ class CLVRun:
         The data-quality report of the transactions.
     result : CLVResult
         The fitted models, their parameters and the per-customer predictions.
+    horizon : str
+        The horizon and its discounting in words (``CLVTime.description``).
     """
 
     quality: DataQualityReport
     result: CLVResult
+    horizon: str = ""
 
 
-def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon: float = 52,
-            discount_rate: float = 0.0, params_out: str | Path | None = None,
-            intervals: float | None = None, force: bool = False,
-            progress_bar: bool = False) -> CLVRun:
-    """Fit BG/NBD and Gamma-Gamma and predict each customer's lifetime value; write it.
+def run_clv(config: Config, output: str | Path, *, model: str | None = None,
+            params_in: str | Path | None = None, time_unit: str | None = None,
+            horizon: float = 52, horizon_unit: str | None = None, discount_rate: float = 0.0,
+            discount_per: str | None = None, days_per_month: float | None = None,
+            params_out: str | Path | None = None, intervals: float | None = None,
+            force: bool = False, progress_bar: bool = False) -> CLVRun:
+    """Fit a purchase model and Gamma-Gamma (or read them) and value each customer; write it.
 
     Writes ``output`` (``customer_id``, ``p_alive``, ``expected_purchases`` over the
     horizon, ``expected_average_value``, ``clv``) and beside it
     ``output.frequency_recency.png``, ``output.p_alive.png`` and ``output.quality.json``;
-    with ``params_out``, the fitted parameters as JSON too. With ``intervals``, the table
-    also has ``expected_purchases_low/high`` and ``clv_low/high`` and the parameters file
-    their intervals (:mod:`rfm_engine.measurement.clv.uncertainty`).
+    with ``params_out``, the parameters as JSON too (:meth:`CLVResult.params_document
+    <rfm_engine.measurement.clv.CLVResult.params_document>`). With ``intervals``, the
+    table also has ``expected_purchases_low/high`` and ``clv_low/high`` and the parameters
+    file their intervals (:mod:`rfm_engine.measurement.clv.uncertainty`).
 
     Parameters
     ----------
@@ -516,17 +522,30 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
         The effective configuration; ``[features] as_of`` ends the calibration period.
     output : str or Path
         The per-customer table; its suffix picks the format.
-    time_unit : {"D", "W", "M"}, default="W"
-        Time unit of the models (days, weeks, months).
+    model : {"bgnbd", "pareto-nbd"}, optional
+        The purchase model to fit (default "bgnbd"). With ``params_in`` the file's keys
+        choose; a different model is refused.
+    params_in : str or Path, optional
+        A params file (``params_out`` of an earlier run): score with its parameters, do
+        not fit (:func:`~rfm_engine.measurement.clv.read_params`).
+    time_unit : {"D", "W", "M"}, optional
+        Time unit of the models (days, weeks, months). Default: the params file's, else
+        "W"; one that differs from the params file's is refused.
     horizon : float, default=52
-        Forecast horizon, in time units.
+        Forecast horizon, in ``horizon_unit``.
+    horizon_unit, discount_per : {"D", "W", "M", "day", "week", "month"}, optional
+        Unit of the horizon and period of the discount rate (default: the time unit).
     discount_rate : float, default=0.0
-        Discount rate per time unit.
+        Discount rate per ``discount_per``.
+    days_per_month : float, optional
+        Length of a month (default 30.4375 days; lifetimes: 30.415 with weeks, 30 with
+        days). See :func:`~rfm_engine.measurement.clv.clv_time`.
     params_out : str or Path, optional
-        Where to write ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}`` (and
-        ``"intervals"`` with ``intervals``).
+        Where to write ``{"model", "time_unit", "bgnbd" or "pareto_nbd": {...},
+        "gamma_gamma": {p, q, v}}`` (and ``"intervals"`` with ``intervals``).
     intervals : float, optional
-        Coverage of the intervals (e.g. 0.9); default: no intervals.
+        Coverage of the intervals (e.g. 0.9); default: no intervals. Not with
+        ``params_in`` (the intervals come from the fit's information matrix).
     force : bool, default=False
         Replace existing files.
     progress_bar : bool, default=False
@@ -541,30 +560,69 @@ def run_clv(config: Config, output: str | Path, *, time_unit: str = "W", horizon
     ModelNotIdentifiedError
         The data cannot identify the models (e.g. too few repeat purchases); the message
         names the input and says why. Nothing is written.
+    ConfigError
+        A params file that cannot be read or is not one (one line naming the file and
+        the key).
     """
-    from ..measurement.clv import fit_clv, plot_frequency_recency, plot_probability_alive_matrix
+    from ..measurement.clv import (
+        clv_time,
+        fit_clv,
+        plot_frequency_recency,
+        plot_probability_alive_matrix,
+        read_params,
+        score_clv,
+    )
 
     output = Path(output)
+    if params_in is not None and intervals is not None:
+        raise ConfigError(f"{params_in}: intervals need a fit (its information matrix); "
+                          "they cannot be given with saved parameters. Leave out the "
+                          "intervals or the params file.")
+    saved = read_params(params_in) if params_in is not None else None
+    time_unit = _clv_time_unit(saved, time_unit)
+    if saved is not None and model is not None and model != saved.model:
+        raise ConfigError(f"{saved.source}: holds the parameters of {saved.model!r}, but the "
+                          f"model {model!r} was asked for; leave the model out or refit.")
+    month = {} if days_per_month is None else {"days_per_month": days_per_month}
+    time = clv_time(time_unit, horizon=horizon, horizon_unit=horizon_unit,
+                    discount_rate=discount_rate, discount_per=discount_per, **month)
     tx = read_transactions(config, progress_bar=progress_bar, command="clv")
     summary = clv_summary(tx, time_unit=time_unit)
     try:
-        result = fit_clv(summary, horizon=horizon, discount_rate=discount_rate,
-                         intervals=intervals)
+        if saved is not None:
+            result = score_clv(summary, saved, **time.kwargs())
+        else:
+            result = fit_clv(summary, model=model or "bgnbd", time_unit=time_unit,
+                             intervals=intervals, **time.kwargs())
     except ModelNotIdentifiedError as exc:
         raise ModelNotIdentifiedError(f"{tx.source.name}: no CLV predicted: {exc} Nothing was "
                                       "written.") from None
+    # The plots' ranges: the summary's (a model read from a file saw no data).
+    ranges = {"max_frequency": max(int(summary["frequency"].max()), 1),
+              "max_recency": max(float(summary["T"].max()), 1.0)}
     outputs = {
         beside(output, "quality.json"): text_writer(tx.report.to_json()),
         beside(output, "frequency_recency.png"): figure_writer(
-            plot_frequency_recency(result.bgnbd).figure),
+            plot_frequency_recency(result.purchase_model, **ranges).figure),
         beside(output, "p_alive.png"): figure_writer(
-            plot_probability_alive_matrix(result.bgnbd).figure),
+            plot_probability_alive_matrix(result.purchase_model, **ranges).figure),
         output: table_writer(result.customers, output.suffix),
     }
     if params_out is not None:
         outputs[Path(params_out)] = text_writer(json_text(result.params_document()))
     write_all(outputs, force=force)
-    return CLVRun(tx.report, result)
+    return CLVRun(tx.report, result, time.description)
+
+
+def _clv_time_unit(saved: Any, time_unit: str | None) -> str:
+    """Return the time unit of a CLV run: the one given, else the params file's, else W."""
+    if saved is None or saved.time_unit is None:
+        return time_unit or "W"
+    if time_unit is not None and time_unit != saved.time_unit:
+        raise ConfigError(f"{saved.source}: key 'time_unit' is {saved.time_unit!r}, but the "
+                          f"time unit {time_unit!r} was asked for: its alpha and beta are per "
+                          f"{saved.time_unit!r}; leave the time unit out or refit.")
+    return saved.time_unit
 
 
 #: The side files of run_clv_validate (output comes last).

@@ -160,6 +160,8 @@ def _write_run(staging: Path, run_dir: Path, run: WeeklyRun) -> dict[str, Any]:
             "suppression": suppressions.sources,
             "previous_run": run.previous_dir.name if run.previous_dir else None,
             "consent": consents.source if consents is not None else None,
+            "clv_params": (file_entry(config.kpis.clv_params)
+                           if config.kpis.clv and config.kpis.clv_params else None),
         },
         "config": config.to_dict(),
         "model": {"path": model_path, "sha256": sha256_file(model_path) if model_path else None,

@@ -537,9 +537,15 @@ def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any
     from ..io.crm_inputs import read_inputs
 
     settings = config.kpis
+    saved = None
+    if settings.clv and settings.clv_params:
+        from ..measurement.clv import read_params
+
+        saved = read_params(settings.clv_params)  # a bad file stops the run, in one line
     return report_kpis(tx, read_inputs(settings.inputs), period=settings.period,
                        segments=segments, churn_days=settings.churn_days, clv=settings.clv,
-                       clv_horizon=settings.clv_horizon)
+                       clv_horizon=settings.clv_horizon, clv_model=settings.clv_model,
+                       clv_params=saved)
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:

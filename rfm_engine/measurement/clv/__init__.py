@@ -2,7 +2,8 @@
 
 ``models`` (the BG/NBD and Gamma-Gamma models, their fits and a simulator),
 ``pareto_nbd`` (the Pareto/NBD model), ``value`` (discounted CLV per customer:
-``fit_clv``, ``CLVResult``; per segment: ``segment_clv``), ``uncertainty`` (intervals:
+``fit_clv``, ``CLVResult``; per segment: ``segment_clv``; saved parameters: ``read_params``,
+``score_clv``; horizon and discounting: ``clv_time``), ``uncertainty`` (intervals:
 observed information and the delta method), ``holdout`` (purchases after the
 calibration period), ``validation`` (fit on a calibration period, check against the
 holdout: ``validate_clv``) and ``plots``. The public names are re-exported here:
@@ -24,10 +25,16 @@ from .uncertainty import CLVIntervals, ParameterUncertainty, clv_intervals, para
 from .validation import VALIDATION_FORMAT, CLVValidation, validate_clv
 from .value import (
     CLV_FORMAT,
+    PURCHASE_MODELS,
     SEGMENT_CLV_COLUMNS,
     CLVResult,
+    CLVTime,
+    SavedCLV,
+    clv_time,
     customer_lifetime_value,
     fit_clv,
+    read_params,
+    score_clv,
     segment_clv,
 )
 
@@ -43,6 +50,12 @@ __all__ = [
     "parameter_uncertainty",
     "segment_clv",
     "SEGMENT_CLV_COLUMNS",
+    "CLVTime",
+    "SavedCLV",
+    "clv_time",
+    "read_params",
+    "score_clv",
+    "PURCHASE_MODELS",
     "customer_lifetime_value",
     "identification_problem",
     "fit_clv",

@@ -1,4 +1,4 @@
-"""Plots of a fitted BG/NBD model: frequency/recency matrices, calibration vs holdout."""
+"""Plots of a purchase model (BG/NBD, Pareto/NBD): frequency/recency matrices, holdout."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ...errors import ConfigError
 from ...plotting import new_axes
 from .holdout import conditional_expectations
 from .models import BetaGeoModel, _check_number
+from .pareto_nbd import ParetoNBDModel
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -21,7 +22,7 @@ __all__ = ["plot_frequency_recency", "plot_probability_alive_matrix",
            "plot_calibration_holdout"]
 
 
-def _grid(model: BetaGeoModel, max_frequency: int | None,
+def _grid(model: BetaGeoModel | ParetoNBDModel, max_frequency: int | None,
           max_recency: float | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     check_is_fitted(model)
     if max_frequency is None or max_recency is None:
@@ -56,7 +57,7 @@ def _matrix(ax: Axes, values: np.ndarray, grid: pd.DataFrame, frequencies: np.nd
     return ax
 
 
-def plot_frequency_recency(model: BetaGeoModel, ax: Axes | None = None,
+def plot_frequency_recency(model: BetaGeoModel | ParetoNBDModel, ax: Axes | None = None,
                            max_frequency: int | None = None,
                            max_recency: float | None = None) -> Axes:
     """Plot expected purchases in the next period by frequency and recency.
@@ -66,7 +67,7 @@ def plot_frequency_recency(model: BetaGeoModel, ax: Axes | None = None,
 
     Parameters
     ----------
-    model : BetaGeoModel
+    model : BetaGeoModel or ParetoNBDModel
         Fitted purchase model.
     ax : Axes, optional
         Where to draw; a new figure without pyplot when omitted.
@@ -94,14 +95,14 @@ def plot_frequency_recency(model: BetaGeoModel, ax: Axes | None = None,
                    "Expected purchases in the next period", "expected purchases")
 
 
-def plot_probability_alive_matrix(model: BetaGeoModel, ax: Axes | None = None,
+def plot_probability_alive_matrix(model: BetaGeoModel | ParetoNBDModel, ax: Axes | None = None,
                                   max_frequency: int | None = None,
                                   max_recency: float | None = None) -> Axes:
     """Plot the probability of being alive by frequency and recency.
 
     Parameters
     ----------
-    model : BetaGeoModel
+    model : BetaGeoModel or ParetoNBDModel
         Fitted purchase model.
     ax : Axes, optional
         Where to draw; a new figure without pyplot when omitted.
@@ -130,7 +131,7 @@ def plot_probability_alive_matrix(model: BetaGeoModel, ax: Axes | None = None,
 
 
 def plot_calibration_holdout(calibration_summary: pd.DataFrame, holdout: pd.DataFrame,
-                             model: BetaGeoModel, ax: Axes | None = None, *,
+                             model: BetaGeoModel | ParetoNBDModel, ax: Axes | None = None, *,
                              max_frequency: int = 7, label: str = "BG/NBD") -> Axes:
     """Plot actual vs predicted mean holdout purchases by calibration frequency.
 

@@ -434,7 +434,7 @@ def clv_intervals(result: CLVResult, summary: pd.DataFrame, level: float = 0.9, 
     from .value import _predictions
 
     z = _z(level)
-    purchase, gg = result.bgnbd, result.gamma_gamma
+    purchase, gg = result.purchase_model, result.gamma_gamma
     settings = (result.horizon, result.discount_rate, result.step)
     bg_unc = parameter_uncertainty(purchase, summary)
     gg_unc = parameter_uncertainty(gg, summary)

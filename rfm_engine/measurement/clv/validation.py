@@ -229,7 +229,7 @@ class CLVValidation:
         holdout = self.customers[["customer_id", "frequency_holdout"]].assign(
             duration_holdout=self.holdout_length)
         max_frequency = int(self.conditional.attrs["max_frequency"])
-        return plot_calibration_holdout(calibration, holdout, self.fit.bgnbd, ax,
+        return plot_calibration_holdout(calibration, holdout, self.fit.purchase_model, ax,
                                         max_frequency=max_frequency,
                                         label=_model_label(self.fit))
 
@@ -243,7 +243,7 @@ def _plain(value: Any) -> Any:
 
 
 def _model_label(result: CLVResult) -> str:
-    return getattr(result.bgnbd, "label", "BG/NBD")
+    return result.purchase_model._LABEL
 
 
 def validate_clv(calibration: Transactions, holdout: Transactions, *, time_unit: str = "W",
@@ -312,7 +312,7 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, time_unit:
                            "frequency_holdout", "expected_purchases", "spend_holdout",
                            "expected_spend"]]
     holdout_table = actual.assign(duration_holdout=length)
-    conditional = conditional_expectations(summary, holdout_table, fit.bgnbd,
+    conditional = conditional_expectations(summary, holdout_table, fit.purchase_model,
                                            max_frequency=max_frequency)
     conditional.attrs["max_frequency"] = max_frequency
     tracking = _tracking(holdout, calibration_end, holdout_end, fit, time_unit)
@@ -338,7 +338,7 @@ def _tracking(tx: Transactions, calibration_end: dt.date, holdout_end: dt.date,
     ends = np.minimum(np.arange(1, n_weeks + 1) * _DAYS_PER_WEEK, total_days)
     births = np.array([(d - start).days for d in firsts["order_date"]], dtype=np.float64)
     ages = np.clip(ends[:, None] - births[None, :], 0, None) / TIME_UNITS[time_unit]
-    expected = fit.bgnbd.expected_purchases_new(ages) @ firsts["customers"].to_numpy()
+    expected = fit.purchase_model.expected_purchases_new(ages) @ firsts["customers"].to_numpy()
     repeat_days = np.array([(d - start).days for d in repeats["order_date"]], dtype=np.int64)
     weekly = np.bincount(repeat_days // _DAYS_PER_WEEK, weights=repeats["purchases"],
                          minlength=n_weeks)[:n_weeks]
