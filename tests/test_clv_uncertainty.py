@@ -192,7 +192,7 @@ def test_params_document_is_strict_json_with_intervals(tmp_path):
     result = fit_clv(summary, horizon=39, intervals=0.8)
     path = result.write_params(tmp_path / "params.json")
     document = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
-    assert set(document) == {"bgnbd", "gamma_gamma", "intervals"}
+    assert set(document) == {"model", "time_unit", "bgnbd", "gamma_gamma", "intervals"}
     intervals = document["intervals"]
     assert intervals["level"] == 0.8 and "observed information" in intervals["method"]
     for key, names in (("bgnbd", "r alpha a b"), ("gamma_gamma", "p q v")):
