@@ -66,10 +66,11 @@ def _input_options(func: Callable) -> Callable:
                      help="The text file has no header line (then --names names the columns)."),
         click.option("--names", help="Column names of a file without a header, one per field: "
                      "'master_id,customer_id,order_date,quantity,amount'."),
-        click.option("--table", help="Table name when INPUT is a DuckDB database."),
+        click.option("--table", help="Table name when INPUT is a DuckDB database; with "
+                     "--engine spark, a table of Spark's catalog (then no INPUT)."),
         click.option("--engine", type=click.Choice(["duckdb", "spark"]),
                      help="Where the transactions are loaded and aggregated: duckdb (default) "
-                     "or spark (features and segment; Parquet input; pip install "
+                     "or spark (Parquet, Delta, CSV or a catalog table; pip install "
                      "rfm-engine[spark])."),
         click.option("--memory-limit", help="DuckDB's memory limit, such as 1GB (default); "
                      "beyond it DuckDB spills to a temporary folder."),

@@ -16,7 +16,7 @@ import pytest
 from rfm_engine.core.features import customer_features
 from rfm_engine.core.pipeline import segment_customers
 from rfm_engine.datasets.sample_data import write_sample
-from rfm_engine.errors import ConfigError, DataError
+from rfm_engine.errors import DataError
 from rfm_engine.io.loading import load_transactions
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
@@ -133,17 +133,6 @@ def test_a_bad_value_stops_both_engines_with_the_same_message(spark, tmp_path):
     with pytest.raises(DataError, match=r"bad\.parquet, row 3.*amount") as spk:
         engine.load_transactions(path, spark=spark)
     assert str(spk.value) == str(duck.value)
-
-
-def test_spark_refuses_what_it_does_not_run_yet(spark, tmp_path):
-    from rfm_engine.engines import spark as engine
-
-    csv = tmp_path / "t.csv"
-    csv.write_text("customer_id,order_date,amount\na,2024-01-01,1\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="reads Parquet files or folders"):
-        engine.load_transactions(csv, spark=spark)
-    with pytest.raises(ConfigError, match="--date-format is not supported"):
-        engine.load_transactions(csv, spark=spark, date_format="%d/%m/%Y")
 
 
 def test_cli_segment_on_spark_writes_the_same_files(spark, sample, tmp_path):

@@ -411,21 +411,10 @@ def load_transactions(
     >>> tx.report.dropped["missing_customer_id"], str(tx.as_of)
     (1, '2024-02-01')
     """
-    if on_bad_rows not in ("raise", "drop"):
-        raise ConfigError(
-            f"The 'on_bad_rows' parameter must be 'raise' or 'drop'. Got {on_bad_rows!r} instead."
-        )
-    if decimal not in (".", ","):
-        raise ConfigError(f"The 'decimal' parameter must be '.' or ','. Got {decimal!r} instead.")
-    if not 0 <= max_drop_fraction <= 1:
-        raise ConfigError(f"The 'max_drop_fraction' parameter must be in [0, 1]. "
-                          f"Got {max_drop_fraction!r} instead.")
-    if not 0 <= max_shared_order_fraction <= 1:
-        raise ConfigError(f"The 'max_shared_order_fraction' parameter must be in [0, 1]. "
-                          f"Got {max_shared_order_fraction!r} instead.")
-    if window_days is not None and (not isinstance(window_days, int) or window_days < 1):
-        raise ConfigError(f"The 'window_days' parameter must be a positive int. "
-                          f"Got {window_days!r} instead.")
+    check_load_options(on_bad_rows=on_bad_rows, decimal=decimal,
+                       max_drop_fraction=max_drop_fraction,
+                       max_shared_order_fraction=max_shared_order_fraction,
+                       window_days=window_days)
     as_of_date = _parse_as_of(as_of)
     floor = as_date(min_date, "min_date")
     if con is None:
@@ -455,6 +444,32 @@ def load_transactions(
     src.check_unchanged()
     return Transactions(con, src, mapping, as_of_date, window_start, report,
                         max_shared_order_fraction)
+
+
+def check_load_options(*, on_bad_rows: str, decimal: str, max_drop_fraction: float,
+                       max_shared_order_fraction: float, window_days: int | None) -> None:
+    """Refuse a load option out of its range (every engine calls this: one wording).
+
+    Raises
+    ------
+    ConfigError
+        The first option out of range, naming it and the value given.
+    """
+    if on_bad_rows not in ("raise", "drop"):
+        raise ConfigError(
+            f"The 'on_bad_rows' parameter must be 'raise' or 'drop'. Got {on_bad_rows!r} instead."
+        )
+    if decimal not in (".", ","):
+        raise ConfigError(f"The 'decimal' parameter must be '.' or ','. Got {decimal!r} instead.")
+    if not 0 <= max_drop_fraction <= 1:
+        raise ConfigError(f"The 'max_drop_fraction' parameter must be in [0, 1]. "
+                          f"Got {max_drop_fraction!r} instead.")
+    if not 0 <= max_shared_order_fraction <= 1:
+        raise ConfigError(f"The 'max_shared_order_fraction' parameter must be in [0, 1]. "
+                          f"Got {max_shared_order_fraction!r} instead.")
+    if window_days is not None and (not isinstance(window_days, int) or window_days < 1):
+        raise ConfigError(f"The 'window_days' parameter must be a positive int. "
+                          f"Got {window_days!r} instead.")
 
 
 def check_drops(report: DataQualityReport, name: str, max_drop_fraction: float) -> None:

@@ -102,9 +102,10 @@ def customer_table(config: Config, *, progress_bar: bool = False
 
 
 def _spark_transactions(config: Config) -> tuple[Any, Any]:
-    """Return :mod:`rfm_engine.engines.spark` and ``config``'s transactions loaded on Spark."""
-    if not config.input.path:
-        raise ConfigError("No input: give INPUT or [input] path in the config.")
+    """Return :mod:`rfm_engine.engines.spark` and ``config``'s transactions loaded on Spark.
+
+    The input is INPUT (``[input] path``) or a table of Spark's catalog (``[input] table``).
+    """
     spark = spark_engine()
     return spark, spark.load_transactions(config.input.path, **config.load_options())
 

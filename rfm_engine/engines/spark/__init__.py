@@ -4,7 +4,10 @@
 API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slice):
 
 * **loading** reads Parquet files or folders (the files :mod:`rfm_engine.io.sources`
-  lists) or a Spark DataFrame, and applies the same cleaning rules with the same
+  lists), Delta tables (with Delta Lake on the session), CSV files (Spark's CSV reader,
+  every column as text), a table of Spark's catalog (``table``) or a Spark DataFrame;
+  ``date_format`` dates are parsed by the DuckDB engine's own SQL in a pandas UDF and
+  ``decimal=","`` means what it means there. It applies the same cleaning rules with the same
   data-quality counts as :func:`rfm_engine.io.loading.load_transactions`: ids stripped of
   Unicode whitespace, NFC and spreadsheet floats (``17850.0`` -> ``17850``); ISO dates;
   amounts (or quantity x unit price) kept to 4 decimals; bad values refused naming the
@@ -26,8 +29,7 @@ API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slic
   :func:`rfm_engine.core.pipeline.segment_customers`; :func:`segment_summary` aggregates
   the segment table on Spark.
 
-Not on Spark yet: ``--date-format`` and ``--decimal ,`` on text columns, CSV and DuckDB
-inputs, and the steps after segments (campaigns, KPIs, CLV, the weekly run).
+Not on Spark: DuckDB database files (the DuckDB engine reads them).
 
 pyspark is imported here only (the import contracts in ``pyproject.toml`` say so);
 ``pip install rfm-engine[spark]`` installs it, and Spark needs a Java 17+ runtime.
