@@ -44,13 +44,20 @@ CONTENDERS = {
     "pandas": "bare pandas",
     "duckdb_rules": "DuckDB SQL, same rules, by hand",
     "polars_rules": "polars, same rules, by hand",
+    "spark_run": "rfm-engine run --engine spark (local[2], end to end)",
+    "spark_cli": "rfm-engine segment --engine spark (local[2], end to end)",
 }
 #: Bare R/F/M aggregations: none of the library's cleaning.
 BARE = ("duckdb", "polars", "pandas")
 #: The library's cleaning rules and purchase logic written by hand in one engine each.
 SAME_WORK = ("duckdb_rules", "polars_rules")
 #: The engine's own contenders: compared with the same-work references, not the bare ones.
-ENGINE = ("run", "cli", "library")
+ENGINE = ("run", "cli", "library", "spark_run", "spark_cli")
+#: The Spark engine's contenders (issue 13): the same commands with --engine spark, Spark in
+#: local mode with SPARK_MASTER cores; their peak memory is the process tree's (Python
+#: driver + Spark's JVM + Python workers), see launch.py.
+SPARK = ("spark_run", "spark_cli")
+SPARK_MASTER = "local[2]"
 #: Data generators: heavy-tailed customers (the issue-11 measurements) or the uniform sample.
 DATA_KINDS = {"heavy": heavy_tail_file, "uniform": transactions_file}
 #: Issue 11's targets: ratio to the fastest bare aggregation, and the peak memory of `run`.
@@ -87,8 +94,10 @@ class Measurement:
 def _run_child(cmd: list[str], tag: str) -> tuple[float, float, str]:
     """Run ``cmd`` in a fresh process; return (wall s, peak RSS MiB, stdout).
 
-    The command is forked from the small ``launch.py``, which reports the wall time and the
-    command's own ``ru_maxrss`` (see there why not straight from this process).
+    The command is forked from the small ``launch.py``, which reports the wall time, the
+    command's own ``ru_maxrss`` (see there why not straight from this process) and the
+    sampled peak of its process tree; the peak is the larger (the tree's for Spark, whose
+    JVM is a child process).
     """
     work = DATA / "work"
     out_path, err_path, report = (work / f"{tag}.{ext}" for ext in ("out", "err", "rusage"))
@@ -98,30 +107,33 @@ def _run_child(cmd: list[str], tag: str) -> tuple[float, float, str]:
     if code != 0:
         tail = err_path.read_text(errors="replace").strip().splitlines()[-15:]
         raise RuntimeError(f"{' '.join(cmd)} exited with {code}:\n" + "\n".join(tail))
-    wall, maxrss_kib, _ = report.read_text().split()
-    return float(wall), int(maxrss_kib) / 1024, out_path.read_text()
+    wall, maxrss_kib, _, tree_kib = report.read_text().split()
+    return float(wall), max(int(maxrss_kib), int(tree_kib)) / 1024, out_path.read_text()
 
 
 def measure_once(contender: str, path: Path, m: Measurement,
                  memory_limit: str | None = None) -> None:
     tag = f"{m.size}_{contender}"
     limit = ["--memory-limit", memory_limit] if memory_limit else []
-    if contender == "cli":
-        output = DATA / "work" / f"segments_{m.size}.parquet"
+    engine = ["--engine", "spark"] if contender in SPARK else []
+    os.environ["RFM_ENGINE_SPARK_MASTER"] = SPARK_MASTER
+    if contender in ("cli", "spark_cli"):
+        output = DATA / "work" / f"segments_{m.size}_{contender}.parquet"
         cmd = [str(BIN / "rfm-engine"), "-q", "segment", str(path), "-o", str(output), "--force",
-               "--no-tracking", *limit]
+               "--no-tracking", *engine, *limit]
         wall, peak, _ = _run_child(cmd, tag)
         customers = pq.read_metadata(output).num_rows
         m.checksum = (customers, -1, float("nan"))
-    elif contender == "run":
+    elif contender in ("run", "spark_run"):
         # The weekly job as analysts run it: lists, reports, KPIs, CLV, manifest; no
         # suppression file (generated data has none), no MLflow; as of the file's last day.
-        output = DATA / "work" / f"run_{m.size}"
+        output = DATA / "work" / f"{contender}_{m.size}"
         cmd = [str(BIN / "rfm-engine"), "-q", "run", "--input", str(path), "--output-dir",
-               str(output), "--no-suppression", "--no-tracking", "--force", *limit]
+               str(output), "--no-suppression", "--no-tracking", "--force", *engine, *limit]
         wall, peak, _ = _run_child(cmd, tag)
         newest = max(output.glob("*/customers.parquet"), key=lambda p: p.stat().st_mtime)
-        m.checksum = (pq.read_metadata(newest).num_rows, -1, float("nan"))
+        parts = sorted(newest.glob("*.parquet")) if newest.is_dir() else [newest]  # Spark: parts
+        m.checksum = (sum(pq.read_metadata(p).num_rows for p in parts), -1, float("nan"))
     else:
         cmd = [sys.executable, str(HERE / "contenders.py"), contender, str(path)]
         _, peak, stdout = _run_child(cmd, tag)
@@ -315,6 +327,10 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
         "the largest peak resident memory (`ru_maxrss`) of the contender's own process "
         "over its runs, imports included; \"MiB after imports\" is its resident memory "
         "before the work started.",
+        *([""] + [f"The Spark contenders (`--engine spark`) run Spark in local mode "
+                  f"(`{SPARK_MASTER}`, the JVM's defaults); their peak is the sum over the "
+                  "process tree (Python driver, Spark's JVM, Python workers) sampled every "
+                  "0.2 s (`launch.py`)."] if any(m.contender in SPARK for m in ms) else []),
         "",
         markdown_table(ms),
         "",

@@ -1,6 +1,6 @@
 """``python -m rfm_engine``: the same as the ``rfm-engine`` command."""
 
-from .cli import main
+from rfm_engine.cli import main  # absolute: spark-submit runs this file as a script
 
 if __name__ == "__main__":
     main()

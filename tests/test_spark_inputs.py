@@ -6,17 +6,20 @@ on both engines. Spark runs in local mode (the session fixture ``spark`` of conf
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from rfm_engine.core.features import customer_features
+from rfm_engine.core.features import clv_summary, customer_features
 from rfm_engine.datasets.sample_data import write_sample
 from rfm_engine.errors import ConfigError, DataError, InputError
 from rfm_engine.io.loading import load_transactions
 
 DATA = Path(__file__).parent / "data"
+RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
 SAMPLE_COLUMNS = {"customer_id": "Customer ID", "order_id": "Invoice",
                   "order_date": "InvoiceDate", "quantity": "Quantity", "unit_price": "Price",
                   "email": "Email", "first_name": "First Name", "country": "Country",
@@ -39,7 +42,7 @@ def _both(spark, source, **options):
 def _same(duck, spk) -> pd.DataFrame:
     """Assert the same customer table and data-quality report; return the table."""
     expected = customer_features(duck)
-    pd.testing.assert_frame_equal(_engine().customer_features(spk), expected)
+    pd.testing.assert_frame_equal(_engine().customer_features(spk), expected, check_exact=True)
     assert spk.report.to_dict() == duck.report.to_dict()
     return expected
 
@@ -131,7 +134,7 @@ def test_a_table_of_spark_catalog_is_read_with_spark_table(spark, tmp_path):
             spk = _engine().load_transactions(spark=spark, table=name, on_bad_rows="drop",
                                               **EUROPEAN)
             pd.testing.assert_frame_equal(_engine().customer_features(spk),
-                                          customer_features(duck))
+                                          customer_features(duck), check_exact=True)
             assert spk.report.to_dict() == {**duck.report.to_dict(), "source": name}
         # A file-based table names the file and row; a view only itself.
         with pytest.raises(DataError) as duck_error:
@@ -190,3 +193,55 @@ def _cdnow_parquet(path: Path) -> Path:
                       names=["customer_id", "id2", "date", "units", "amount"])
     raw.drop(columns=["id2", "units"]).to_parquet(path, index=False)
     return path
+
+
+def test_cdnow_gives_the_same_customers_features_clv_summary_and_counts(spark, tmp_path):
+    path = _cdnow_parquet(tmp_path / "cdnow.parquet")
+    options = dict(columns=CDNOW_COLUMNS, date_format="%Y%m%d", as_of="1997-09-30")
+    duck, spk = _both(spark, path, **options)
+    table = _same(duck, spk)
+    assert len(table) == 2357  # the sample's customers (Fader, Hardie & Lee 2005)
+    assert duck.report.dropped["after_as_of"] > 0
+    duck, spk = _both(spark, path, **options)  # fresh reports: the summary counts too
+    expected = clv_summary(duck, time_unit="W")
+    pd.testing.assert_frame_equal(_engine().clv_summary(spk, time_unit="W"), expected,
+                                  check_exact=True)
+    assert spk.report.to_dict() == duck.report.to_dict()
+    assert expected["frequency"].sum() > 0 and (expected["monetary_value"] > 0).any()
+
+
+def test_a_dirty_csv_gives_the_same_counts_features_and_clv_summary(spark, tmp_path):
+    from tests.test_spark_engine import _dirty
+
+    path = tmp_path / "dirty.csv"
+    _dirty().to_csv(path, index=False)
+    options = dict(columns={"customer_id": "cid", "order_id": "oid", "order_date": "when",
+                            "amount": "amount", "email": "email"},
+                   as_of="2024-03-31", window_days=120, on_bad_rows="drop",
+                   max_drop_fraction=0.9, max_shared_order_fraction=0.2)
+    duck, spk = _both(spark, path, **options)
+    table = _same(duck, spk)
+    assert set(table["customer_id"]) == {"17850", "José", "b", "e", "f", "g"}
+    report = duck.report
+    assert report.dropped["bad_value"] == 5 * 30 and report.dropped["duplicate_line"] == 30
+    assert report.dropped["missing_customer_id"] == 2 * 30 and report.dropped["after_as_of"] == 30
+    pd.testing.assert_frame_equal(_engine().clv_summary(spk), clv_summary(duck), check_exact=True)
+
+
+def test_cli_clv_summary_on_spark_writes_the_same_files(spark, tmp_path):
+    path = _cdnow_parquet(tmp_path / "cdnow.parquet")
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / f"{engine}.csv"
+        result = subprocess.run(
+            [*RFM, "-q", "clv-summary", str(path), "--columns", "order_date=date",
+             "--date-format", "%Y%m%d", "--as-of", "1997-09-30", "--time-unit", "W",
+             "--engine", engine, "-o", str(out)],
+            capture_output=True, text=True, timeout=600,
+            env={"RFM_ENGINE_SPARK_MASTER": "local[2]", "PATH": "/usr/bin:/bin",
+                 "HOME": str(tmp_path)})
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[engine] = [out.read_bytes(), Path(f"{out}.quality.json").read_bytes()]
+    assert outputs["spark"][0] == outputs["duckdb"][0]
+    assert outputs["spark"][1].replace(b"spark.csv", b"x") == \
+        outputs["duckdb"][1].replace(b"duckdb.csv", b"x")

@@ -25,7 +25,8 @@ from ..progress import step
 from .orders import grouped_lines_sql, latest_contact_sql, orders_table
 
 __all__ = ["CUSTOMER_COLUMNS", "CLV_SUMMARY_COLUMNS", "TIME_UNITS", "customer_features",
-           "arrow_frame", "clv_summary", "count_customers", "record_customers"]
+           "arrow_frame", "clv_summary", "clv_summary_frame", "count_customers",
+           "record_customers", "time_unit_days"]
 
 #: Columns of the customer table, in order (contact columns follow when mapped).
 CUSTOMER_COLUMNS = ("customer_id", "recency_days", "frequency", "monetary", "avg_order_value",
@@ -229,6 +230,20 @@ def count_customers(tx: Transactions) -> None:
     _set_counts(tx, other_orders, customers, buyers)
 
 
+def time_unit_days(time_unit: str) -> float:
+    """Return the days of a CLV summary's time unit (:data:`TIME_UNITS`), for every engine.
+
+    Raises
+    ------
+    ConfigError
+        ``time_unit`` is not one of :data:`TIME_UNITS`.
+    """
+    if time_unit not in TIME_UNITS:
+        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
+                          f"Got {time_unit!r} instead.")
+    return TIME_UNITS[time_unit]
+
+
 def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
     """Summarise transactions the way BG/NBD and Gamma-Gamma models take them.
 
@@ -267,10 +282,7 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
       customer_id  frequency  recency    T  monetary_value
     0           a          2      2.0  2.0            30.0
     """
-    if time_unit not in TIME_UNITS:
-        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
-                          f"Got {time_unit!r} instead.")
-    days = TIME_UNITS[time_unit]
+    days = time_unit_days(time_unit)
     as_of = _as_of_sql(tx)
     count_customers(tx)
     with step("computing CLV summary"):
@@ -300,6 +312,20 @@ def clv_summary(tx: Transactions, *, time_unit: str = "D") -> pd.DataFrame:
         finally:
             tx.con.execute(f"DROP TABLE IF EXISTS {purchase_days}")
     tx.source.check_unchanged()
+    return clv_summary_frame(tx, frame)
+
+
+def clv_summary_frame(tx: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """End a CLV summary computed by an engine: refuse an empty one, type ``frequency``.
+
+    Shared by the engines (DuckDB here, Spark in ``rfm_engine.engines.spark``); ``frame``
+    has :data:`CLV_SUMMARY_COLUMNS` sorted by ``customer_id``.
+
+    Raises
+    ------
+    EmptyResultError
+        No customer with a purchase.
+    """
     if frame.empty:
         raise EmptyResultError(f"{tx.source.name}: no customer with a purchase on or before "
                                f"{tx.as_of}.")

@@ -176,6 +176,11 @@ def run_clv_summary(config: Config, output: str | Path, *, time_unit: str = "D",
     -------
     TableRun
     """
+    if config.input.engine == "spark":  # grouped on Spark, the summary collected
+        spark = spark_engine()
+        tx = spark.load_transactions(config.input.path, **config.load_options())
+        return _write_table(tx.report, spark.clv_summary(tx, time_unit=time_unit),
+                            Path(output), force)
     tx = read_transactions(config, progress_bar=progress_bar, command="clv-summary")
     return _write_table(tx.report, clv_summary(tx, time_unit=time_unit), Path(output), force)
 

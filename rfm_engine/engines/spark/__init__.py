@@ -36,6 +36,7 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 """
 
 from .campaigns import holdout_draw
+from .clv import clv_summary, count_customers
 from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import (
     SparkCustomers,
@@ -60,8 +61,9 @@ from .segments import (
 from .session import SESSION_CONF, spark_session
 
 __all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkSegmentation",
-           "SparkTransactions", "collect", "customer_features", "customer_frame_spark",
-           "driver_transactions", "fit_scorer", "from_pandas", "holdout_draw", "in_campaigns",
-           "load_transactions", "orders_frame", "people", "persisted", "score_columns",
-           "score_segments", "segment_column", "segment_customers", "segment_summary",
-           "spark_session", "with_scores", "without_customers", "write_customers"]
+           "SparkTransactions", "clv_summary", "collect", "count_customers", "customer_features",
+           "customer_frame_spark", "driver_transactions", "fit_scorer", "from_pandas",
+           "holdout_draw", "in_campaigns", "load_transactions", "orders_frame", "people",
+           "persisted", "score_columns", "score_segments", "segment_column", "segment_customers",
+           "segment_summary", "spark_session", "with_scores", "without_customers",
+           "write_customers"]
