@@ -137,8 +137,13 @@ class _IsPath:
     when: Callable[[str], bool] = lambda value: True
 
 
-_PATH = _IsPath()
-_TOML_PATH = _IsPath(when=lambda value: value.endswith(".toml"))
+def _local(value: str) -> bool:
+    """Whether a path value is local (a URI Spark reads, ``s3a://...``, ``dbfs:/...``, is not)."""
+    return "://" not in value and not value.startswith("dbfs:")
+
+
+_PATH = _IsPath(when=_local)
+_TOML_PATH = _IsPath(when=lambda value: _local(value) and value.endswith(".toml"))
 
 #: DuckDB's memory limit unless configured (``[input] memory_limit``, ``--memory-limit``):
 #: beyond it DuckDB spills to a temporary folder, so a run fits a small machine.

@@ -245,3 +245,14 @@ def test_cli_clv_summary_on_spark_writes_the_same_files(spark, tmp_path):
     assert outputs["spark"][0] == outputs["duckdb"][0]
     assert outputs["spark"][1].replace(b"spark.csv", b"x") == \
         outputs["duckdb"][1].replace(b"duckdb.csv", b"x")
+
+
+def test_a_config_file_keeps_uris_as_they_are(tmp_path):
+    from rfm_engine.config import load_config
+
+    config = tmp_path / "weekly.toml"
+    config.write_text('[input]\npath = "s3a://lake/sales/"\nengine = "spark"\n'
+                      '[output]\ndir = "runs"\n', encoding="utf-8")
+    loaded = load_config(config)
+    assert loaded.input.path == "s3a://lake/sales/"
+    assert loaded.output.dir == str(tmp_path / "runs")

@@ -378,7 +378,7 @@ def run_weekly(
         check_output_folder(output_dir)  # fail fast, before reading anything
         if config.features.as_of:
             _lock_run(locks, output_dir / str(config.features.as_of), force)
-        if not config.input.path:
+        if not (config.input.path or (config.input.engine == "spark" and config.input.table)):
             raise ConfigError("No input: give --input PATH or [input] path in the config.")
         frozen = _frozen_model(config)
         rule_set = frozen.rule_set_ if frozen is not None else load_rules(config.segments.rules)
