@@ -845,12 +845,12 @@ def run(output_dir: Path | None, suppression: tuple[Path, ...], no_suppression: 
         click.echo(result.campaigns.to_string(index=False))
     _echo(f"wrote {result.run_dir}/ (summary.html, campaigns/, manifest.json)")
     if not no_tracking:
-        from .integrations.tracking import run_artifacts, run_metrics
+        from .integrations.tracking import run_artifacts, run_metrics, run_tags
 
         _track(True, tracking_uri, "weekly", lambda: {
             "params": result.manifest["config"], "metrics": run_metrics(result),
             "artifacts": run_artifacts(result.run_dir), "model": result.model,
-            "tags": {"as_of": result.as_of.isoformat()}})
+            "tags": run_tags(result)})
 
 
 @cli.command("ui", context_settings=CONTEXT)

@@ -295,6 +295,21 @@ def test_weekly_run_scores_with_saved_parameters(tmp_path):
     entry = result.manifest["inputs"]["clv_params"]
     assert entry["sha256"] == hashlib.sha256(params.read_bytes()).hexdigest()
     assert result.manifest["config"]["kpis"]["clv_params"] == str(params)
+    # MLflow: the run's tags name the model used and the params file; its params the config.
+    from rfm_engine.integrations import tracking
+
+    tags = tracking.run_tags(result)
+    assert tags == {"as_of": result.as_of.isoformat(), "clv_model": "pareto-nbd",
+                    "clv_params": str(params)}
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    info = tracking.track_run("weekly", params=result.manifest["config"], tags=tags,
+                              tracking_uri=uri)
+    logged = MlflowClient(tracking_uri=uri).get_run(info["run_id"]).data
+    assert logged.tags["clv_model"] == "pareto-nbd"
+    assert logged.params["kpis.clv_params"] == str(params)
 
     # A bad params file stops the run in one line naming it; no run folder is published.
     params.write_text('{"pareto_nbd": {"r": 1}, "gamma_gamma": {"p": 1, "q": 2, "v": 3}}')

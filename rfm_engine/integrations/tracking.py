@@ -678,6 +678,34 @@ def run_metrics(result: Any) -> dict:
     return metrics
 
 
+def run_tags(result: Any) -> dict[str, str]:
+    """Tags of a weekly run: its as-of date and the CLV model it predicted with.
+
+    ``clv_model`` (``"bgnbd"``, ``"pareto-nbd"``) and ``clv_params`` (the params file it
+    scored with, when it did not fit) come from ``kpis.json``; absent when predicted CLV
+    was skipped.
+
+    Parameters
+    ----------
+    result : RunResult
+        From :func:`rfm_engine.run_weekly`.
+
+    Returns
+    -------
+    dict
+        For :func:`track_run`'s ``tags``.
+    """
+    tags = {"as_of": result.as_of.isoformat()}
+    kpis = Path(result.run_dir) / "kpis.json"
+    if kpis.is_file():
+        used = json.loads(kpis.read_text(encoding="utf-8")).get("predicted_clv_model") or {}
+        if used.get("model"):
+            tags["clv_model"] = used["model"]
+        if used.get("params_file"):
+            tags["clv_params"] = used["params_file"]
+    return tags
+
+
 #: Files of a run folder that are safe to log: no list, no customer table, no email.
 RUN_ARTIFACTS = ("manifest.json", "segments.csv", "campaigns.csv", "quality.json",
                  "summary.html", "kpis.html", "kpis.csv", "kpis.json",
