@@ -388,3 +388,22 @@ def test_terminal_segment_table_shows_the_predicted_clv_and_nulls_as_n_a():
     assert lines[2].split()[-3:] == ["0", "n/a", "n/a"]
     unfit = format_summary(segment_clv(summary, customers, None))
     assert "nan" not in unfit.lower() and "<NA>" not in unfit
+
+
+def test_pareto_nbd_fit_gets_intervals_end_to_end():
+    # fit_clv(model="pareto-nbd", intervals=...): the registered likelihood and the
+    # model's own predictions, through the same code as BG/NBD.
+    summary = _published_summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_clv(summary, model="pareto-nbd", horizon=39, discount_rate=0.0,
+                         intervals=0.9)
+    table = result.customers
+    for name in ("expected_purchases", "clv"):
+        low, high = table[f"{name}_low"].to_numpy(float), table[f"{name}_high"].to_numpy(float)
+        assert ((low <= table[name]) & (table[name] <= high)).all(), name
+    document = json.loads(json_text(result.params_document()))
+    assert document["model"] == "pareto-nbd"
+    se = {k: v["se"] for k, v in document["intervals"]["pareto_nbd"].items()}
+    assert se["beta"] == pytest.approx(6.2105448, rel=1e-3)  # CLVTools, as above
+    assert "Pareto/NBD: r [" in str(result.intervals)
