@@ -169,6 +169,21 @@ def test_params_round_trip_scores_without_refitting(tmp_path, name):
     assert json.loads(again.to_json())["fit"][name.replace("-", "_")]["log_likelihood"] is None
 
 
+def test_params_file_with_intervals_reads_and_intervals_need_a_fit(tmp_path, cdnow_csv):
+    fitted = fit_clv(PUBLISHED, model="pareto-nbd", horizon=39, time_unit="W", intervals=0.9)
+    path = fitted.write_params(tmp_path / "params.json")
+    assert "intervals" in json.loads(path.read_text())
+    saved = read_params(path)  # the intervals are not parameters: ignored
+    assert saved.purchase_model.params_ == fitted.purchase_model.params_
+    refused = run("clv", cdnow_csv, "--columns", "order_date=date", "--date-format", "%Y%m%d",
+                  "--params-in", path, "--intervals", "0.9", "-o", tmp_path / "no.csv")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"error: {path}: intervals need a fit (its information matrix); they cannot be given "
+        "with saved parameters. Leave out the intervals or the params file.")
+    assert not list(tmp_path.glob("no.csv*"))
+
+
 def test_params_file_of_an_older_version_reads(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
