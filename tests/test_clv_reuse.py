@@ -332,6 +332,11 @@ def test_weekly_run_scores_with_saved_parameters(tmp_path):
         weekly.run_weekly(load_config(config), output_dir=tmp_path / "out2",
                           suppression=[paths["suppression"]])
     assert not list((tmp_path / "out2").glob("*-*-*")) if (tmp_path / "out2").exists() else True
+    # ... before any work: the transactions (here missing) are not even read.
+    config.write_text(config.read_text().replace(str(paths["transactions"]), "missing.csv"))
+    with pytest.raises(ConfigError, match=r"params\.json: key 'pareto_nbd'"):
+        weekly.run_weekly(load_config(config), output_dir=tmp_path / "out3",
+                          suppression=[paths["suppression"]])
 
 
 def test_config_refuses_an_unknown_clv_model(tmp_path):

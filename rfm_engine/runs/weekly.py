@@ -395,6 +395,7 @@ def run_weekly(
         compliance["consent_required"] = out.consent_required
         consents = (load_consent(consent_path, required=compliance["consent_required"])
                     if consent_path else None)
+        saved_clv = _saved_clv(config)  # a bad params file stops the run before any work
 
         spark = config.input.engine == "spark"
         if spark:  # the lines stay on the cluster (rfm_engine.engines.spark)
@@ -465,7 +466,7 @@ def run_weekly(
         triggers = (trigger_lists(migration, config.migration.triggers)
                     if migration.has_previous else {})  # first run: everyone is "new"
         with step("KPI report"):
-            kpi = _kpi_report(config, local, table[["customer_id", "segment"]])
+            kpi = _kpi_report(config, local, table[["customer_id", "segment"]], saved_clv)
         warnings += kpi.warnings
         local.con.close()  # every query is done: free DuckDB's tables before writing
 
@@ -532,20 +533,29 @@ def _clustering(config: Config, frozen: SegmentationModel | None,
                                  random_state=settings.random_state)
 
 
-def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame) -> Any:
-    """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``."""
+def _saved_clv(config: Config) -> Any:
+    """Return the saved CLV parameters of ``[kpis] clv_params``, read and checked (or None)."""
+    settings = config.kpis
+    if not (settings.clv and settings.clv_params):
+        return None
+    from ..measurement.clv import read_params
+
+    return read_params(settings.clv_params)
+
+
+def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame,
+                saved_clv: Any = None) -> Any:
+    """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``.
+
+    ``saved_clv``: `_saved_clv` (score the predicted CLV with them instead of fitting).
+    """
     from ..io.crm_inputs import read_inputs
 
     settings = config.kpis
-    saved = None
-    if settings.clv and settings.clv_params:
-        from ..measurement.clv import read_params
-
-        saved = read_params(settings.clv_params)  # a bad file stops the run, in one line
     return report_kpis(tx, read_inputs(settings.inputs), period=settings.period,
                        segments=segments, churn_days=settings.churn_days, clv=settings.clv,
                        clv_horizon=settings.clv_horizon, clv_model=settings.clv_model,
-                       clv_params=saved)
+                       clv_params=saved_clv)
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:
