@@ -706,10 +706,12 @@ def clv(output: Path, force: bool, model: str | None, params_in: Path | None,
 @click.option("--holdout-end", required=True,
               help="Last day of the holdout period (the predictions are checked up to it), "
               "YYYY-MM-DD.")
+@click.option("--model", type=click.Choice(["bgnbd", "pareto-nbd"]), default="bgnbd",
+              show_default=True, help="Purchase model: BG/NBD or Pareto/NBD.")
 @click.option("--time-unit", type=click.Choice(["D", "W", "M"]), default="W",
               show_default=True, help="Time unit of the models (days, weeks, months).")
 def clv_validate(output: Path, force: bool, calibration_end: str, holdout_end: str,
-                 time_unit: str, **options: Any) -> None:
+                 model: str, time_unit: str, **options: Any) -> None:
     """Fit the CLV models on a calibration period and check them against the holdout.
 
     Writes OUTPUT (per customer: calibration summary, actual and expected holdout purchases
@@ -729,8 +731,8 @@ def clv_validate(output: Path, force: bool, calibration_end: str, holdout_end: s
 
     _check_output(output, force, CLV_VALIDATE_SIDES)
     done = run_clv_validate(_config(options), output, calibration_end=calibration_end,
-                            holdout_end=holdout_end, time_unit=time_unit, force=force,
-                            progress_bar=_progress_bar())
+                            holdout_end=holdout_end, model=model, time_unit=time_unit,
+                            force=force, progress_bar=_progress_bar())
     validation = done.validation
     _echo(str(done.quality))
     for message in validation.warnings:
@@ -746,7 +748,11 @@ def format_validation(validation: Any) -> str:
     metrics = validation.metrics.rename(columns={
         "actual_total": "actual", "predicted_total": "predicted"})[
         ["actual", "predicted", "mae", "rmse"]]
-    lines = [f"holdout {validation.calibration_end} .. {validation.holdout_end} "
+    params = ", ".join(f"{k}={v:.4g}" for part in validation.fit.params.values()
+                       for k, v in part.items())
+    lines = [f"{validation.fit.purchase_model._LABEL} + Gamma-Gamma fitted to "
+             f"{validation.calibration_end}: {params}",
+             f"holdout {validation.calibration_end} .. {validation.holdout_end} "
              f"({validation.holdout_length:g} {validation.time_unit}), "
              f"{len(validation.customers):,} calibration customers",
              "totals and per-customer errors:",

@@ -48,6 +48,11 @@ BTYD_BINS = [1411, 439, 214, 100, 62, 38, 29, 64]
 BTYD_ACTUAL = [0.2367116, 0.6970387, 1.392523, 1.560000, 2.532258, 2.947368, 3.862069, 6.359375]
 BTYD_EXPECTED = [0.2250893, 0.5231364, 1.044126, 1.520256, 2.163824, 2.653789, 3.503957,
                  6.157036]
+# Sec. 3 "Pareto/NBD", pnbd.PlotFreqVsConditionalExpectedFrequency (printed to 3 decimals)
+# and pnbd.PlotTrackingCum (weeks 20..25), with BTYD's estimates r=0.5534, alpha=10.580,
+# s=0.6061, beta=11.656 (ours 0.5533, 10.578, 0.6062, 11.668; paper 0.55, 10.58, 0.61, 11.67).
+BTYD_PNBD_EXPECTED = [0.138, 0.600, 1.196, 1.714, 2.399, 2.907, 3.819, 6.403]
+BTYD_PNBD_TRACKING_EXPECTED = [1308.856, 1385.275, 1459.923, 1532.906, 1604.32, 1674.253]
 # Same, bgnbd.PlotTrackingCum: weeks 20..25.
 BTYD_TRACKING_ACTUAL = [1359, 1414, 1484, 1517, 1573, 1672]
 BTYD_TRACKING_EXPECTED = [1312.458, 1387.346, 1460.392, 1531.713, 1601.418, 1669.6]
@@ -80,6 +85,24 @@ def test_conditional_expectations_match_the_published_table(cdnow):
     assert table["customers"].tolist() == BTYD_BINS
     np.testing.assert_allclose(table["actual"], BTYD_ACTUAL, rtol=1e-6)
     np.testing.assert_allclose(table["predicted"], BTYD_EXPECTED, rtol=MODEL_RTOL)
+
+
+def test_pareto_nbd_validation_matches_the_published_figures():
+    calibration = load_transactions(CDNOW_FILE, as_of=CALIBRATION_END, **RAW)
+    holdout = load_transactions(CDNOW_FILE, as_of=HOLDOUT_END, **RAW)
+    result = validate_clv(calibration, holdout, model="pareto-nbd")
+    assert result.fit.model == "pareto-nbd"
+    table = result.conditional
+    assert table["customers"].tolist() == BTYD_BINS
+    np.testing.assert_allclose(table["actual"], BTYD_ACTUAL, rtol=1e-6)
+    # Half a unit of the printed 3rd decimal, plus BTYD's slightly different optimum.
+    np.testing.assert_allclose(table["predicted"], BTYD_PNBD_EXPECTED, atol=2e-3)
+    weeks = result.tracking.set_index("week").loc[20:25]
+    assert weeks["actual"].tolist() == BTYD_TRACKING_ACTUAL
+    np.testing.assert_allclose(weeks["expected"], BTYD_PNBD_TRACKING_EXPECTED, rtol=MODEL_RTOL)
+    assert json.loads(result.to_json())["model"] == "pareto-nbd"
+    assert result.plot_calibration_holdout().get_legend().get_texts()[1].get_text() == (
+        "Pareto/NBD")
 
 
 def test_zero_class_matches_the_paper(cdnow):

@@ -653,8 +653,8 @@ class CLVValidateRun:
 
 
 def run_clv_validate(config: Config, output: str | Path, *, calibration_end: str,
-                     holdout_end: str, time_unit: str = "W", force: bool = False,
-                     progress_bar: bool = False) -> CLVValidateRun:
+                     holdout_end: str, model: str = "bgnbd", time_unit: str = "W",
+                     force: bool = False, progress_bar: bool = False) -> CLVValidateRun:
     """Fit the CLV models on a calibration period and check them on the holdout; write it.
 
     Reads ``config``'s transactions twice, up to ``calibration_end`` and up to
@@ -673,6 +673,8 @@ def run_clv_validate(config: Config, output: str | Path, *, calibration_end: str
         The per-customer table; its suffix picks the format.
     calibration_end, holdout_end : str
         The last days of the calibration and holdout periods, ``YYYY-MM-DD``.
+    model : {"bgnbd", "pareto-nbd"}, default="bgnbd"
+        The purchase model.
     time_unit : {"D", "W", "M"}, default="W"
         Time unit of the models.
     force : bool, default=False
@@ -708,7 +710,7 @@ def run_clv_validate(config: Config, output: str | Path, *, calibration_end: str
                                 con=connect(progress_bar=progress_bar))
               for day in (start, end)]
     try:
-        validation = validate_clv(*loaded, time_unit=time_unit)
+        validation = validate_clv(*loaded, model=model, time_unit=time_unit)
     except ModelNotIdentifiedError as exc:
         raise ModelNotIdentifiedError(f"{loaded[0].source.name}: no CLV validation: {exc} "
                                       "Nothing was written.") from None

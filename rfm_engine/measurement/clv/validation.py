@@ -152,9 +152,9 @@ class CLVValidation:
         -------
         str
             Keys ``format``, ``calibration_end``, ``holdout_end``, ``time_unit``,
-            ``holdout_length``, ``customers``, ``params``, ``metrics`` (``purchases`` and
-            ``spend``: ``mae``, ``rmse``, totals and means), ``conditional`` and
-            ``tracking`` (their rows), ``warnings``.
+            ``model`` (``bgnbd`` or ``pareto-nbd``), ``holdout_length``, ``customers``,
+            ``params``, ``metrics`` (``purchases`` and ``spend``: ``mae``, ``rmse``, totals
+            and means), ``conditional`` and ``tracking`` (their rows), ``warnings``.
         """
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
@@ -166,6 +166,7 @@ class CLVValidation:
             "calibration_end": self.calibration_end.isoformat(),
             "holdout_end": self.holdout_end.isoformat(),
             "time_unit": self.time_unit,
+            "model": self.fit.model,
             "holdout_length": self.holdout_length,
             "customers": len(self.customers),
             "params": self.fit.params,
@@ -246,8 +247,8 @@ def _model_label(result: CLVResult) -> str:
     return result.purchase_model._LABEL
 
 
-def validate_clv(calibration: Transactions, holdout: Transactions, *, time_unit: str = "W",
-                 max_frequency: int = 7) -> CLVValidation:
+def validate_clv(calibration: Transactions, holdout: Transactions, *, model: str = "bgnbd",
+                 time_unit: str = "W", max_frequency: int = 7) -> CLVValidation:
     """Fit the CLV models on a calibration period and check them against a holdout period.
 
     Parameters
@@ -257,6 +258,8 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, time_unit:
     holdout : Transactions
         The same transactions loaded with ``as_of`` = the last day of the holdout period
         (the purchases of both periods).
+    model : {"bgnbd", "pareto-nbd"}, default="bgnbd"
+        The purchase model (:data:`~rfm_engine.measurement.clv.value.PURCHASE_MODELS`).
     time_unit : {"D", "W", "M"}, default="W"
         The models' time unit. The tracking is weekly whatever the unit.
     max_frequency : int, default=7
@@ -298,7 +301,8 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, time_unit:
                           f"ends {calibration_end}, holdout ends {holdout_end}.")
     summary = clv_summary(calibration, time_unit=time_unit)
     length = (holdout_end - calibration_end).days / TIME_UNITS[time_unit]
-    fit = fit_clv(summary, horizon=length, discount_rate=0.0, step=length)
+    fit = fit_clv(summary, model=model, horizon=length, discount_rate=0.0, step=length,
+                  time_unit=time_unit)
     actual = holdout_purchases(holdout, calibration_end, holdout_end, time_unit, spend=True)
     customers = summary.merge(actual.drop(columns="duration_holdout"), on="customer_id",
                               how="left", validate="one_to_one")
