@@ -392,7 +392,8 @@ class RunSummary:
         if m is None:
             return None
         if not m.has_previous:
-            return {"has_previous": False, "customers": f"{len(m.customers):,}"}
+            # first run: every customer is new (counted, whatever holds the customer table)
+            return {"has_previous": False, "customers": f"{m.n_new:,}"}
         moved = percent(m.moved_share)
         text = (f"{moved} of the customers present in both runs changed segment; "
                 f"{m.n_new:,} new customers, {m.n_gone:,} gone since the previous run.")
