@@ -6,7 +6,9 @@ defined in :mod:`rfm_engine.campaigns.plan`.
 :func:`assign_campaigns` gives each customer at most one campaign and one ``group``:
 ``target`` (exported), ``holdout`` (recorded, never exported), ``suppressed``, ``excluded``
 (with an ``exclusion_reason``) or ``none`` (no campaign claims the customer's segment).
-:func:`campaign_counts` counts every step per campaign for the manifest.
+:func:`campaign_counts` counts every step per campaign for the manifest. :func:`customer_flags`
+gives the per-customer inputs of the rules (normalized email and its validity for the email
+tool, consent, suppression, quarantine) as the weekly run computes them, on either engine.
 
 Holdout draws
 -------------
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from hashlib import sha256
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,14 +44,23 @@ from ..io._validation import (
     numeric_column,
     require_columns,
 )
+from .exports import formula_cells, overlong_first_names
 from .plan import DEFAULT_PLAN, EXCLUSION_REASONS, Campaign, segment_owner
+from .suppression import SuppressionList, is_valid_email, normalize_email
+
+if TYPE_CHECKING:
+    from .consent import ConsentList
 
 __all__ = [
     "COUNT_COLUMNS",
     "GROUPS",
     "assign_campaigns",
     "campaign_counts",
+    "check_unique",
+    "customer_flags",
     "holdout_draw",
+    "last_contacts",
+    "tally_counts",
 ]
 
 #: Values of the ``group`` column of :func:`assign_campaigns`.
@@ -97,6 +108,67 @@ def _draws(ids: Sequence[str], campaign: str, day: date) -> np.ndarray:
     digest = b"".join([sha256(cid.encode() + suffix).digest()[:8] for cid in ids])
     words = np.frombuffer(digest, dtype=">u8").astype(np.uint64)
     return (words >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def customer_flags(customers: pd.DataFrame, *, as_of: date | str, layout: str = "generic",
+                   suppression: SuppressionList | None = None,
+                   consents: ConsentList | None = None) -> pd.DataFrame:
+    """Compute the per-customer inputs of :func:`assign_campaigns`' rules, as a weekly run does.
+
+    Each row depends on that customer's own fields alone, so an engine may compute the
+    flags batch by batch (the Spark engine does, with this very function).
+
+    Parameters
+    ----------
+    customers : DataFrame
+        ``customer_id``; ``email`` and ``first_name`` when known; ``last_purchase`` when the
+        consent list has implied consent.
+    as_of : date or str
+        The run date (consent is judged on it).
+    layout : str, default="generic"
+        The email tool's layout (:data:`rfm_engine.campaigns.exports.LAYOUTS`): its rule for a
+        valid address and its longest first name.
+    suppression : SuppressionList, optional
+        Who must not be contacted (default: nobody).
+    consents : ConsentList, optional
+        The consent list; without it no ``email_consent`` column.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``customers``: ``email`` (normalized, see
+        :func:`~rfm_engine.campaigns.suppression.normalize_email`; missing when blank or
+        absent), ``email_valid`` (``is_valid_email(email, layout)``), ``email_consent`` (with
+        ``consents``: valid consent on ``as_of``), ``suppressed`` (by id or email) and
+        ``quarantined`` (a contact field a spreadsheet would run as a formula, or a first name
+        longer than the tool keeps).
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c"],
+    ...                           "email": [" Ann@X.org", "bob@x", "=cmd@x.org"],
+    ...                           "first_name": ["Ann", "Bob", "Cy"]})
+    >>> customer_flags(customers, as_of="2024-03-01",
+    ...                suppression=SuppressionList(customer_ids=["b"]))
+            email  email_valid  suppressed  quarantined
+    0   ann@x.org         True       False        False
+    1       bob@x        False        True        False
+    2  =cmd@x.org         True       False         True
+    """
+    require_columns(customers, ["customer_id"], "customers")
+    email = (customers["email"] if "email" in customers
+             else pd.Series(pd.NA, index=customers.index, dtype="string"))
+    email = normalize_email(email)
+    table = customers.assign(email=email)  # the rules read the normalized address
+    flags = pd.DataFrame({"email": email, "email_valid": is_valid_email(email, layout)},
+                         index=customers.index)
+    if consents is not None:
+        flags["email_consent"] = consents.valid(table, as_of)
+    flags["suppressed"] = (suppression or SuppressionList.empty()).mask(table)
+    contact = table[[c for c in ("customer_id", "email", "first_name") if c in table]]
+    flags["quarantined"] = (formula_cells(contact)
+                            | overlong_first_names(contact, layout)).to_numpy(dtype=bool)
+    return flags
 
 
 def assign_campaigns(
@@ -202,7 +274,7 @@ def assign_campaigns(
     4      NaN        none              NaN
     """
     plan = tuple(campaigns)
-    _check_unique(plan)
+    check_unique(plan)
     day = as_date(as_of, "as_of")
     needed = ["customer_id", "segment"]
     if any(c.channel == "email" for c in plan):
@@ -369,20 +441,46 @@ def campaign_counts(assignment: pd.DataFrame, campaigns: Sequence[Campaign]) -> 
     winback            0           0        0        0
     """
     require_columns(assignment, ["campaign", "group", "exclusion_reason"], "assignment")
-    names = [c.name for c in campaigns]
-    used = assignment["campaign"].dropna().unique()
-    stray = sorted(set(used) - set(names))
-    if stray:
-        raise InputError(f"The assignment names campaign(s) {', '.join(map(repr, stray))} that "
-                         f"are not in the plan ({', '.join(map(repr, names))}).")
     # count the (campaign, reason, group) combinations first: a few rows, whatever the
-    # customers, then label them (the reason, else targets or holdout)
+    # customers, then label them
     combos = (pd.DataFrame({"campaign": assignment["campaign"],
                             "reason": assignment["exclusion_reason"],
                             "group": assignment["group"]})
               .groupby(["campaign", "reason", "group"], dropna=False, observed=True).size()
               .rename("n").reset_index())
+    return tally_counts(combos, campaigns)
+
+
+def tally_counts(combos: pd.DataFrame, campaigns: Sequence[Campaign]) -> pd.DataFrame:
+    """Build the table of :func:`campaign_counts` from the counts of each combination.
+
+    Parameters
+    ----------
+    combos : DataFrame
+        ``campaign``, ``reason`` (the exclusion reason), ``group`` and ``n``: how many
+        customers of the assignment have that combination (NA for a missing value), as an
+        engine counts them.
+    campaigns : sequence of Campaign
+        The plan the assignment was made with.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`campaign_counts`.
+
+    Raises
+    ------
+    InputError
+        When a combination names a campaign that is not in the plan.
+    """
+    names = [c.name for c in campaigns]
     combos = combos.astype({"campaign": object, "reason": object, "group": object})
+    used = combos["campaign"].dropna().unique()
+    stray = sorted(set(used) - set(names))
+    if stray:
+        raise InputError(f"The assignment names campaign(s) {', '.join(map(repr, stray))} that "
+                         f"are not in the plan ({', '.join(map(repr, names))}).")
+    # the label of a combination: the reason, else targets or holdout
     combos["label"] = combos["reason"].where(
         combos["reason"].notna(), combos["group"].map({"target": "targets",
                                                        "holdout": "holdout"}))
@@ -412,7 +510,14 @@ def _chunks(rows: np.ndarray) -> list[np.ndarray]:
     return [rows[i:i + _CHUNK_ROWS] for i in range(0, len(rows), _CHUNK_ROWS)]
 
 
-def _check_unique(campaigns: Sequence[Campaign]) -> None:
+def check_unique(campaigns: Sequence[Campaign]) -> None:
+    """Refuse a plan that names a campaign twice (names name the export files).
+
+    Raises
+    ------
+    InputError
+        Naming the repeated names.
+    """
     names = [c.name for c in campaigns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -462,6 +567,53 @@ def _recently_contacted(ids: pd.Series, camp: np.ndarray, open_rows: np.ndarray,
     recent = np.zeros(len(ids), dtype=bool)
     if not len(rows):
         return recent
+    past = last_contacts(history, day)
+    names = np.array([c.name for c in plan] + [""], dtype=object)
+    wanted = pd.DataFrame({"cid": ids.iloc[rows].to_numpy(dtype=object),
+                           "campaign": names[camp[rows]]})
+    last = wanted.merge(past, on=["cid", "campaign"], how="left")["days"].to_numpy(dtype=float)
+    recent[rows] = last < spacing[camp[rows]]
+    return recent
+
+
+def last_contacts(history: pd.DataFrame, as_of: date | str) -> pd.DataFrame:
+    """Days since each customer's last contact by each campaign, before ``as_of``.
+
+    The contact-spacing rule of :func:`assign_campaigns` (step 5) compares these days with
+    the campaign's ``min_days_between_contacts``. History rows dated ``as_of`` or later are
+    ignored, so a rerun of a run already recorded gives the same result.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Target rows of earlier runs: ``customer_id``, ``campaign``, ``as_of`` (date or ISO
+        string).
+    as_of : date or str
+        The run date.
+
+    Returns
+    -------
+    DataFrame
+        ``cid`` (text), ``campaign`` (text), ``days`` (int, >= 1): one row per customer and
+        campaign contacted before ``as_of``.
+
+    Raises
+    ------
+    MissingColumnsError
+        When a column is absent.
+    DataError
+        When a date cannot be read.
+
+    Examples
+    --------
+    >>> history = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                         "campaign": ["winback"] * 3,
+    ...                         "as_of": ["2024-02-01", "2024-02-20", "2024-03-01"]})
+    >>> last_contacts(history, "2024-03-01")
+      cid campaign  days
+    0   a  winback    10
+    """
+    day = as_date(as_of, "as_of")
     require_columns(history, ["customer_id", "campaign", "as_of"], "contact_history")
     try:
         dates = pd.to_datetime(history["as_of"], format="ISO8601")
@@ -473,10 +625,4 @@ def _recently_contacted(ids: pd.Series, camp: np.ndarray, open_rows: np.ndarray,
         "campaign": history["campaign"].astype(str).to_numpy(dtype=object),
         "days": days.to_numpy(),
     })
-    past = past[past["days"] >= 1].groupby(["cid", "campaign"], as_index=False)["days"].min()
-    names = np.array([c.name for c in plan] + [""], dtype=object)
-    wanted = pd.DataFrame({"cid": ids.iloc[rows].to_numpy(dtype=object),
-                           "campaign": names[camp[rows]]})
-    last = wanted.merge(past, on=["cid", "campaign"], how="left")["days"].to_numpy(dtype=float)
-    recent[rows] = last < spacing[camp[rows]]
-    return recent
+    return past[past["days"] >= 1].groupby(["cid", "campaign"], as_index=False)["days"].min()

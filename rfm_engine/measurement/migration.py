@@ -222,9 +222,9 @@ class Migration:
     ----------
     customers : DataFrame
         The current customer table with ``previous_segment`` and ``segment_since``.
-    pairs : DataFrame
-        One row per customer of either run: ``customer_id, from, to`` (with
-        :data:`NEW` and :data:`GONE`).
+    moves : DataFrame
+        ``from, to, customers``: how many customers of either run made each move (with
+        :data:`NEW` and :data:`GONE`); see :meth:`from_moves`.
     as_of : date
         As-of date of the current run.
     segments : sequence of str
@@ -244,16 +244,49 @@ class Migration:
         As given.
     """
 
-    def __init__(self, customers: pd.DataFrame, pairs: pd.DataFrame, as_of: dt.date,
+    def __init__(self, customers: pd.DataFrame, moves: pd.DataFrame, as_of: dt.date,
                  segments: Sequence[str], has_previous: bool) -> None:
         self.customers = customers
-        self._pairs = pairs
+        self._moves = moves.astype({"from": object, "to": object, "customers": "int64"})
         self.as_of = as_of
         self.segments = tuple(segments)
         self.has_previous = has_previous
 
+    @classmethod
+    def from_moves(cls, customers: pd.DataFrame, moves: pd.DataFrame, as_of: dt.date, *,
+                   order: Sequence[str] | None = None, has_previous: bool = True
+                   ) -> Migration:
+        """Build a migration from its counts of moves (what :func:`migrate` does last).
+
+        Parameters
+        ----------
+        customers : DataFrame
+            The current customer table with ``previous_segment`` and ``segment_since``.
+        moves : DataFrame
+            ``from, to, customers``: how many customers made each move, :data:`NEW` and
+            :data:`GONE` included; however an engine counted them.
+        as_of : date
+            As-of date of the current run.
+        order : sequence of str, optional
+            Segment order of the matrix; segments found in ``moves`` but not listed follow
+            in alphabetical order. Without it, all are sorted.
+        has_previous : bool, default=True
+            Whether there was a previous run to compare with.
+
+        Returns
+        -------
+        Migration
+        """
+        listed = [str(s) for s in order] if order is not None else []
+        seen = set(moves.loc[moves["customers"] > 0, "from"].astype(str)) | set(
+            moves.loc[moves["customers"] > 0, "to"].astype(str))
+        extra = sorted(seen - set(listed) - {NEW, GONE})
+        return cls(customers, moves, as_of, list(dict.fromkeys([*listed, *extra])),
+                   has_previous)
+
     def __repr__(self) -> str:
-        return (f"Migration(as_of={self.as_of.isoformat()}, customers={len(self.customers):,}, "
+        now = int(self._moves.loc[self._moves["to"] != GONE, "customers"].sum())
+        return (f"{type(self).__name__}(as_of={self.as_of.isoformat()}, customers={now:,}, "
                 f"new={self.n_new:,}, gone={self.n_gone:,}, "
                 f"moved_share={percent(self.moved_share)})")
 
@@ -265,8 +298,9 @@ class Migration:
         :data:`GONE`; both in :attr:`segments` order. Every segment of :attr:`segments`
         gets a row and a column, with zeros if empty.
         """
-        counts = pd.crosstab(self._pairs["from"].astype(object),
-                             self._pairs["to"].astype(object))
+        moves = self._moves
+        counts = (moves.groupby(["from", "to"])["customers"].sum().unstack("to", fill_value=0)
+                  if len(moves) else pd.DataFrame(dtype="int64"))
         table = counts.reindex(index=[*self.segments, NEW], columns=[*self.segments, GONE],
                                fill_value=0).astype("int64")
         table.index.name, table.columns.name = "from", "to"
@@ -281,20 +315,22 @@ class Migration:
     @cached_property
     def moved_share(self) -> float:
         """Share of customers present in both runs whose segment changed (NaN if none)."""
-        both = self._pairs[(self._pairs["from"] != NEW) & (self._pairs["to"] != GONE)]
-        if both.empty:
+        moves = self._moves
+        both = moves[(moves["from"] != NEW) & (moves["to"] != GONE)]
+        total = int(both["customers"].sum())
+        if not total:
             return float("nan")
-        return float((both["from"] != both["to"]).mean())
+        return int(both.loc[both["from"] != both["to"], "customers"].sum()) / total
 
     @property
     def n_new(self) -> int:
         """Customers in this run absent from the previous one."""
-        return int((self._pairs["from"] == NEW).sum())
+        return int(self._moves.loc[self._moves["from"] == NEW, "customers"].sum())
 
     @property
     def n_gone(self) -> int:
         """Customers of the previous run absent from this one."""
-        return int((self._pairs["to"] == GONE).sum())
+        return int(self._moves.loc[self._moves["to"] == GONE, "customers"].sum())
 
     def to_frame(self) -> pd.DataFrame:
         """Return the non-zero cells of :attr:`matrix` in long form.
@@ -521,12 +557,9 @@ def migrate(
                           "to": _labelled(np.full(int(gone.sum()), labels.get_loc(GONE)),
                                           labels)}),
         ], ignore_index=True)
-    listed = [str(s) for s in order] if order is not None else []
-    seen = set(labels[np.unique(np.concatenate([pairs["from"].cat.codes.to_numpy(),
-                                                pairs["to"].cat.codes.to_numpy()]))])
-    extra = sorted(seen - set(listed) - {NEW, GONE})
-    segments = list(dict.fromkeys([*listed, *extra]))
-    return Migration(out, pairs, as_of, segments, has_previous)
+    moves = (pairs.groupby(["from", "to"], observed=True).size().rename("customers")
+             .reset_index())
+    return Migration.from_moves(out, moves, as_of, order=order, has_previous=has_previous)
 
 
 def trigger_lists(

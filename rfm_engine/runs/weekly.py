@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..campaigns.assign import assign_campaigns, campaign_counts
+from ..campaigns.assign import assign_campaigns, campaign_counts, customer_flags
 from ..campaigns.consent import ConsentList, load_consent
-from ..campaigns.exports import LAYOUTS, formula_cells, overlong_first_names
+from ..campaigns.exports import LAYOUTS
 from ..campaigns.plan import (
     DEFAULT_PLAN,
     Campaign,
@@ -42,9 +42,7 @@ from ..campaigns.suggestions import suggest_items
 from ..campaigns.suppression import (
     SuppressionList,
     check_freshness,
-    is_valid_email,
     load_suppression,
-    normalize_email,
 )
 from ..config import Config
 from ..core.features import customer_features
@@ -74,7 +72,6 @@ if TYPE_CHECKING:  # k-means (scikit-learn) is imported only by a run that clust
 
 __all__ = ["RunResult", "WeeklyRun", "run_weekly", "campaign_plan", "check_suppression_source"]
 
-_CONTACT_COLUMNS = ["customer_id", "email", "first_name"]
 #: Columns of the previous run's customers.parquet that migration reads.
 _MIGRATION_COLUMNS = ["customer_id", "segment", "segment_since"]
 
@@ -439,20 +436,17 @@ def run_weekly(
             table = migration.customers
 
         with step("campaigns: suppression, holdout, caps", rows=len(table)):
-            if "email" not in table:
-                table["email"] = pd.Series(pd.NA, index=table.index, dtype="string")
-            table["email"] = normalize_email(table["email"])
-            table["email_valid"] = is_valid_email(table["email"], layout)  # the tool's rule
-            if consents is not None:
-                table["email_consent"] = consents.valid(table, tx.as_of)
-            contact = table[[c for c in _CONTACT_COLUMNS if c in table]]
+            flags = customer_flags(table, as_of=tx.as_of, layout=layout,  # the tool's rules
+                                   suppression=suppressions, consents=consents)
+            for column in ("email", "email_valid", "email_consent"):
+                if column in flags:
+                    table[column] = flags[column]
             assignment = assign_campaigns(
                 table, plan, as_of=tx.as_of,
-                suppressed=suppressions.mask(table),
+                suppressed=flags["suppressed"].to_numpy(),
                 contact_history=history,
-                quarantined=(formula_cells(contact)
-                             | overlong_first_names(contact, layout)).to_numpy(),
-                no_consent=(~table["email_consent"].to_numpy(dtype=bool)
+                quarantined=flags["quarantined"].to_numpy(),
+                no_consent=(~flags["email_consent"].to_numpy(dtype=bool)
                             if consents is not None else None),
             )
             table = pd.concat([table, assignment], axis=1)

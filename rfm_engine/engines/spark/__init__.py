@@ -28,6 +28,12 @@ API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slic
   expressions (no collect, no UDF) with the values of
   :func:`rfm_engine.core.pipeline.segment_customers`; :func:`segment_summary` aggregates
   the segment table on Spark.
+* **migration, campaigns, suggestions** (:mod:`.migration`, :mod:`.campaigns`,
+  :mod:`.suggestions`): migration against the previous run's ``customers.parquet`` (a file
+  or a folder of parts), the holdout draw (bit-identical), campaign assignment with
+  suppression, consent, email rules, quarantine, spacing, one row per address, holdout and
+  caps, the campaign counts, and cross-sell/up-sell suggestions, calling the rules of
+  :mod:`rfm_engine.campaigns` and :mod:`rfm_engine.measurement`.
 
 Not on Spark: DuckDB database files (the DuckDB engine reads them).
 
@@ -35,7 +41,7 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 ``pip install rfm-engine[spark]`` installs it, and Spark needs a Java 17+ runtime.
 """
 
-from .campaigns import holdout_draw
+from .campaigns import assign_campaigns, campaign_counts, holdout_draw
 from .clv import clv_summary, count_customers
 from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import (
@@ -50,6 +56,7 @@ from .handoff import (
     write_customers,
 )
 from .loading import SparkTransactions, load_transactions
+from .migration import SparkMigration, migrate
 from .scoring import DEFAULT_ACCURACY, fit_scorer, score_columns, with_scores
 from .segments import (
     SparkSegmentation,
@@ -59,11 +66,13 @@ from .segments import (
     segment_summary,
 )
 from .session import SESSION_CONF, spark_session
+from .suggestions import suggest_items
 
-__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkSegmentation",
-           "SparkTransactions", "clv_summary", "collect", "count_customers", "customer_features",
+__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkMigration",
+           "SparkSegmentation", "SparkTransactions", "assign_campaigns", "campaign_counts",
+           "clv_summary", "collect", "count_customers", "customer_features",
            "customer_frame_spark", "driver_transactions", "fit_scorer", "from_pandas",
-           "holdout_draw", "in_campaigns", "load_transactions", "orders_frame", "people",
-           "persisted", "score_columns", "score_segments", "segment_column", "segment_customers",
-           "segment_summary", "spark_session", "with_scores", "without_customers",
-           "write_customers"]
+           "holdout_draw", "in_campaigns", "load_transactions", "migrate", "orders_frame",
+           "people", "persisted", "score_columns", "score_segments", "segment_column",
+           "segment_customers", "segment_summary", "spark_session", "suggest_items",
+           "with_scores", "without_customers", "write_customers"]

@@ -60,10 +60,12 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         builder = builder.master(master or os.environ.get("RFM_ENGINE_SPARK_MASTER", "local[*]"))
     for key, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with pandas_conversion():  # starting the context imports pyspark.testing, which warns
+        session = builder.getOrCreate()
     session.conf.set("spark.sql.session.timeZone", "UTC")
     session.sparkContext.setLogLevel("ERROR")  # the engine's own step lines, not Spark's WARNs
     return session
+
 
 
 
