@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import random
+import re
 import struct
 
 import duckdb
@@ -32,6 +33,7 @@ from rfm_engine.campaigns.suppression import SuppressionList, load_suppression
 from rfm_engine.core.features import customer_features
 from rfm_engine.core.pipeline import segment_customers
 from rfm_engine.datasets.sample_data import write_consent, write_sample
+from rfm_engine.errors import InputError
 from rfm_engine.io.loading import load_transactions
 from rfm_engine.measurement.migration import migrate, trigger_lists
 
@@ -284,3 +286,22 @@ def test_suggestions_equal_the_duckdb_path(spark, sample_run, tmp_path):
     assert _plain(both["cross_sell_1"]) == _plain(cross["cross_sell"])
     assert expected["upsell"].notna().sum() > 10
     assert expected["cross_sell"].str.contains("|", regex=False).sum() > 10
+
+
+def test_a_bad_previous_table_is_refused_in_one_line(spark):
+    from rfm_engine.engines.spark.migration import migrate as spark_migrate
+
+    now = spark.createDataFrame([("a", "x"), ("b", "y")], "customer_id string, segment string")
+    bad = {
+        "customer_id must be unique, got 1 duplicated id(s), e.g. ['a']":
+            [("a", "x", "2025-01-01"), ("a", "y", "2025-01-01")],
+        "segment is missing for 1 customer(s), e.g. customer_id 'b'":
+            [("a", "x", "2025-01-01"), ("b", None, "2025-01-01")],
+        "customer_id 'b', column 'segment_since': got 'last week', expected a date":
+            [("a", "x", "2025-01-01"), ("b", "y", "last week")],
+    }
+    for message, rows in bad.items():
+        previous = spark.createDataFrame(
+            rows, "customer_id string, segment string, segment_since string")
+        with pytest.raises(InputError, match=re.escape(message)):
+            spark_migrate(now, previous, AS_OF)

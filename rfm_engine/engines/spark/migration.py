@@ -176,7 +176,7 @@ def _since(previous: DataFrame) -> Column:
     if isinstance(kind, T.TimestampType | T.TimestampNTZType):
         return F.to_date(column)
     text = F.trim(column.cast("string"))
-    parsed = F.to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
+    parsed = F.try_to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
     bad = previous.filter(text.isNotNull() & parsed.isNull()).select(
         "customer_id", "segment_since").limit(1).collect()
     if bad:
