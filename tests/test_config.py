@@ -65,7 +65,8 @@ TYPE_ERRORS = [
     ("[columns]\ncustomer_id = 1", "[columns] customer_id: expected a string, got 1"),
     ("input = 5", "[input]: expected a table, got 5 (an integer)."),
     ("campaigns = 5", "[campaigns]: expected an array, got 5 (an integer)."),
-    ("[scoring]\nbins = 5", "unknown key(s) bins in [scoring]; allowed: approx_accuracy, edges, model"),
+    ("[scoring]\nbins = 5",
+     "unknown key(s) bins in [scoring]; allowed: approx_accuracy, edges, model"),
     ("[scorng]\nn_bins = 5", "unknown section(s) scorng; allowed: campaigns, clustering"),
     ('source = "x"', "unknown section(s) source"),
 ]
