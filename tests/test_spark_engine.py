@@ -145,13 +145,25 @@ def test_cli_segment_on_spark_writes_the_same_files(spark, sample, tmp_path):
              "--engine", engine, "-o", str(out), "--no-tracking"],
             capture_output=True, text=True, timeout=600,
             env={"RFM_ENGINE_SPARK_MASTER": "local[2]", "PATH": "/usr/bin:/bin",
-                 "HOME": str(tmp_path)})
+                 "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
         assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr == ""  # -q: not a line, Spark's start-up notes included
         outputs[engine] = [p.read_bytes() for p in
                            (out, Path(f"{out}.summary.csv"), Path(f"{out}.quality.json"))]
+    assert "log4j" in (tmp_path / "rfm-engine-spark.log").read_text()  # where they went
     quality = [o.pop() for o in outputs.values()]
     assert outputs["spark"] == outputs["duckdb"]
     assert quality[0].replace(b"duckdb.csv", b"x") == quality[1].replace(b"spark.csv", b"x")
+
+
+def test_a_local_master_gets_shuffle_partitions_for_its_cores():
+    pytest.importorskip("pyspark")
+    from rfm_engine.engines.spark.session import local_settings
+
+    assert local_settings("local[3]")["spark.sql.shuffle.partitions"] == "6"
+    assert local_settings("local[2,4]")["spark.default.parallelism"] == "2"
+    assert local_settings("local")["spark.sql.shuffle.partitions"] == "2"
+    assert local_settings("spark://host:7077") == {}  # a cluster keeps its own
 
 
 def test_cli_refuses_spark_for_commands_not_on_it_yet(tmp_path):
