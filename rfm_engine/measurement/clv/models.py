@@ -374,15 +374,16 @@ def _bgnbd_expected(r: float, alpha: float, a: float, b: float, x: np.ndarray,
     return (a + b + x - 1) / (a - 1) * (1.0 - tail)
 
 
-def _bgnbd_expected_distinct(r: float, alpha: float, a: float, b: float, x: np.ndarray,
-                             big_t: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
-    """Yield `_bgnbd_expected` at each of ``times``, evaluated once per distinct ``(x, T)``.
+def _expected_distinct(expected: Callable[..., np.ndarray], params: tuple[float, ...],
+                       x: np.ndarray, big_t: np.ndarray,
+                       times: list[float]) -> Iterator[np.ndarray]:
+    """Yield ``expected(*params, x, T, t)`` at each of ``times``, once per distinct ``(x, T)``.
 
     One per-customer array at a time: a list of them would hold one array per step.
     """
     (ux, ut), _, inverse = _distinct_rows(x, big_t)
     for t in times:
-        yield _bgnbd_expected(r, alpha, a, b, ux, ut, t)[inverse]
+        yield expected(*params, ux, ut, t)[inverse]
 
 
 def _bgnbd_p_alive(r: float, alpha: float, a: float, b: float, x: np.ndarray,
@@ -398,7 +399,232 @@ def _bgnbd_p_alive(r: float, alpha: float, a: float, b: float, x: np.ndarray,
     return np.exp(-np.logaddexp(0.0, log_odds))
 
 
-class BetaGeoModel(Estimator):
+# ---------------------------------------------------------------------- purchase models
+
+_STEP = 1e-6  # central differences on the log-parameters, for a likelihood without gradient
+
+
+def _objective(mean_loglik: Callable[[np.ndarray], tuple[float, np.ndarray] | float],
+               ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Return the fits' objective: minus ``mean_loglik`` (of `_mean_loglik`) and its gradient.
+
+    A likelihood without a gradient gets central differences (step ``_STEP``), and an
+    infinite value a zero gradient, to let the line search back off.
+    """
+    def mean_nll(log_params: np.ndarray) -> float:
+        return -mean_loglik(log_params)
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        out = mean_loglik(log_params)
+        if isinstance(out, tuple):
+            return -out[0], -out[1]
+        value = -out
+        gradient = np.empty(len(log_params))
+        for i in range(len(log_params)):
+            shift = np.zeros(len(log_params))
+            shift[i] = _STEP
+            gradient[i] = (mean_nll(log_params + shift)
+                           - mean_nll(log_params - shift)) / (2 * _STEP)
+        if not math.isfinite(value):
+            return math.inf, np.zeros(len(log_params))
+        return value, gradient
+
+    return objective
+
+
+class _PurchaseModel(Estimator):
+    """What `BetaGeoModel` and the Pareto/NBD model share: fit, predictions, parameters.
+
+    A model of repeat purchases fitted by maximum likelihood on the CLV summary
+    (``frequency``, ``recency``, ``T``), in its time unit. A subclass names its label
+    (``_LABEL``) and parameters (``_PARAMS``, the scales among them as in
+    ``_SCALE_PARAMS``) and gives its formulas as functions of ``(*params, ...)``:
+
+    * ``_LOGLIK(*params, x, t_x, T, levels)``: the per-customer log-likelihood, or it and
+      its gradient in the log-parameters (see `_mean_loglik`);
+    * ``_P_ALIVE(*params, x, t_x, T)``: P(alive at ``T``);
+    * ``_EXPECTED(*params, x, T, t)``: the expected purchases in ``(T, T + t]`` if alive
+      at ``T``; at ``x = T = 0`` those of a new customer in ``(0, t]``.
+    """
+
+    _LABEL: str
+    _PARAMS: tuple[str, ...]
+    _LOGLIK: Callable[..., tuple[np.ndarray, np.ndarray] | np.ndarray]
+    _P_ALIVE: Callable[..., np.ndarray]
+    _EXPECTED: Callable[..., np.ndarray]
+
+    def __init__(self, *, method: str = "L-BFGS-B", max_iter: int = 2000) -> None:
+        self.method = method
+        self.max_iter = max_iter
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, float]) -> Self:
+        """Return a model with the given parameters, ready to predict (no fitting).
+
+        Parameters
+        ----------
+        params : Mapping
+            The model's parameters (``params_``), each > 0, e.g.
+            ``CLVResult.params["bgnbd"]``.
+
+        Returns
+        -------
+        model
+            Of this class, with ``params_`` set, ``log_likelihood_`` NaN and
+            ``n_customers_`` 0.
+        """
+        model = cls()
+        model.params_ = _check_params(cls._LABEL, params, cls._PARAMS)
+        model.log_likelihood_ = math.nan
+        model.n_customers_ = 0
+        model.converged_ = True
+        return model
+
+    def fit(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> Self:
+        """Estimate the parameters by maximum likelihood.
+
+        The optimiser works on the log-parameters, from shapes 1 and scales the mean ``T``.
+
+        Parameters
+        ----------
+        summary : DataFrame or array-like of shape (n_customers, 3)
+            Columns ``frequency`` (repeat purchases, whole number >= 0), ``recency``
+            (age at the last purchase, 0 without repeats) and ``T`` (age at the end of
+            the period, >= ``recency``); an array gives them in that order.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        model
+            The fitted model.
+        """
+        owner = type(self).__name__
+        _check_method(owner, self.method)
+        _check_number("max_iter", self.max_iter, low=1, integer=True)
+        x, t_x, big_t = _bgnbd_data(summary)
+        if x.size == 0:
+            raise EmptyResultError(f"{_SOURCE}: no customer to fit the {self._LABEL} model on.")
+        objective = _objective(_mean_loglik(self._LOGLIK, x, t_x, big_t))
+        age = max(float(big_t.mean()), 1e-3)
+        start = np.log([age if name in _SCALE_PARAMS else 1.0 for name in self._PARAMS])
+        self.params_, mean_nll, self.converged_ = _minimize(
+            objective, start, self._PARAMS, self.method, self.max_iter, owner)
+        self.log_likelihood_ = -mean_nll * x.size
+        self.n_customers_ = int(x.size)
+        self.max_frequency_ = float(x.max())
+        self.max_T_ = float(big_t.max())
+        return self
+
+    def _p(self) -> tuple[float, ...]:
+        check_is_fitted(self)
+        return tuple(self.params_[k] for k in self._PARAMS)
+
+    def score(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> float:
+        """Return the mean log-likelihood per customer of ``summary`` at ``params_``.
+
+        Parameters
+        ----------
+        summary : DataFrame or array-like
+            As in `fit`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+            Higher is better; times the number of customers it is the log-likelihood.
+        """
+        params = self._p()
+        x, t_x, big_t = _bgnbd_data(summary)
+        loglik = self._LOGLIK(*params, x, t_x, big_t)
+        return float((loglik[0] if isinstance(loglik, tuple) else loglik).mean())
+
+    def probability_alive(self, summary: pd.DataFrame | ArrayLike) -> pd.Series:
+        """Return the probability that each customer is still alive at ``T``.
+
+        The model's formula is in the Notes of its class.
+
+        Parameters
+        ----------
+        summary : DataFrame or array-like
+            ``frequency``, ``recency``, ``T`` as in `fit`.
+
+        Returns
+        -------
+        Series
+            ``p_alive``, indexed like ``summary``.
+        """
+        params = self._p()
+        x, t_x, big_t = _bgnbd_data(summary)
+        return pd.Series(self._P_ALIVE(*params, x, t_x, big_t),
+                         index=_index(summary, x.size), name="p_alive")
+
+    def predict_purchases(self, t: float, summary: pd.DataFrame | ArrayLike) -> pd.Series:
+        """Return each customer's expected purchases in the next ``t`` periods.
+
+        The conditional expectation ``E[Y(t) | x, recency, T]``: P(alive) times the
+        expected purchases if alive (the model's formula is in the Notes of its class).
+
+        Parameters
+        ----------
+        t : float
+            Length of the forecast window, >= 0, in the time unit of the summary.
+        summary : DataFrame or array-like
+            ``frequency``, ``recency``, ``T`` as in `fit`.
+
+        Returns
+        -------
+        Series
+            ``expected_purchases``, indexed like ``summary``.
+        """
+        params = self._p()
+        _check_number("t", t, low=0.0)
+        x, t_x, big_t = _bgnbd_data(summary)
+        expected = (next(_expected_distinct(self._EXPECTED, params, x, big_t, [float(t)]))
+                    * self._P_ALIVE(*params, x, t_x, big_t))
+        return pd.Series(expected, index=_index(summary, x.size), name="expected_purchases")
+
+    def expected_purchases_new(self, t: float | ArrayLike) -> float | np.ndarray:
+        """Return the expected repeat purchases ``E[X(t)]`` of a new customer in ``(0, t]``.
+
+        Parameters
+        ----------
+        t : float or array-like
+            Time(s) since the first purchase, >= 0, in the time unit of the summary.
+
+        Returns
+        -------
+        float or ndarray
+            One value per ``t`` (the model's formula is in the Notes of its class).
+
+        Examples
+        --------
+        >>> model = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793,
+        ...                                   "b": 2.426})
+        >>> model.expected_purchases_new([1, 78]).round(3).tolist()
+        [0.053, 1.861]
+        """
+        params = self._p()
+        times = np.asarray(t, dtype=np.float64)
+        if not np.all(np.isfinite(times) & (times >= 0)):
+            raise ConfigError(f"The 't' parameter must be finite numbers >= 0. Got {t!r} "
+                              "instead.")
+        zero = np.zeros_like(times)
+        expected = self._EXPECTED(*params, zero, zero, times)
+        return float(expected) if expected.ndim == 0 else expected
+
+    # The protocol of `rfm_engine.measurement.clv.value`: P(alive) and the expected
+    # purchases if alive, on validated arrays.
+    def _alive(self, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
+        return self._P_ALIVE(*self._p(), x, t_x, big_t)
+
+    def _expected_if_alive(self, x: np.ndarray, big_t: np.ndarray,
+                           times: list[float]) -> Iterator[np.ndarray]:
+        return _expected_distinct(self._EXPECTED, self._p(), x, big_t, times)
+
+
+class BetaGeoModel(_PurchaseModel):
     """BG/NBD model of repeat purchases (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
     Each customer buys at a Poisson rate ``lambda ~ Gamma(r, alpha)`` while alive, and after
@@ -428,6 +654,18 @@ class BetaGeoModel(Estimator):
         Largest ``frequency`` and ``T`` seen in `fit`: the default ranges of
         `plot_frequency_recency` and `plot_probability_alive_matrix`.
 
+    Notes
+    -----
+    With ``x`` = ``frequency``:
+
+    * `probability_alive`: ``1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha +
+      recency))^(r + x))`` for ``x > 0``; exactly 1 for a customer without repeat
+      purchases (in the BG/NBD model a customer can only drop out right after a
+      purchase);
+    * `predict_purchases`: the conditional expectation of Eq. 10 of the paper;
+    * `expected_purchases_new`: ``(a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t))^r
+      2F1(r, b; a + b - 1; t / (alpha + t)))``.
+
     Examples
     --------
     The published CDNOW estimates and the value of Hardie's spreadsheet for a customer
@@ -450,175 +688,10 @@ class BetaGeoModel(Estimator):
     """
 
     _LABEL = "BG/NBD"
-
-    def __init__(self, *, method: str = "L-BFGS-B", max_iter: int = 2000) -> None:
-        self.method = method
-        self.max_iter = max_iter
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, float]) -> Self:
-        """Return a model with the given parameters, ready to predict (no fitting).
-
-        Parameters
-        ----------
-        params : Mapping
-            ``{"r", "alpha", "a", "b"}``, each > 0, e.g. ``CLVResult.params["bgnbd"]``.
-
-        Returns
-        -------
-        BetaGeoModel
-            With ``params_`` set, ``log_likelihood_`` NaN and ``n_customers_`` 0.
-        """
-        model = cls()
-        model.params_ = _check_params("BG/NBD", params, _BGNBD_PARAMS)
-        model.log_likelihood_ = math.nan
-        model.n_customers_ = 0
-        model.converged_ = True
-        return model
-
-    def fit(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> Self:
-        """Estimate ``r, alpha, a, b`` by maximum likelihood.
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like of shape (n_customers, 3)
-            Columns ``frequency`` (repeat purchases, whole number >= 0), ``recency``
-            (age at the last purchase, 0 without repeats) and ``T`` (age at the end of
-            the period, >= ``recency``); an array gives them in that order.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        BetaGeoModel
-            The fitted model.
-        """
-        _check_method("BetaGeoModel", self.method)
-        _check_number("max_iter", self.max_iter, low=1, integer=True)
-        x, t_x, big_t = _bgnbd_data(summary)
-        if x.size == 0:
-            raise EmptyResultError(f"{_SOURCE}: no customer to fit the BG/NBD model on.")
-        mean_loglik = _mean_loglik(_bgnbd_loglik, x, t_x, big_t)
-
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, grad = mean_loglik(log_params)
-            return -ll, -grad
-
-        # Start: r = a = b = 1 and alpha such that r/alpha is about one purchase per mean age.
-        start = np.log([1.0, max(float(big_t.mean()), 1e-3), 1.0, 1.0])
-        self.params_, mean_nll, self.converged_ = _minimize(
-            objective, start, _BGNBD_PARAMS, self.method, self.max_iter, "BetaGeoModel")
-        self.log_likelihood_ = -mean_nll * x.size
-        self.n_customers_ = int(x.size)
-        self.max_frequency_ = float(x.max())
-        self.max_T_ = float(big_t.max())
-        return self
-
-    def _p(self) -> tuple[float, float, float, float]:
-        check_is_fitted(self)
-        return tuple(self.params_[k] for k in _BGNBD_PARAMS)
-
-    def score(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> float:
-        """Return the mean log-likelihood per customer of ``summary`` at ``params_``.
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like
-            As in `fit`.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-            Higher is better; times the number of customers it is the log-likelihood.
-        """
-        x, t_x, big_t = _bgnbd_data(summary)
-        return float(_bgnbd_loglik(*self._p(), x, t_x, big_t)[0].mean())
-
-    def probability_alive(self, summary: pd.DataFrame | ArrayLike) -> pd.Series:
-        """Return the probability that each customer is still alive at ``T``.
-
-        ``1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + recency))^(r + x))`` for
-        ``x > 0``; exactly 1 for a customer without repeat purchases (in the BG/NBD
-        model a customer can only drop out right after a purchase).
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like
-            ``frequency``, ``recency``, ``T`` as in `fit`.
-
-        Returns
-        -------
-        Series
-            ``p_alive``, indexed like ``summary``.
-        """
-        params = self._p()
-        x, t_x, big_t = _bgnbd_data(summary)
-        return pd.Series(_bgnbd_p_alive(*params, x, t_x, big_t),
-                         index=_index(summary, x.size), name="p_alive")
-
-    def predict_purchases(self, t: float, summary: pd.DataFrame | ArrayLike) -> pd.Series:
-        """Return each customer's expected purchases in the next ``t`` periods.
-
-        The conditional expectation ``E[Y(t) | x, recency, T]`` of Eq. 10 of the paper.
-
-        Parameters
-        ----------
-        t : float
-            Length of the forecast window, >= 0, in the time unit of the summary.
-        summary : DataFrame or array-like
-            ``frequency``, ``recency``, ``T`` as in `fit`.
-
-        Returns
-        -------
-        Series
-            ``expected_purchases``, indexed like ``summary``.
-        """
-        params = self._p()
-        _check_number("t", t, low=0.0)
-        x, t_x, big_t = _bgnbd_data(summary)
-        expected = (next(_bgnbd_expected_distinct(*params, x, big_t, [float(t)]))
-                    * _bgnbd_p_alive(*params, x, t_x, big_t))
-        return pd.Series(expected, index=_index(summary, x.size), name="expected_purchases")
-
-    def expected_purchases_new(self, t: float | ArrayLike) -> float | np.ndarray:
-        """Return the expected repeat purchases ``E[X(t)]`` of a new customer in ``(0, t]``.
-
-        Parameters
-        ----------
-        t : float or array-like
-            Time(s) since the first purchase, >= 0, in the time unit of the summary.
-
-        Returns
-        -------
-        float or ndarray
-            ``(a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t))^r 2F1(r, b; a + b - 1;
-            t / (alpha + t)))``, one value per ``t``.
-
-        Examples
-        --------
-        >>> model = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793,
-        ...                                   "b": 2.426})
-        >>> model.expected_purchases_new([1, 78]).round(3).tolist()
-        [0.053, 1.861]
-        """
-        params = self._p()
-        times = np.asarray(t, dtype=np.float64)
-        if not np.all(np.isfinite(times) & (times >= 0)):
-            raise ConfigError(f"The 't' parameter must be finite numbers >= 0. Got {t!r} "
-                              "instead.")
-        expected = _bgnbd_expected(*params, np.zeros_like(times), np.zeros_like(times), times)
-        return float(expected) if expected.ndim == 0 else expected
-
-    # The protocol of `rfm_engine.measurement.clv.value` (shared with `ParetoNBDModel`):
-    # P(alive) and the expected purchases if alive, on validated arrays.
-    def _alive(self, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
-        return _bgnbd_p_alive(*self._p(), x, t_x, big_t)
-
-    def _expected_if_alive(self, x: np.ndarray, big_t: np.ndarray,
-                           times: list[float]) -> Iterator[np.ndarray]:
-        return _bgnbd_expected_distinct(*self._p(), x, big_t, times)
+    _PARAMS = _BGNBD_PARAMS
+    _LOGLIK = staticmethod(_bgnbd_loglik)
+    _P_ALIVE = staticmethod(_bgnbd_p_alive)
+    _EXPECTED = staticmethod(_bgnbd_expected)
 
 
 # ---------------------------------------------------------------------- Gamma-Gamma

@@ -34,28 +34,12 @@ fit takes central differences (step 1e-6 on the log-parameters).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
-from typing import Self
-
 import numpy as np
-import pandas as pd
-from numpy.typing import ArrayLike
 from scipy.special import gammaln, hyp2f1
 
-from ...core._estimator import Estimator, check_is_fitted
-from ...errors import ConfigError, EmptyResultError
 from .models import (
-    _SOURCE,
-    _bgnbd_data,
-    _check_method,
-    _check_number,
-    _check_params,
-    _distinct_rows,
-    _index,
-    _levels,
-    _minimize,
     _per_level,
+    _PurchaseModel,
 )
 
 __all__ = ["ParetoNBDModel"]
@@ -63,7 +47,6 @@ __all__ = ["ParetoNBDModel"]
 _PARETO_PARAMS = ("r", "alpha", "s", "beta")
 #: Published CDNOW estimates (weeks): Fader, Hardie & Lee (2005), Table 1.
 _CDNOW_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
-_STEP = 1e-6  # central differences on the log-parameters
 
 
 def _log_g(r: float, alpha: float, s: float, beta: float, x: np.ndarray,
@@ -193,15 +176,7 @@ def _pareto_expected(r: float, alpha: float, s: float, beta: float, x: np.ndarra
     return (r + x) / (alpha + big_t) * (beta + big_t) * alive_time
 
 
-def _pareto_expected_distinct(r: float, alpha: float, s: float, beta: float, x: np.ndarray,
-                              big_t: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
-    """Yield `_pareto_expected` at each of ``times``, evaluated once per distinct ``(x, T)``."""
-    (ux, ut), _, inverse = _distinct_rows(x, big_t)
-    for t in times:
-        yield _pareto_expected(r, alpha, s, beta, ux, ut, t)[inverse]
-
-
-class ParetoNBDModel(Estimator):
+class ParetoNBDModel(_PurchaseModel):
     """Pareto/NBD model of repeat purchases, fitted by maximum likelihood.
 
     Each customer buys at a Poisson rate ``lambda ~ Gamma(r, alpha)`` while alive and
@@ -232,6 +207,18 @@ class ParetoNBDModel(Estimator):
         Largest ``frequency`` and ``T`` seen in `fit`: the default ranges of
         `plot_frequency_recency` and `plot_probability_alive_matrix`.
 
+    Notes
+    -----
+    With ``x`` = ``frequency`` and ``A0`` the integral term of the likelihood (Eq. 19/20
+    of the note):
+
+    * `probability_alive`: ``1 / (1 + s / (r + s + x) * (alpha + T)^(r + x) * (beta +
+      T)^s * A0)``, Eq. 36-37 of the note. Unlike BG/NBD, a customer without repeat
+      purchases can have dropped out too;
+    * `predict_purchases`: the conditional expectation of Eq. 41 of the note;
+    * `expected_purchases_new`: ``r beta / (alpha (s - 1)) * (1 - (beta / (beta +
+      t))^(s - 1))`` (Eq. 27).
+
     Examples
     --------
     The published CDNOW estimates (weeks); a customer with 2 repeat purchases, the last at
@@ -245,194 +232,12 @@ class ParetoNBDModel(Estimator):
     0.869
     >>> round(float(model.predict_purchases(39, customer).iloc[0]), 3)
     1.455
+    >>> model.expected_purchases_new([1, 78]).round(3).tolist()
+    [0.051, 1.909]
     """
 
     _LABEL = "Pareto/NBD"
-
-    def __init__(self, *, method: str = "L-BFGS-B", max_iter: int = 2000) -> None:
-        self.method = method
-        self.max_iter = max_iter
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, float]) -> Self:
-        """Return a model with the given parameters, ready to predict (no fitting).
-
-        Parameters
-        ----------
-        params : Mapping
-            ``{"r", "alpha", "s", "beta"}``, each > 0, e.g.
-            ``CLVResult.params["pareto_nbd"]``.
-
-        Returns
-        -------
-        ParetoNBDModel
-            With ``params_`` set, ``log_likelihood_`` NaN and ``n_customers_`` 0.
-        """
-        model = cls()
-        model.params_ = _check_params("Pareto/NBD", params, _PARETO_PARAMS)
-        model.log_likelihood_ = math.nan
-        model.n_customers_ = 0
-        model.converged_ = True
-        return model
-
-    def fit(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> Self:
-        """Estimate ``r, alpha, s, beta`` by maximum likelihood.
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like of shape (n_customers, 3)
-            Columns ``frequency`` (repeat purchases, whole number >= 0), ``recency``
-            (age at the last purchase, 0 without repeats) and ``T`` (age at the end of
-            the period, >= ``recency``); an array gives them in that order.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        ParetoNBDModel
-            The fitted model.
-        """
-        _check_method("ParetoNBDModel", self.method)
-        _check_number("max_iter", self.max_iter, low=1, integer=True)
-        x, t_x, big_t = _bgnbd_data(summary)
-        if x.size == 0:
-            raise EmptyResultError(f"{_SOURCE}: no customer to fit the Pareto/NBD model on.")
-        # Identical customers share one likelihood term.
-        (ux, ut_x, ut), counts, _ = _distinct_rows(x, t_x, big_t)
-        weights = counts / counts.sum()
-        levels = _levels(ux)
-
-        def mean_nll(log_params: np.ndarray) -> float:
-            return -float(weights @ _pareto_loglik(*np.exp(log_params), ux, ut_x, ut, levels))
-
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            value = mean_nll(log_params)
-            gradient = np.empty(len(log_params))
-            for i in range(len(log_params)):
-                shift = np.zeros(len(log_params))
-                shift[i] = _STEP
-                gradient[i] = (mean_nll(log_params + shift)
-                               - mean_nll(log_params - shift)) / (2 * _STEP)
-            if not math.isfinite(value):  # let the line search back off
-                return math.inf, np.zeros(len(log_params))
-            return value, gradient
-
-        # Start: r = s = 1 and alpha = beta = the mean age.
-        age = max(float(big_t.mean()), 1e-3)
-        start = np.log([1.0, age, 1.0, age])
-        self.params_, nll, self.converged_ = _minimize(
-            objective, start, _PARETO_PARAMS, self.method, self.max_iter, "ParetoNBDModel")
-        self.log_likelihood_ = -nll * x.size
-        self.n_customers_ = int(x.size)
-        self.max_frequency_ = float(x.max())
-        self.max_T_ = float(big_t.max())
-        return self
-
-    def _p(self) -> tuple[float, float, float, float]:
-        check_is_fitted(self)
-        return tuple(self.params_[k] for k in _PARETO_PARAMS)
-
-    def score(self, summary: pd.DataFrame | ArrayLike, y: None = None) -> float:
-        """Return the mean log-likelihood per customer of ``summary`` at ``params_``.
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like
-            As in `fit`.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-            Higher is better; times the number of customers it is the log-likelihood.
-        """
-        params = self._p()
-        x, t_x, big_t = _bgnbd_data(summary)
-        return float(_pareto_loglik(*params, x, t_x, big_t).mean())
-
-    def probability_alive(self, summary: pd.DataFrame | ArrayLike) -> pd.Series:
-        """Return the probability that each customer is still alive at ``T``.
-
-        ``1 / (1 + s / (r + s + x) * (alpha + T)^(r + x) * (beta + T)^s * A0)``, Eq. 36-37
-        of the note. Unlike BG/NBD, a customer without repeat purchases can have dropped
-        out too.
-
-        Parameters
-        ----------
-        summary : DataFrame or array-like
-            ``frequency``, ``recency``, ``T`` as in `fit`.
-
-        Returns
-        -------
-        Series
-            ``p_alive``, indexed like ``summary``.
-        """
-        params = self._p()
-        x, t_x, big_t = _bgnbd_data(summary)
-        return pd.Series(_pareto_p_alive(*params, x, t_x, big_t),
-                         index=_index(summary, x.size), name="p_alive")
-
-    def predict_purchases(self, t: float, summary: pd.DataFrame | ArrayLike) -> pd.Series:
-        """Return each customer's expected purchases in the next ``t`` periods.
-
-        The conditional expectation ``E[Y(t) | x, recency, T]`` of Eq. 41 of the note.
-
-        Parameters
-        ----------
-        t : float
-            Length of the forecast window, >= 0, in the time unit of the summary.
-        summary : DataFrame or array-like
-            ``frequency``, ``recency``, ``T`` as in `fit`.
-
-        Returns
-        -------
-        Series
-            ``expected_purchases``, indexed like ``summary``.
-        """
-        params = self._p()
-        _check_number("t", t, low=0.0)
-        x, t_x, big_t = _bgnbd_data(summary)
-        expected = (next(_pareto_expected_distinct(*params, x, big_t, [float(t)]))
-                    * _pareto_p_alive(*params, x, t_x, big_t))
-        return pd.Series(expected, index=_index(summary, x.size), name="expected_purchases")
-
-    def expected_purchases_new(self, t: float | ArrayLike) -> float | np.ndarray:
-        """Return the expected repeat purchases ``E[X(t)]`` of a new customer in ``(0, t]``.
-
-        Parameters
-        ----------
-        t : float or array-like
-            Time(s) since the first purchase, >= 0, in the time unit of the summary.
-
-        Returns
-        -------
-        float or ndarray
-            ``r beta / (alpha (s - 1)) * (1 - (beta / (beta + t))^(s - 1))`` (Eq. 27),
-            one value per ``t``.
-
-        Examples
-        --------
-        >>> model = ParetoNBDModel.from_params({"r": 0.553, "alpha": 10.578, "s": 0.606,
-        ...                                     "beta": 11.669})
-        >>> model.expected_purchases_new([1, 78]).round(3).tolist()
-        [0.051, 1.909]
-        """
-        params = self._p()
-        times = np.asarray(t, dtype=np.float64)
-        if not np.all(np.isfinite(times) & (times >= 0)):
-            raise ConfigError(f"The 't' parameter must be finite numbers >= 0. Got {t!r} "
-                              "instead.")
-        zero = np.zeros_like(times)
-        expected = _pareto_expected(*params, zero, zero, times)
-        return float(expected) if expected.ndim == 0 else expected
-
-    # The protocol of `rfm_engine.measurement.clv.value`: P(alive) and the expected
-    # purchases if alive, on validated arrays.
-    def _alive(self, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
-        return _pareto_p_alive(*self._p(), x, t_x, big_t)
-
-    def _expected_if_alive(self, x: np.ndarray, big_t: np.ndarray,
-                           times: list[float]) -> Iterator[np.ndarray]:
-        return _pareto_expected_distinct(*self._p(), x, big_t, times)
-
+    _PARAMS = _PARETO_PARAMS
+    _LOGLIK = staticmethod(_pareto_loglik)
+    _P_ALIVE = staticmethod(_pareto_p_alive)
+    _EXPECTED = staticmethod(_pareto_expected)
