@@ -1047,6 +1047,12 @@ def main(argv: list[str] | None = None) -> None:
         _error("interrupted")
         sys.exit(130)
     except Exception as exc:
+        if _from_spark(exc):
+            from .engines.spark.session import spark_failure
+
+            message, code = spark_failure(exc)
+            _error(f"error: {message}")
+            sys.exit(code)
         if not _out_of_memory(exc):
             raise
         from .config import DEFAULT_MEMORY_LIMIT
@@ -1057,6 +1063,11 @@ def main(argv: list[str] | None = None) -> None:
                "Nothing was published.")
         sys.exit(2)
     sys.exit(0)
+
+
+def _from_spark(exc: BaseException) -> bool:
+    """Whether ``exc`` is Spark's (PySpark or Py4J): a job, the JVM or a Python worker failed."""
+    return type(exc).__module__.split(".")[0] in ("pyspark", "py4j")
 
 
 def _out_of_memory(exc: BaseException) -> bool:

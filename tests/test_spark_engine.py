@@ -16,7 +16,7 @@ import pytest
 from rfm_engine.core.features import customer_features
 from rfm_engine.core.pipeline import segment_customers
 from rfm_engine.datasets.sample_data import write_sample
-from rfm_engine.errors import DataError
+from rfm_engine.errors import ConfigError, DataError
 from rfm_engine.io.loading import load_transactions
 
 RFM = [str(Path(sys.executable).with_name("rfm-engine"))]
@@ -164,6 +164,71 @@ def test_a_local_master_gets_shuffle_partitions_for_its_cores():
     assert local_settings("local[2,4]")["spark.default.parallelism"] == "2"
     assert local_settings("local")["spark.sql.shuffle.partitions"] == "2"
     assert local_settings("spark://host:7077") == {}  # a cluster keeps its own
+
+
+def test_a_local_driver_gets_a_heap_for_the_machine(monkeypatch):
+    pytest.importorskip("pyspark")
+    from rfm_engine.engines.spark.session import local_settings
+
+    monkeypatch.delenv("RFM_ENGINE_SPARK_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    heap = local_settings("local[2]")["spark.driver.memory"]
+    assert heap in {f"{n}g" for n in range(1, 9)}  # a quarter of the machine, 1 to 8 GB
+    monkeypatch.setenv("RFM_ENGINE_SPARK_DRIVER_MEMORY", "12G")
+    assert local_settings("local[2]")["spark.driver.memory"] == "12g"
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 3g pyspark-shell")
+    assert "spark.driver.memory" not in local_settings("local[2]")  # the user's own wins
+    assert "spark.driver.memory" not in local_settings("yarn")
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS")
+    monkeypatch.setenv("RFM_ENGINE_SPARK_DRIVER_MEMORY", "lots")
+    with pytest.raises(ConfigError, match="RFM_ENGINE_SPARK_DRIVER_MEMORY='lots'"):
+        local_settings("local[2]")
+
+
+def test_a_spark_failure_is_told_in_one_line(spark, tmp_path, monkeypatch):
+    from py4j.protocol import Py4JError
+    from pyspark.sql import functions as F
+
+    from rfm_engine.engines.spark import session
+
+    monkeypatch.setattr(session, "JVM_LOG", tmp_path / "spark.log")
+    with session.pandas_conversion():  # PySpark warns of pandas 3 when making a UDF
+        divide = F.udf(lambda x: 1 // 0)
+    failures = {}
+    for name, job in {
+        "sql": lambda: spark.range(3).selectExpr("raise_error('no such week')").collect(),
+        "python": lambda: spark.range(3).select(divide("id")).collect(),
+    }.items():
+        with pytest.raises(Exception) as caught:
+            job()
+        failures[name] = session.spark_failure(caught.value)
+    assert failures["sql"][0].startswith("Spark failed: [USER_RAISED_EXCEPTION] no such week")
+    assert failures["python"][0].startswith("Spark failed: ZeroDivisionError: integer division")
+    for message, code in failures.values():
+        assert code == 1 and "\n" not in message and str(tmp_path / "spark.log") in message
+    assert "Traceback" in (tmp_path / "spark.log").read_text()  # the whole trace, kept
+    heap = Py4JError("An error occurred while calling o7.collectToPython.\n: "
+                     "java.lang.OutOfMemoryError: Java heap space\n\tat java.base/x.y(Z.java:1)")
+    message, code = session.spark_failure(heap)
+    assert code == 2 and "\n" not in message
+    assert message.startswith("Spark ran out of memory (java.lang.OutOfMemoryError: Java heap "
+                              "space): give it more, e.g. RFM_ENGINE_SPARK_DRIVER_MEMORY=8g")
+
+
+def test_cli_tells_a_spark_that_cannot_start_in_one_line(sample, tmp_path):
+    out = tmp_path / "s.csv"
+    result = subprocess.run(
+        [*RFM, "segment", str(sample), "--columns",
+         ",".join(f"{k}={v}" for k, v in SAMPLE_COLUMNS.items()), "--engine", "spark",
+         "-o", str(out), "--no-tracking"], capture_output=True, text=True, timeout=300,
+        env={"RFM_ENGINE_SPARK_MASTER": "local[1]", "RFM_ENGINE_SPARK_DRIVER_MEMORY": "1m",
+             "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Spark failed: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path}/rfm-engine-spark.log" in result.stderr
+    assert "heap" in (tmp_path / "rfm-engine-spark.log").read_text().lower()  # the JVM's why
+    assert not out.exists()
 
 
 def test_cli_refuses_spark_for_commands_not_on_it_yet(tmp_path):
