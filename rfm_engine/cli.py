@@ -166,6 +166,7 @@ _OPTION_NAMES = {
     "output.format": "--format", "output.allow_stale_suppression": "--allow-stale-suppression",
     "output.max_suppression_age_days": "--max-suppression-age-days",
     "output.consent": "--consent",
+    "kpis.clv_model": "--model", "kpis.clv_params": "--params-in",
 }
 
 
@@ -570,6 +571,13 @@ _INPUT_KINDS = ("costs", "surveys", "tickets", "leads", "subscriptions", "email_
               help="A customer is lost after this many days without a purchase (0: not "
               "active in the next period).")
 @click.option("--no-clv", is_flag=True, help="Skip the predictive CLV of the report.")
+@click.option("--model", type=click.Choice(["bgnbd", "pareto-nbd"]),
+              help="Purchase model of the predicted CLV: BG/NBD or Pareto/NBD (default: "
+              "[kpis] clv_model, else bgnbd).")
+@click.option("--params-in", type=click.Path(path_type=Path),
+              help="Score the predicted CLV with the parameters of this file (clv "
+              "--params-out), without fitting; its keys choose the model (default: [kpis] "
+              "clv_params).")
 @click.option("--costs", type=click.Path(path_type=Path), help="Marketing and sales costs "
               "per period: CAC and CLV/CAC.")
 @click.option("--surveys", type=click.Path(path_type=Path), help="Survey responses: NPS, "
@@ -583,7 +591,8 @@ _INPUT_KINDS = ("costs", "surveys", "tickets", "leads", "subscriptions", "email_
 @click.option("--email-events", type=click.Path(path_type=Path),
               help="Email events: delivery, open, click, bounce, spam, unsubscribe rates.")
 def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | None,
-         churn_days: int, no_clv: bool, **options: Any) -> None:
+         churn_days: int, no_clv: bool, model: str | None, params_in: Path | None,
+         **options: Any) -> None:
     """Compute CRM KPIs per period: retention, churn, repeat rate, AOV, CLV, cohorts.
 
     Writes OUTPUT (one row per period, or per period and segment with --by segment),
@@ -600,7 +609,8 @@ def kpis(output: Path, force: bool, period: str, by: str | None, rules: str | No
 
     _check_output(output, force, ("quality.json", "cohorts.csv", "html", "json"))
     inputs = {kind: options.pop(kind) for kind in _INPUT_KINDS}
-    config = _config(options, {"segments.rules": rules})
+    config = _config(options, {"segments.rules": rules, "kpis.clv_model": model,
+                               "kpis.clv_params": _path(params_in)})
     done = run_kpis(config, output, inputs=inputs, period=period, by=by, churn_days=churn_days,
                     clv=not no_clv, force=force, progress_bar=_progress_bar())
     report = done.report

@@ -319,7 +319,7 @@ class ClusteringConfig(_Section):
 
 
 class KPIConfig(_Section):
-    """``[kpis]``: the KPI report written with each weekly run."""
+    """``[kpis]``: the KPI report of each weekly run (``rfm-engine kpis``: its ``clv_*`` keys)."""
 
     SECTION: ClassVar[str] = "kpis"
 

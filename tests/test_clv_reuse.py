@@ -339,6 +339,64 @@ def test_weekly_run_scores_with_saved_parameters(tmp_path):
                           suppression=[paths["suppression"]])
 
 
+# ---------------------------------------------------------------- rfm-engine kpis
+
+
+def test_kpis_command_reads_the_clv_keys_of_the_config(tmp_path, cdnow_csv):
+    """``kpis --config`` gives the CLV of the weekly run: [kpis] clv_model and clv_params."""
+    config = tmp_path / "kpis.toml"
+    head = ('[input]\ndate_format = "%Y%m%d"\n[columns]\norder_date = "date"\n'
+            '[features]\nas_of = "1997-09-30"\n[kpis]\nclv_model = "pareto-nbd"\n')
+    config.write_text(head, encoding="utf-8")
+
+    def kpis(name, *extra):
+        done = run("kpis", cdnow_csv, "--config", config, *extra, "-o", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+        return json.loads((tmp_path / f"{name}.json").read_text())
+
+    fitted = kpis("fitted.csv")["predicted_clv_model"]
+    assert fitted["model"] == "pareto-nbd" and fitted["params_file"] is None
+    assert abs(fitted["params"]["pareto_nbd"]["beta"] - 11.67) <= 0.005  # fitted, not read
+    assert kpis("option.csv", "--model", "bgnbd")["predicted_clv_model"]["model"] == "bgnbd"
+
+    # Saved parameters (BG/NBD's published ones: the file's model wins over clv_model) score
+    # the customers: the predicted CLV is clv --params-in's on the same data.
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"model": "bgnbd", "time_unit": "W",
+                                  "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793,
+                                            "b": 2.426},
+                                  "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}}))
+    config.write_text(head + 'clv_params = "params.json"\n', encoding="utf-8")
+    scored = kpis("scored.csv")
+    assert scored["predicted_clv_model"] == {
+        "model": "bgnbd", "params_file": str(params), "params": {
+            "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+            "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}}}
+    reference = run("clv", cdnow_csv, "--config", config, "--params-in", params,
+                    "-o", tmp_path / "clv.csv")
+    assert reference.returncode == 0, reference.stderr
+    clv = pd.read_csv(tmp_path / "clv.csv")["clv"]
+    assert len(clv) == 2357
+    assert scored["predicted_clv"]["total"] == pytest.approx(clv.sum(), rel=1e-12, abs=0)
+    assert scored["predicted_clv"]["mean"] == pytest.approx(clv.mean(), rel=1e-12, abs=0)
+    # --params-in names the same file from the command line.
+    config.write_text(head, encoding="utf-8")
+    assert kpis("option2.csv", "--params-in", params)["predicted_clv"] == scored["predicted_clv"]
+
+    # A bad params file: one line naming it, exit 2, before the (missing) input is read.
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"pareto_nbd": {"r": 1}, "gamma_gamma": {"p": 1, "q": 2, "v": 3}}')
+    config.write_text(head + 'clv_params = "bad.json"\n', encoding="utf-8")
+    for extra in ([], ["--params-in", bad]):
+        refused = run("kpis", tmp_path / "missing.csv", "--config", config, *extra,
+                      "-o", tmp_path / "no.csv")
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            f"error: {bad}: key 'pareto_nbd': Pareto/NBD parameters "
+            "must be a mapping with exactly the keys r, alpha, s, beta. Got ['r'] instead.")
+        assert not list(tmp_path.glob("no.csv*"))
+
+
 def test_config_refuses_an_unknown_clv_model(tmp_path):
     from rfm_engine.config import load_config
 

@@ -27,11 +27,12 @@ from ..measurement.kpis import KPITable, cohort_retention, kpi_tables, plot_coho
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from ..config import KPIConfig
     from ..io._html import Table
     from ..measurement.clv import CLVResult, SavedCLV
 
 __all__ = ["KPIReport", "build_kpi_report", "plot_clv_distribution", "plot_segment_revenue",
-           "report_kpis"]
+           "report_kpis", "saved_clv_params"]
 
 #: The KPIs of the latest complete period that go to MLflow as metrics.
 HEADLINE = ("active_customers", "new_customers", "retention_rate", "churn_rate",
@@ -360,6 +361,36 @@ def build_kpi_report(
                                    clv_model, clv_params)
     return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
                      tx.as_of.isoformat(), notes, problem)
+
+
+def saved_clv_params(settings: KPIConfig) -> SavedCLV | None:
+    """Return the saved CLV parameters of ``[kpis] clv_params``, read and checked.
+
+    What the weekly run and ``rfm-engine kpis`` score the predicted CLV with instead of
+    fitting (``report_kpis(..., clv_params=...)``); both call it before any work, so a
+    bad file stops them in one line before the transactions are read.
+
+    Parameters
+    ----------
+    settings : KPIConfig
+        The effective ``[kpis]`` section.
+
+    Returns
+    -------
+    SavedCLV or None
+        None without ``clv_params``, or when ``clv`` is off (nothing to score).
+
+    Raises
+    ------
+    ConfigError
+        A file that cannot be read or is not a params file (one line naming the file and
+        the key; :func:`rfm_engine.measurement.clv.read_params`).
+    """
+    if not (settings.clv and settings.clv_params):
+        return None
+    from ..measurement.clv import read_params
+
+    return read_params(settings.clv_params)
 
 
 def report_kpis(

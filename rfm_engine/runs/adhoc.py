@@ -435,7 +435,9 @@ def run_kpis(config: Config, output: str | Path, *,
     ----------
     config : Config
         The effective configuration (the input; ``[segments] rules`` and ``[scoring]``
-        with ``by="segment"``). Its ``[kpis]`` section is NOT read: the arguments say.
+        with ``by="segment"``). Of its ``[kpis]`` section only the predicted CLV's
+        ``clv_model``, ``clv_params`` and ``clv_horizon`` are read, as the weekly run
+        reads them (the same CLV for the same config); the other keys: the arguments say.
     output : str or Path
         The KPI table; its suffix picks the format.
     inputs : Mapping, optional
@@ -449,7 +451,7 @@ def run_kpis(config: Config, output: str | Path, *,
         A customer is lost after this many days without a purchase (0 or None: not
         active in the next period).
     clv : bool, default=True
-        Predict CLV for the report.
+        Predict CLV for the report (``[kpis] clv`` is not read).
     force : bool, default=False
         Replace existing files.
     progress_bar : bool, default=False
@@ -458,13 +460,21 @@ def run_kpis(config: Config, output: str | Path, *,
     Returns
     -------
     KPIRun
+
+    Raises
+    ------
+    ConfigError
+        A ``[kpis] clv_params`` file that cannot be read or is not one (one line naming
+        the file and the key), before the transactions are read.
     """
     from ..core.pipeline import segment_customers
     from ..io.crm_inputs import read_inputs
-    from ..reports.kpi_report import report_kpis
+    from ..reports.kpi_report import report_kpis, saved_clv_params
 
     output = Path(output)
     tables = read_inputs(inputs or {})
+    settings = config.kpis.model_copy(update={"clv": clv})
+    saved = saved_clv_params(settings)  # a bad params file: before the transactions
     tx = read_transactions(config, progress_bar=progress_bar, command="kpis")
     segments = None
     if by == "segment":
@@ -472,7 +482,8 @@ def run_kpis(config: Config, output: str | Path, *,
                                 n_bins=config.scoring.n_bins, edges=config.scoring.edges)
         segments = seg.customers[["customer_id", "segment"]]
     report = report_kpis(tx, tables, period=period, segments=segments, churn_days=churn_days,
-                         clv=clv)
+                         clv=clv, clv_horizon=settings.clv_horizon,
+                         clv_model=settings.clv_model, clv_params=saved)
     done = KPIRun(tx.report, report)
     write_all({beside(output, "quality.json"): text_writer(tx.report.to_json()),
                beside(output, "cohorts.csv"): table_writer(report.cohorts.reset_index(), ".csv"),

@@ -64,7 +64,7 @@ from ..measurement.migration import (
     trigger_lists,
 )
 from ..progress import step
-from ..reports.kpi_report import report_kpis
+from ..reports.kpi_report import report_kpis, saved_clv_params
 from .publish import CustomerTable, file_dtypes, publish_run
 
 if TYPE_CHECKING:  # k-means (scikit-learn) is imported only by a run that clusters
@@ -392,7 +392,7 @@ def run_weekly(
         compliance["consent_required"] = out.consent_required
         consents = (load_consent(consent_path, required=compliance["consent_required"])
                     if consent_path else None)
-        saved_clv = _saved_clv(config)  # a bad params file stops the run before any work
+        saved_clv = saved_clv_params(config.kpis)  # a bad params file: before any work
 
         spark = config.input.engine == "spark"
         if spark:  # the lines stay on the cluster (rfm_engine.engines.spark)
@@ -527,21 +527,11 @@ def _clustering(config: Config, frozen: SegmentationModel | None,
                                  random_state=settings.random_state)
 
 
-def _saved_clv(config: Config) -> Any:
-    """Return the saved CLV parameters of ``[kpis] clv_params``, read and checked (or None)."""
-    settings = config.kpis
-    if not (settings.clv and settings.clv_params):
-        return None
-    from ..measurement.clv import read_params
-
-    return read_params(settings.clv_params)
-
-
 def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame,
                 saved_clv: Any = None) -> Any:
     """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``.
 
-    ``saved_clv``: `_saved_clv` (score the predicted CLV with them instead of fitting).
+    ``saved_clv``: `saved_clv_params` (score the predicted CLV with them instead of fitting).
     """
     from ..io.crm_inputs import read_inputs
 
