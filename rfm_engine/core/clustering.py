@@ -48,7 +48,7 @@ k=3): pass ``n_clusters`` or ``k_range`` for finer groups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -81,9 +81,12 @@ __all__ = [
     "RFMClusterer",
     "Clustering",
     "make_pipeline",
+    "adjusted_rand_from_counts",
     "apply_clusterer",
     "cluster_customers",
+    "finish_cluster_summary",
     "name_clusters",
+    "names_from_counts",
     "plot_elbow",
     "plot_silhouette",
     "signed_log1p",
@@ -294,16 +297,81 @@ class RFMClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         self._check_params()
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=True)
-        names = self._feature_names()
-        n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
         # Canonical order first: the sample (and so the fit) depends on the rows' values,
         # not on their order.
         canonical = np.lexsort(X.T[::-1])
+        ranks = self._sample_ranks(X.shape[0], rng)
+        self._fit_sample(X[canonical[ranks]], X.shape[0], rng)
+        self.labels_ = self._chunked(X, "predict").astype(np.int64, copy=False)
+        return self
+
+    def fit_drawn(self, n_samples: int, draw: Callable[[np.ndarray], ArrayLike]) -> Self:
+        """Fit on the seeded sample of a table that only ``draw`` reads (e.g. on Spark).
+
+        The same fit as `fit` (the same sample rows, random draws and result) for a table
+        held elsewhere: the sample's positions in the table's canonical order are drawn
+        here and ``draw`` returns the rows at those positions. `labels_` is not set: label
+        the rows where they are, with `predict`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Rows of the table.
+        draw : callable
+            ``draw(ranks)`` returns, as an array-like of shape (len(ranks), n_features)
+            (a DataFrame gives the feature names), the rows at positions ``ranks`` (sorted
+            ints in ``[0, n_samples)``) of the table sorted by its values: by the first
+            feature, ties by the second, and so on. Tied rows are equal, so which of them
+            sits at a position does not matter.
+
+        Returns
+        -------
+        self : RFMClusterer
+            The fitted clusterer (without `labels_`).
+
+        Raises
+        ------
+        ConfigError
+            As `fit`.
+
+        Examples
+        --------
+        >>> X = pd.DataFrame({"recency_days": [300.0, 2, 250, 3, 280, 5],
+        ...                   "frequency": [1.0, 9, 1, 8, 1, 9],
+        ...                   "monetary": [10.0, 900, 12, 800, 15, 950]})
+        >>> ordered = X.sort_values(list(X.columns), ignore_index=True)
+        >>> drawn = RFMClusterer(k_range=(2, 3)).fit_drawn(len(X), lambda r: ordered.iloc[r])
+        >>> fitted = RFMClusterer(k_range=(2, 3)).fit(X)
+        >>> bool((drawn.cluster_centers_ == fitted.cluster_centers_).all(axis=None))
+        True
+        """
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        ranks = self._sample_ranks(int(n_samples), rng)
+        sample = validate_data(self, draw(ranks), dtype=np.float64, ensure_all_finite=True)
+        if sample.shape[0] != len(ranks):
+            raise InputError(f"draw gave {sample.shape[0]} rows for {len(ranks)} positions.")
+        self._fit_sample(sample, int(n_samples), rng)
+        if hasattr(self, "labels_"):
+            del self.labels_  # a refit: labels of earlier rows would not be this fit's
+        return self
+
+    def _sample_ranks(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
+        """Positions (sorted) in canonical order of the rows of the seeded fitting sample."""
         size = n_samples if self.sample_size is None else min(self.sample_size, n_samples)
         if size < n_samples:
-            canonical = canonical[np.sort(rng.choice(n_samples, size, replace=False))]
-        sample = X[canonical]
+            return np.sort(rng.choice(n_samples, size, replace=False))
+        return np.arange(n_samples)
+
+    def _fit_sample(self, sample: np.ndarray, n_samples: int, rng: np.random.RandomState
+                    ) -> None:
+        """Fit every k on ``sample`` (canonical order), keep the best; ``rng`` continues."""
+        names = self._feature_names()
+        # Row-major as `fit`'s sample: the scaler's sums (so the fit's last bits) follow
+        # the memory layout.
+        sample = np.ascontiguousarray(sample)
+        size = sample.shape[0]
         seed = int(rng.randint(np.iinfo(np.int32).max))
         distinct = 1 + int(np.any(np.diff(sample, axis=0) != 0, axis=1).sum())
         self.algorithm_ = self._resolve_algorithm()
@@ -343,8 +411,6 @@ class RFMClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.pipeline_ = pipelines[best]
         self.n_clusters_ = int(ks[best])
         self.centers_raw_ = self._renumber(names)
-        self.labels_ = self._chunked(X, "predict").astype(np.int64, copy=False)
-        return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Return the cluster of every row, computed in chunks of ``chunk_size`` rows.
@@ -680,21 +746,56 @@ def name_clusters(
         raise InputError(
             f"labels must have one value per customer ({len(customers)}); got shape {labels.shape}."
         )
-    words = {}
+    positions = {}
     for feature in _RFM_FEATURES:
         population = np.sort(customers[feature].to_numpy(dtype=np.float64))
         values = centers[feature].to_numpy(dtype=np.float64)
-        below = np.searchsorted(population, values, side="left")
-        upto = np.searchsorted(population, values, side="right")
-        midrank = (below + upto) / 2 / max(len(population), 1)
-        level = np.where(midrank < 1 / 3, 0, np.where(midrank > 2 / 3, 2, 1))
-        words[feature] = [_PROFILE_WORDS[feature][lv] for lv in level]
-    majority: dict[Any, str] = {}
+        positions[feature] = (np.searchsorted(population, values, side="left"),
+                              np.searchsorted(population, values, side="right"))
+    counts = None
     if "segment" in customers.columns:
         counts = pd.crosstab(
             pd.Series(labels, name="cluster"), customers["segment"].astype(object).to_numpy()
         )
-        counts = counts.reindex(sorted(counts.columns, key=str), axis=1)
+    return names_from_counts(centers, positions, len(customers), counts)
+
+
+def names_from_counts(
+    centers: pd.DataFrame,
+    positions: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    n_customers: int,
+    segment_counts: pd.DataFrame | None,
+) -> dict[int, str]:
+    """Name clusters from counts: the rule of `name_clusters`, for any engine.
+
+    Parameters
+    ----------
+    centers : DataFrame
+        Centroids in raw units indexed by cluster label (columns ``recency_days``,
+        ``frequency``, ``monetary``).
+    positions : mapping of str to (array-like, array-like)
+        Per feature, for each centroid in ``centers``' order: how many customers have a
+        value below it, and how many a value at most it.
+    n_customers : int
+        Customers in the population.
+    segment_counts : DataFrame or None
+        Customers per cluster label (index) and rule segment (columns); None names
+        clusters by profile alone.
+
+    Returns
+    -------
+    dict of int to str
+        Name of every cluster of ``centers``, in its index order.
+    """
+    words = {}
+    for feature in _RFM_FEATURES:
+        below, upto = (np.asarray(side, dtype=np.float64) for side in positions[feature])
+        midrank = (below + upto) / 2 / max(n_customers, 1)
+        level = np.where(midrank < 1 / 3, 0, np.where(midrank > 2 / 3, 2, 1))
+        words[feature] = [_PROFILE_WORDS[feature][lv] for lv in level]
+    majority: dict[Any, str] = {}
+    if segment_counts is not None:
+        counts = segment_counts.reindex(sorted(segment_counts.columns, key=str), axis=1)
         majority = {label: str(row.idxmax()) for label, row in counts.iterrows() if row.sum() > 0}
     names = {}
     for i, label in enumerate(centers.index):
@@ -861,14 +962,9 @@ class Clustering:
                 "mean_frequency": grouped["frequency"].mean(),
                 "mean_monetary": grouped["monetary"].mean(),
             }
-        ).reindex(list(self.names), fill_value=0)
-        table["customers"] = table["customers"].astype(np.int64)
-        table.insert(0, "cluster_name", [self.names[label] for label in table.index])
-        table.insert(2, "share", table["customers"] / max(len(self.customers), 1))
-        total = float(self.customers["monetary"].sum())
-        table.insert(4, "revenue_share", table["revenue"] / total if total else np.nan)
-        table.index.name = "cluster"
-        return table.reset_index()
+        )
+        return finish_cluster_summary(table, self.names, len(self.customers),
+                                      float(self.customers["monetary"].sum()))
 
     def metrics(self) -> dict[str, float | int | None]:
         """Numbers worth tracking across runs: k, silhouette, inertia and the ARI.
@@ -919,6 +1015,71 @@ class Clustering:
         return {folder / "elbow.png": figure_writer(self.plot_elbow().figure, dpi=_PNG_DPI),
                 folder / "silhouette.png": figure_writer(self.plot_silhouette().figure,
                                                          dpi=_PNG_DPI)}
+
+
+def finish_cluster_summary(table: pd.DataFrame, names: Mapping[int, str], n_customers: int,
+                           total_revenue: float) -> pd.DataFrame:
+    """Finish the per-cluster table of `Clustering.summary` from its aggregates (any engine).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Indexed by cluster label: ``customers``, ``revenue``, ``mean_recency_days``,
+        ``mean_frequency``, ``mean_monetary``.
+    names : mapping of int to str
+        Every cluster's name, in label order (clusters without customers get zeros).
+    n_customers : int
+        Customers in all clusters.
+    total_revenue : float
+        Their ``monetary``, summed.
+
+    Returns
+    -------
+    DataFrame
+        ``cluster, cluster_name, customers, share, revenue, revenue_share`` and the means.
+    """
+    table = table.reindex(list(names), fill_value=0)
+    table["customers"] = table["customers"].astype(np.int64)
+    table.insert(0, "cluster_name", [names[label] for label in table.index])
+    table.insert(2, "share", table["customers"] / max(n_customers, 1))
+    table.insert(4, "revenue_share", table["revenue"] / total_revenue if total_revenue else np.nan)
+    table.index.name = "cluster"
+    return table.reset_index()
+
+
+def adjusted_rand_from_counts(contingency: ArrayLike) -> float:
+    """Return the adjusted Rand index of a contingency table (customers per class x cluster).
+
+    The integer arithmetic of `sklearn.metrics.adjusted_rand_score` (its pair confusion
+    matrix), so the same float, for an engine that counts the pairs of labels where the
+    labels are instead of collecting them.
+
+    Parameters
+    ----------
+    contingency : array-like of int, shape (n_classes, n_clusters)
+        Rows labelled with each pair (either orientation: the index is symmetric).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> adjusted_rand_from_counts([[2, 0], [1, 1]])  # adjusted_rand_score([0,0,1,1], [0,0,0,1])
+    0.0
+    """
+    counts = np.asarray(contingency, dtype=np.int64)
+    n_samples = int(counts.sum())
+    n_c = [int(v) for v in counts.sum(axis=1)]
+    n_k = [int(v) for v in counts.sum(axis=0)]
+    sum_squares = int((counts.astype(object) ** 2).sum())
+    fp = int((counts.astype(object) @ np.asarray(n_k, dtype=object)).sum()) - sum_squares
+    fn = int((counts.T.astype(object) @ np.asarray(n_c, dtype=object)).sum()) - sum_squares
+    tp = sum_squares - n_samples
+    tn = n_samples**2 - fp - fn - sum_squares
+    if fn == 0 and fp == 0:  # empty data or full agreement
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 def cluster_customers(

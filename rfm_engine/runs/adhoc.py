@@ -378,13 +378,20 @@ def run_cluster(config: Config, output: str | Path, *, force: bool = False,
 
     output = Path(output)
     settings = config.clustering
-    tx = read_transactions(config, progress_bar=progress_bar, command="cluster")
-    seg = segment_customers(customer_features(tx), rules=config.segments.rules,
-                            n_bins=config.scoring.n_bins, edges=config.scoring.edges)
-    clustering = cluster_customers(seg.customers, n_clusters=settings.n_clusters,
-                                   k_range=tuple(settings.k_range),
-                                   sample_size=settings.sample_size,
-                                   random_state=settings.random_state)
+    options = dict(n_clusters=settings.n_clusters, k_range=tuple(settings.k_range),
+                   sample_size=settings.sample_size, random_state=settings.random_state)
+    scoring = dict(rules=config.segments.rules, n_bins=config.scoring.n_bins,
+                   edges=config.scoring.edges)
+    tx: Any
+    if config.input.engine == "spark":  # scored and clustered on Spark; the table collected
+        spark, tx = _spark_transactions(config)
+        seg = spark.segment_customers(spark.customer_frame_spark(tx), **scoring,
+                                      **config.scoring.spark_fit_options())
+        clustering = spark.cluster_customers(seg.customers, **options).collect()
+    else:
+        tx = read_transactions(config, progress_bar=progress_bar, command="cluster")
+        seg = segment_customers(customer_features(tx), **scoring)
+        clustering = cluster_customers(seg.customers, **options)
     plots = {beside(output, p.name): w for p, w in clustering.plot_writers(output.parent).items()}
     outputs = {beside(output, "quality.json"): text_writer(tx.report.to_json()),
                beside(output, "clusters.csv"): table_writer(clustering.summary, ".csv"),

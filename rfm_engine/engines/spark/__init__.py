@@ -34,6 +34,11 @@ API and Spark SQL instead of DuckDB, with the same meaning (issue 13, first slic
   suppression, consent, email rules, quarantine, spacing, one row per address, holdout and
   caps, the campaign counts, and cross-sell/up-sell suggestions, calling the rules of
   :mod:`rfm_engine.campaigns` and :mod:`rfm_engine.measurement`.
+* **k-means clusters** (:mod:`.clustering`): :func:`cluster_customers` fits
+  :class:`~rfm_engine.core.clustering.RFMClusterer` on the driver on the very seeded sample
+  the pandas path draws (found on Spark, only the sample collected), labels with its
+  ``predict`` in a pandas UDF and names the clusters from Spark's counts;
+  :func:`apply_clusterer` applies a frozen one.
 
 Not on Spark: DuckDB database files (the DuckDB engine reads them).
 
@@ -42,6 +47,7 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 """
 
 from .campaigns import assign_campaigns, campaign_counts, holdout_draw
+from .clustering import SparkClustering, apply_clusterer, cluster_customers, fit_clusterer
 from .clv import clv_summary, count_customers
 from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import (
@@ -68,10 +74,11 @@ from .segments import (
 from .session import SESSION_CONF, spark_session
 from .suggestions import suggest_items
 
-__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkCustomers", "SparkMigration",
-           "SparkSegmentation", "SparkTransactions", "assign_campaigns", "campaign_counts",
-           "clv_summary", "collect", "count_customers", "customer_features",
-           "customer_frame_spark", "driver_transactions", "fit_scorer", "from_pandas",
+__all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkClustering", "SparkCustomers",
+           "SparkMigration", "SparkSegmentation", "SparkTransactions", "apply_clusterer",
+           "assign_campaigns", "campaign_counts", "cluster_customers", "clv_summary", "collect",
+           "count_customers", "customer_features", "customer_frame_spark",
+           "driver_transactions", "fit_clusterer", "fit_scorer", "from_pandas",
            "holdout_draw", "in_campaigns", "load_transactions", "migrate", "orders_frame",
            "people", "persisted", "score_columns", "score_segments", "segment_column",
            "segment_customers", "segment_summary", "spark_session", "suggest_items",
