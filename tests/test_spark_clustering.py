@@ -85,6 +85,8 @@ def _same_result(result, expected) -> None:
                  (fitted.pipeline_[-1].cluster_centers_, wanted.pipeline_[-1].cluster_centers_)):
         np.testing.assert_array_equal(a, b)
     assert list(fitted.feature_names_in_) == list(wanted.feature_names_in_)
+    np.testing.assert_array_equal(got.clusterer.labels_, wanted.labels_)  # in id order
+    assert got.clusterer.labels_.dtype == wanted.labels_.dtype
     if expected.crosstab is None:
         assert result.crosstab is None and result.adjusted_rand_index is None
     else:

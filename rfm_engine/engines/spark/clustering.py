@@ -73,8 +73,8 @@ class SparkClustering(Clustering):
         The input columns plus ``cluster`` (long) and ``cluster_name`` (string); the
         labels are persisted.
     clusterer : RFMClusterer
-        The fitted clusterer (on the driver): the object the pandas path fits, but for
-        ``labels_``, which stay on Spark as ``cluster``.
+        The fitted clusterer (on the driver): the object the pandas path fits; its
+        ``labels_`` are on Spark (``cluster``) until :meth:`collect`.
     names : dict of int to str
         Cluster label to name.
     segment_counts : pandas.DataFrame or None
@@ -82,10 +82,14 @@ class SparkClustering(Clustering):
         ``segment`` column.
     n_customers : int
         Customers clustered.
+    fitted_here : bool
+        The clusterer was fitted on these customers (by :func:`cluster_customers`), not
+        frozen: :meth:`collect` then gives it ``labels_``.
     """
 
     segment_counts: pd.DataFrame | None = None
     n_customers: int = 0
+    fitted_here: bool = False
 
     @cached_property
     def crosstab(self) -> pd.DataFrame | None:  # type: ignore[override]
@@ -133,11 +137,16 @@ class SparkClustering(Clustering):
 
         The customers, labels and names of :func:`rfm_engine.core.clustering.cluster_customers`
         (columns, types, order); the summary, crosstab and index are then computed by
-        pandas, as the DuckDB engine's.
+        pandas, as the DuckDB engine's. A clusterer fitted here gets the collected labels
+        as ``labels_`` (in ``customer_id`` order, as the pandas path's fit on the table
+        sorted by id), so it is the pandas path's object attribute for attribute.
         """
         with step("collecting clustered customers (spark)"), pandas_conversion():
             arrow = self.customers.toArrow()
-        return Clustering(arrow_frame(arrow_customers(arrow)), self.clusterer, dict(self.names))
+        customers = arrow_frame(arrow_customers(arrow))
+        if self.fitted_here:
+            self.clusterer.labels_ = customers["cluster"].to_numpy(dtype=np.int64)
+        return Clustering(customers, self.clusterer, dict(self.names))
 
 
 def cluster_customers(
@@ -178,7 +187,9 @@ def cluster_customers(
     require_columns(customers, _FEATURES, _CUSTOMERS)
     clusterer = RFMClusterer(n_clusters, k_range=k_range, sample_size=sample_size,
                              algorithm=algorithm, random_state=random_state)
-    return apply_clusterer(customers, fit_clusterer(customers, clusterer))
+    result = apply_clusterer(customers, fit_clusterer(customers, clusterer))
+    result.fitted_here = True
+    return result
 
 
 def fit_clusterer(customers: DataFrame, clusterer: RFMClusterer) -> RFMClusterer:
