@@ -164,6 +164,7 @@ def test_a_local_master_gets_shuffle_partitions_for_its_cores():
     assert local_settings("local[2,4]")["spark.default.parallelism"] == "2"
     assert local_settings("local")["spark.sql.shuffle.partitions"] == "2"
     assert local_settings("spark://host:7077") == {}  # a cluster keeps its own
+    assert local_settings("local-cluster[2, 3, 1024]")["spark.sql.shuffle.partitions"] == "12"
 
 
 def test_a_local_driver_gets_a_heap_for_the_machine(monkeypatch):

@@ -100,17 +100,25 @@ def local_settings(master: str) -> dict[str, str]:
     grouping of the run would schedule 200 tasks, most of them nearly empty, and the run
     spends its time scheduling them: a local master gets twice its cores.
 
+    ``local-cluster[workers,cores,MB]`` (Spark's own test master: executors in JVMs and
+    Python workers of their own, as on a cluster) counts ``workers * cores`` cores.
+
     In local mode the driver's JVM is the whole of Spark (executors included), and its
     default heap of 1 GB ran out collecting 1.16M customers at 10M lines. A local master
     gets :func:`driver_memory` (``RFM_ENGINE_SPARK_DRIVER_MEMORY``, else a quarter of the
     machine's memory between 1 and 8 GB), unless ``PYSPARK_SUBMIT_ARGS`` sets it. A cluster
     (``spark-submit``, Databricks) keeps its own settings.
     """
-    match = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]|local", master.strip())
-    if match is None:
+    master = master.strip()
+    match = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]|local", master)
+    cluster = re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master)
+    if cluster is not None:  # executors in JVMs of their own, on this machine (tests)
+        n = int(cluster.group(1)) * int(cluster.group(2))
+    elif match is None:
         return {}
-    cores = match.group(1) if match.group(1) not in (None, "*") else None
-    n = int(cores) if cores else (1 if master.strip() == "local" else os.cpu_count() or 1)
+    else:
+        cores = match.group(1) if match.group(1) not in (None, "*") else None
+        n = int(cores) if cores else (1 if master == "local" else os.cpu_count() or 1)
     settings = {"spark.sql.shuffle.partitions": str(2 * n), "spark.default.parallelism": str(n)}
     submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if "--driver-memory" not in submit_args and "spark.driver.memory" not in submit_args:
