@@ -124,3 +124,21 @@ def test_bad_optional_input_is_a_one_line_error(sample, tmp_path):
     assert result.returncode == 2
     assert "row 1, column 'score'" in result.stderr
     assert not (tmp_path / "k.csv").exists()
+
+
+def test_an_engine_may_give_the_clv_summary_itself(sample, report):
+    from rfm_engine.core.features import clv_summary
+
+    tx = load_transactions(sample["transactions"], columns=COLUMNS)
+    asked = []
+
+    def summarise(unit):
+        asked.append(unit)
+        summary = clv_summary(tx, time_unit=unit)
+        return summary[summary.customer_id != summary.customer_id.iloc[0]]  # one left out
+
+    given = build_kpi_report(tx, clv_time_unit="D", clv_summary=summarise)
+    assert asked == ["D"]  # asked once, in the report's time unit
+    default = build_kpi_report(tx, clv_time_unit="D")
+    assert len(given.clv.customers) == len(default.clv.customers) - 1
+    assert given.to_frame().equals(default.to_frame())  # the period KPIs do not use it

@@ -786,7 +786,7 @@ def _label(start: pd.Period, unit: str) -> str:
 def _periods(tx: Transactions, unit: str) -> pd.DataFrame:
     """Return the period spine: ``idx, period, period_start, period_end, partial``."""
     first = tx.window_start or tx.con.execute(
-        "SELECT min(order_date) FROM transactions").fetchall()[0][0] or tx.as_of
+        f"SELECT min(order_date) FROM {orders_table(tx)}").fetchall()[0][0] or tx.as_of
     freq = "Q" if unit == "quarter" else "M"
     periods = pd.period_range(pd.Period(first, freq), pd.Period(tx.as_of, freq), freq=freq)
     starts = [p.start_time.date() for p in periods]

@@ -1016,7 +1016,7 @@ def _period_kpis(tx: Transactions, period: str) -> tuple[pd.DataFrame, tuple[dt.
         ORDER BY g.period
     """).df()
     first = tx.window_start or tx.con.execute(
-        "SELECT min(order_date) FROM transactions").fetchall()[0][0]
+        f"SELECT min(order_date) FROM {orders_table(tx)}").fetchall()[0][0]
     return frame, (first, tx.as_of)
 
 

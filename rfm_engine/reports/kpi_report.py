@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -315,6 +315,7 @@ def build_kpi_report(
     clv_model: str = "bgnbd",
     clv_params: SavedCLV | None = None,
     extras: Mapping[str, pd.DataFrame] | None = None,
+    clv_summary: Callable[[str], pd.DataFrame] | None = None,
 ) -> KPIReport:
     """Compute the KPI report of cleaned transactions.
 
@@ -343,6 +344,10 @@ def build_kpi_report(
         fitting.
     extras : Mapping, optional
         Title to table, KPIs of optional inputs to show as they are.
+    clv_summary : callable, optional
+        Time unit to the CLV summary of ``tx``'s customers, as
+        :func:`rfm_engine.core.features.clv_summary` gives it (the default): an engine
+        that holds the lines elsewhere (Spark) computes it there.
 
     Returns
     -------
@@ -358,7 +363,7 @@ def build_kpi_report(
     fitted, problem = None, "predicted CLV was turned off"
     if clv:
         fitted, problem = _fit_clv(tx, clv_time_unit, clv_horizon, clv_discount_rate, notes,
-                                   clv_model, clv_params)
+                                   clv_model, clv_params, clv_summary)
     return KPIReport(kpis, cohorts, by_segment, fitted, dict(extras or {}),
                      tx.as_of.isoformat(), notes, problem)
 
@@ -404,6 +409,7 @@ def report_kpis(
     clv_horizon: float = 52,
     clv_model: str = "bgnbd",
     clv_params: SavedCLV | None = None,
+    clv_summary: Callable[[str], pd.DataFrame] | None = None,
 ) -> KPIReport:
     """Build the KPI report of a run with its optional inputs (the weekly run, ``kpis``).
 
@@ -432,6 +438,8 @@ def report_kpis(
         The purchase model to fit.
     clv_params : SavedCLV, optional
         Score with these saved parameters instead of fitting.
+    clv_summary : callable, optional
+        Time unit to the CLV summary (see :func:`build_kpi_report`).
 
     Returns
     -------
@@ -444,15 +452,20 @@ def report_kpis(
         tx, period=period, churn_days=churn_days or None, segments=segments,
         costs=costs_per_period(inputs["costs"]) if "costs" in inputs else None,
         clv=clv, clv_horizon=clv_horizon, clv_model=clv_model, clv_params=clv_params,
-        extras=extras)
+        extras=extras, clv_summary=clv_summary)
     report.warnings += notes
     return report
 
 
 def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: float,
-             notes: list[str], model: str = "bgnbd",
-             saved: SavedCLV | None = None) -> tuple[CLVResult | None, str | None]:
-    """Fit the predictive CLV (or score with ``saved``); return it (None on failure) and why."""
+             notes: list[str], model: str = "bgnbd", saved: SavedCLV | None = None,
+             summarise: Callable[[str], pd.DataFrame] | None = None,
+             ) -> tuple[CLVResult | None, str | None]:
+    """Fit the predictive CLV (or score with ``saved``); return it (None on failure) and why.
+
+    ``summarise``: time unit to the CLV summary; default
+    :func:`rfm_engine.core.features.clv_summary` of ``tx``.
+    """
     from ..core.features import clv_summary
     from ..errors import RFMEngineError
     from ..measurement.clv import fit_clv, score_clv
@@ -462,7 +475,8 @@ def _fit_clv(tx: Transactions, time_unit: str, horizon: float, discount_rate: fl
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            summary = clv_summary(tx, time_unit=time_unit)
+            summary = (summarise(time_unit) if summarise is not None
+                       else clv_summary(tx, time_unit=time_unit))
             if saved is not None:
                 result = score_clv(summary, saved, horizon=horizon,
                                    discount_rate=discount_rate)
