@@ -299,8 +299,9 @@ def apply_clusterer(customers: DataFrame, clusterer: Any) -> SparkClustering:
     """
     require_columns(customers, _FEATURES, _CUSTOMERS)
     with step("k-means: labelling and naming the clusters (spark)"):
-        labelled = persisted(customers.withColumn("cluster", _labels(clusterer)))
         centers = clusterer.cluster_centers_
+        require_columns(centers, _FEATURES, "centers")
+        labelled = persisted(customers.withColumn("cluster", _labels(clusterer)))
         counts = []
         for f in _FEATURES:
             value = F.col(f).cast("double")
