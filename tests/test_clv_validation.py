@@ -184,7 +184,8 @@ def test_weekly_tracking_counts_repeat_days_by_hand():
 
     fit = CLVResult(pd.DataFrame(), model, GammaGammaModel.from_params(
         {"p": 6.25, "q": 3.74, "v": 15.44}), 1.5, 0.0, 1.5)
-    tracking = _tracking(tx, pd.Timestamp("2024-01-10").date(), tx.as_of, fit, "W")
+    tracking = _tracking(firsts, repeats, pd.Timestamp("2024-01-10").date(), tx.as_of, fit,
+                         "W")
     assert tracking["actual"].tolist() == [0, 1, 3]
     assert tracking["period"].tolist() == ["calibration", "holdout", "holdout"]
     assert tracking["week_end"].map(str).tolist() == ["2024-01-07", "2024-01-14", "2024-01-21"]

@@ -237,6 +237,6 @@ def test_cli_refuses_spark_for_commands_not_on_it_yet(tmp_path):
                              "-o", str(tmp_path / "k.csv")], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2
-    assert ("--engine spark runs features, clv-summary, segment, cluster and run so far, not kpis"
-            in result.stderr)
+    assert ("--engine spark runs features, clv-summary, clv-validate, segment, cluster and run "
+            "so far, not kpis" in result.stderr)
     assert "Traceback" not in result.stderr

@@ -720,19 +720,26 @@ def run_clv_validate(config: Config, output: str | Path, *, calibration_end: str
     end = as_date(holdout_end, "--holdout-end")
     if not start < end:
         raise ConfigError(f"--holdout-end {end} must come after --calibration-end {start}.")
-    if not config.input.path:
-        raise ConfigError("No input: give INPUT or [input] path in the config.")
-    refuse_spark(config.input.engine, "clv-validate")
     options = {**config.load_options(), "window_days": None}
-    loaded = [load_transactions(config.input.path, **{**options, "as_of": day},
-                                con=connect(progress_bar=progress_bar))
-              for day in (start, end)]
+    spark = config.input.engine == "spark"
+    if not (config.input.path or (spark and config.input.table)):
+        raise ConfigError("No input: give INPUT or [input] path in the config.")
+    if spark:  # the counts on Spark, collected small; the models on the driver
+        engine = spark_engine()
+        loaded = [engine.load_transactions(config.input.path, **{**options, "as_of": day})
+                  for day in (start, end)]
+    else:
+        engine = None
+        loaded = [load_transactions(config.input.path, **{**options, "as_of": day},
+                                    con=connect(progress_bar=progress_bar))
+                  for day in (start, end)]
     try:
-        validation = validate_clv(*loaded, model=model, time_unit=time_unit)
+        validation = validate_clv(*loaded, model=model, time_unit=time_unit, engine=engine)
     except ModelNotIdentifiedError as exc:
         raise ModelNotIdentifiedError(f"{loaded[0].source.name}: no CLV validation: {exc} "
                                       "Nothing was written.") from None
-    count_customers(loaded[1])  # the report's customer counts, over both periods
+    # The report's customer counts, over both periods.
+    (engine.count_customers if spark else count_customers)(loaded[1])
     quality = loaded[1].report
     write_all({
         beside(output, "quality.json"): text_writer(quality.to_json()),

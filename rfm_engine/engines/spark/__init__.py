@@ -48,7 +48,7 @@ pyspark is imported here only (the import contracts in ``pyproject.toml`` say so
 
 from .campaigns import assign_campaigns, campaign_counts, holdout_draw
 from .clustering import SparkClustering, apply_clusterer, cluster_customers, fit_clusterer
-from .clv import clv_summary, count_customers
+from .clv import clv_summary, count_customers, holdout_purchases, repeat_purchase_days
 from .features import customer_features, customer_frame_spark, orders_frame
 from .handoff import (
     SparkCustomers,
@@ -82,4 +82,5 @@ __all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkClustering", "SparkCustomer
            "holdout_draw", "in_campaigns", "load_transactions", "migrate", "orders_frame",
            "people", "persisted", "score_columns", "score_segments", "segment_column",
            "segment_customers", "segment_summary", "spark_session", "suggest_items",
-           "with_scores", "without_customers", "write_customers"]
+           "with_scores", "without_customers", "write_customers",
+           "holdout_purchases", "repeat_purchase_days"]

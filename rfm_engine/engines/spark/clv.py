@@ -1,18 +1,30 @@
-"""The CLV summary on Spark: :func:`rfm_engine.core.features.clv_summary`, same table."""
+"""The CLV inputs on Spark: the summary and the holdout counts, the DuckDB engine's tables.
+
+:func:`clv_summary` is :func:`rfm_engine.core.features.clv_summary`; :func:`holdout_purchases`
+and :func:`repeat_purchase_days` are those of :mod:`rfm_engine.measurement.clv.holdout`
+(what :func:`~rfm_engine.measurement.clv.validate_clv` reads): the same tables, bit for bit,
+from the purchase days of the very SQL text of
+:func:`~rfm_engine.core.orders.grouped_lines_sql`, aggregated on Spark and collected small
+(one row per customer, or per day).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ...core.features import _set_counts, clv_summary_frame, time_unit_days
 from ...core.orders import grouped_lines_sql
+from ...measurement.clv.holdout import _period, day_count_frames, holdout_frame
 from ...progress import step
 from .features import orders_frame
 from .loading import SparkTransactions
 from .session import pandas_conversion
 
-__all__ = ["clv_summary", "count_customers"]
+__all__ = ["clv_summary", "count_customers", "holdout_purchases", "repeat_purchase_days"]
 
 
 def count_customers(tx: SparkTransactions) -> None:
@@ -66,9 +78,7 @@ def clv_summary(tx: SparkTransactions, *, time_unit: str = "D") -> pd.DataFrame:
     days = time_unit_days(time_unit)
     count_customers(tx)
     with step("computing CLV summary (spark)"):
-        tx.frame.createOrReplaceTempView("transactions")
-        purchase_days = tx.spark.sql(grouped_lines_sql("order_date")).filter("is_purchase")
-        tx.spark.catalog.dropTempView("transactions")
+        purchase_days = _purchase_days(tx)
         n = F.count(F.lit(1))
         # Days are distinct per customer: the first day's net is min_by(net, order_date).
         repeat_units = ((F.sum("net") - F.min_by("net", "order_date")) * 10000).cast("long")
@@ -82,3 +92,77 @@ def clv_summary(tx: SparkTransactions, *, time_unit: str = "D") -> pd.DataFrame:
             frame = summary.orderBy("customer_id").toPandas()
     tx.source.check_unchanged()
     return clv_summary_frame(tx, frame)
+
+
+def _purchase_days(tx: SparkTransactions) -> DataFrame:
+    """Each customer's purchase days: ``grouped_lines_sql("order_date")``, ``is_purchase``."""
+    tx.frame.createOrReplaceTempView("transactions")
+    days = tx.spark.sql(grouped_lines_sql("order_date")).filter("is_purchase")
+    tx.spark.catalog.dropTempView("transactions")
+    return days
+
+
+def _as_double(units: Column) -> Column:
+    """Cast a DECIMAL(_, 4) to DOUBLE as DuckDB does: its units of 0.0001 / 10^4."""
+    return (units * 10000).cast("long").cast("double") / 10000.0
+
+
+def holdout_purchases(tx: SparkTransactions, calibration_end: str | dt.date,
+                      holdout_end: str | dt.date, time_unit: str = "D", *,
+                      spend: bool = False) -> pd.DataFrame:
+    """Count each calibration customer's purchase days in ``(calibration_end, holdout_end]``.
+
+    :func:`rfm_engine.measurement.clv.holdout.holdout_purchases` on Spark, with its
+    parameters: the same table (columns, types, values, order), one row per calibration
+    customer, collected. The spend is the exact sum of the days' DECIMAL nets, cast to
+    DOUBLE as DuckDB casts it.
+
+    Returns
+    -------
+    DataFrame
+        The table of :func:`~rfm_engine.measurement.clv.holdout.holdout_purchases`.
+    """
+    start, end = _period(tx, calibration_end, holdout_end, time_unit)
+    after = F.col("order_date") > F.lit(start)
+    counts = [F.count_if(after).alias("frequency_holdout")]
+    if spend:
+        counts.append(_as_double(F.coalesce(F.sum(F.when(after, F.col("net"))), F.lit(0)))
+                      .alias("spend_holdout"))
+    with step("counting holdout purchases (spark)"):
+        per_customer = (_purchase_days(tx).filter(F.col("order_date") <= F.lit(end))
+                        .groupBy("customer_id")
+                        .agg(F.min("order_date").alias("first_day"), *counts)
+                        .filter(F.col("first_day") <= F.lit(start)).drop("first_day"))
+        with pandas_conversion():
+            frame = per_customer.orderBy("customer_id").toPandas()
+    tx.source.check_unchanged()
+    return holdout_frame(frame, start, end, time_unit)
+
+
+def repeat_purchase_days(tx: SparkTransactions, calibration_end: str | dt.date,
+                         holdout_end: str | dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Count, per day, the calibration customers' first purchases and repeat purchases.
+
+    :func:`rfm_engine.measurement.clv.holdout.repeat_purchase_days` on Spark, with its
+    parameters: the same two tables (one row per day at most), collected.
+
+    Returns
+    -------
+    tuple of DataFrame
+        The tables of :func:`~rfm_engine.measurement.clv.holdout.repeat_purchase_days`.
+    """
+    start, end = _period(tx, calibration_end, holdout_end)
+    with step("counting repeat purchases per day (spark)"):
+        days = (_purchase_days(tx).filter(F.col("order_date") <= F.lit(end))
+                .select("customer_id", "order_date"))
+        firsts = (days.groupBy("customer_id").agg(F.min("order_date").alias("first_day"))
+                  .filter(F.col("first_day") <= F.lit(start)))
+        # A customer's days are distinct: the first day is one row, every later one a repeat.
+        per_day = (firsts.groupBy(F.col("first_day").alias("order_date"))
+                   .agg(F.count(F.lit(1)).alias("customers")))
+        repeats = (days.join(firsts, "customer_id").filter(F.col("order_date") > F.col("first_day"))
+                   .groupBy("order_date").agg(F.count(F.lit(1)).alias("purchases")))
+        with pandas_conversion():
+            tables = [frame.orderBy("order_date").toPandas() for frame in (per_day, repeats)]
+    tx.source.check_unchanged()
+    return day_count_frames(*tables)

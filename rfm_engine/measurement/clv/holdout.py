@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -69,10 +69,7 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
     0           a                  2               3.0
     1           b                  0               3.0
     """
-    if time_unit not in TIME_UNITS:
-        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
-                          f"Got {time_unit!r} instead.")
-    start, end = _period(tx, calibration_end, holdout_end)
+    start, end = _period(tx, calibration_end, holdout_end, time_unit)
     after = f"order_date > DATE {sql_literal(start.isoformat())}"
     spent = (f", coalesce(sum(net) FILTER (WHERE {after}), 0)::DOUBLE AS spend_holdout"
              if spend else "")
@@ -85,18 +82,41 @@ def holdout_purchases(tx: Transactions, calibration_end: str | dt.date,
         HAVING min(order_date) <= DATE {sql_literal(start.isoformat())}
         ORDER BY customer_id
     """).df()
-    frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
-    frame.insert(2, "duration_holdout", (end - start).days / TIME_UNITS[time_unit])
-    return frame
+    return holdout_frame(frame, start, end, time_unit)
 
 
-def _period(tx: Transactions, calibration_end: str | dt.date,
-            holdout_end: str | dt.date) -> tuple[dt.date, dt.date]:
+def _period(tx: Any, calibration_end: str | dt.date, holdout_end: str | dt.date,
+            time_unit: str = "D") -> tuple[dt.date, dt.date]:
+    """Check the two dates against ``tx.as_of`` (and ``time_unit``); return them as dates."""
+    if time_unit not in TIME_UNITS:
+        raise ConfigError(f"The 'time_unit' parameter must be one of {', '.join(TIME_UNITS)}. "
+                          f"Got {time_unit!r} instead.")
     start, end = as_date(calibration_end, "calibration_end"), as_date(holdout_end, "holdout_end")
     if not start < end <= tx.as_of:
         raise ConfigError(f"Need calibration_end < holdout_end <= the transactions' as_of "
                           f"({tx.as_of}). Got {start} and {end} instead.")
     return start, end
+
+
+def holdout_frame(frame: pd.DataFrame, start: dt.date, end: dt.date,
+                  time_unit: str) -> pd.DataFrame:
+    """End a holdout table computed by an engine: type the counts, add ``duration_holdout``.
+
+    Shared by the engines (DuckDB here, Spark in ``rfm_engine.engines.spark``): ``frame``
+    has ``customer_id``, ``frequency_holdout`` (and ``spend_holdout``).
+    """
+    frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
+    frame.insert(2, "duration_holdout", (end - start).days / TIME_UNITS[time_unit])
+    return frame
+
+
+def day_count_frames(firsts: pd.DataFrame,
+                     repeats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """End the two tables of `repeat_purchase_days` computed by an engine: dates, int counts."""
+    for frame, column in ((firsts, "customers"), (repeats, "purchases")):
+        frame["order_date"] = pd.to_datetime(frame["order_date"]).dt.date
+        frame[column] = frame[column].astype("int64")
+    return firsts, repeats
 
 
 def repeat_purchase_days(tx: Transactions, calibration_end: str | dt.date,
@@ -160,10 +180,7 @@ def repeat_purchase_days(tx: Transactions, calibration_end: str | dt.date,
             "WHERE order_date > first_day GROUP BY ALL ORDER BY 1").df()
     finally:
         tx.con.execute("DROP TABLE IF EXISTS _tracking")
-    for frame, column in ((firsts, "customers"), (repeats, "purchases")):
-        frame["order_date"] = pd.to_datetime(frame["order_date"]).dt.date
-        frame[column] = frame[column].astype("int64")
-    return firsts, repeats
+    return day_count_frames(firsts, repeats)
 
 
 def conditional_expectations(calibration_summary: pd.DataFrame, holdout: pd.DataFrame,

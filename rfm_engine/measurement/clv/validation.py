@@ -24,6 +24,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +47,9 @@ __all__ = ["VALIDATION_FORMAT", "CLVValidation", "validate_clv"]
 #: Value of the ``"format"`` key of `CLVValidation.to_json`.
 VALIDATION_FORMAT = "rfm-engine/CLV-validation"
 _DAYS_PER_WEEK = 7
+#: The DuckDB engine's inputs of `validate_clv` (an engine module has the same three).
+_DUCKDB = SimpleNamespace(clv_summary=clv_summary, holdout_purchases=holdout_purchases,
+                          repeat_purchase_days=repeat_purchase_days)
 
 
 @dataclass(eq=False)
@@ -248,13 +252,19 @@ def _model_label(result: CLVResult) -> str:
 
 
 def validate_clv(calibration: Transactions, holdout: Transactions, *, model: str = "bgnbd",
-                 time_unit: str = "W", max_frequency: int = 7) -> CLVValidation:
+                 time_unit: str = "W", max_frequency: int = 7,
+                 engine: ModuleType | None = None) -> CLVValidation:
     """Fit the CLV models on a calibration period and check them against a holdout period.
+
+    The transaction-scale inputs (the calibration summary, the holdout purchases and spend
+    per customer, the repeat purchases per day) come from ``engine``; everything else is
+    computed here from those small tables, the same way whatever the engine.
 
     Parameters
     ----------
     calibration : Transactions
-        The transactions loaded with ``as_of`` = the last day of the calibration period.
+        The transactions loaded with ``as_of`` = the last day of the calibration period
+        (the engine's: :class:`rfm_engine.engines.spark.SparkTransactions` on Spark).
     holdout : Transactions
         The same transactions loaded with ``as_of`` = the last day of the holdout period
         (the purchases of both periods).
@@ -265,6 +275,12 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, model: str
     max_frequency : int, default=7
         Calibration frequencies from this one up share the last group of the
         conditional expectations.
+    engine : module, optional
+        Where the inputs are computed: a module with ``clv_summary``,
+        ``holdout_purchases`` and ``repeat_purchase_days`` that give the tables of
+        :func:`rfm_engine.core.features.clv_summary` and of
+        :mod:`rfm_engine.measurement.clv.holdout` (:mod:`rfm_engine.engines.spark`).
+        Default: DuckDB's, those functions themselves.
 
     Returns
     -------
@@ -299,11 +315,13 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, model: str
     if not calibration_end < holdout_end:
         raise ConfigError(f"The holdout must end after the calibration period: calibration "
                           f"ends {calibration_end}, holdout ends {holdout_end}.")
-    summary = clv_summary(calibration, time_unit=time_unit)
+    engine = engine if engine is not None else _DUCKDB
+    summary = engine.clv_summary(calibration, time_unit=time_unit)
     length = (holdout_end - calibration_end).days / TIME_UNITS[time_unit]
     fit = fit_clv(summary, model=model, horizon=length, discount_rate=0.0, step=length,
                   time_unit=time_unit)
-    actual = holdout_purchases(holdout, calibration_end, holdout_end, time_unit, spend=True)
+    actual = engine.holdout_purchases(holdout, calibration_end, holdout_end, time_unit,
+                                      spend=True)
     customers = summary.merge(actual.drop(columns="duration_holdout"), on="customer_id",
                               how="left", validate="one_to_one")
     customers = customers.fillna({"frequency_holdout": 0, "spend_holdout": 0.0}).astype(
@@ -319,13 +337,14 @@ def validate_clv(calibration: Transactions, holdout: Transactions, *, model: str
     conditional = conditional_expectations(summary, holdout_table, fit.purchase_model,
                                            max_frequency=max_frequency)
     conditional.attrs["max_frequency"] = max_frequency
-    tracking = _tracking(holdout, calibration_end, holdout_end, fit, time_unit)
+    tracking = _tracking(*engine.repeat_purchase_days(holdout, calibration_end, holdout_end),
+                         calibration_end, holdout_end, fit, time_unit)
     return CLVValidation(customers, tracking, conditional, fit, calibration_end, holdout_end,
                          time_unit, list(fit.warnings))
 
 
-def _tracking(tx: Transactions, calibration_end: dt.date, holdout_end: dt.date,
-              fit: CLVResult, time_unit: str) -> pd.DataFrame:
+def _tracking(firsts: pd.DataFrame, repeats: pd.DataFrame, calibration_end: dt.date,
+              holdout_end: dt.date, fit: CLVResult, time_unit: str) -> pd.DataFrame:
     """Weekly cumulative repeat purchases of the calibration customers, actual and expected.
 
     Week ``k`` covers days ``[7(k-1), 7k)`` after the first purchase of the calibration
@@ -333,8 +352,8 @@ def _tracking(tx: Transactions, calibration_end: dt.date, holdout_end: dt.date,
     whose first purchase was on day ``b`` is expected to have made ``E[X((e - b) / u)]``
     repeat purchases by the end ``e`` of a week (``u`` days per time unit), as in the
     paper's tracking plots (and BTYD's ``bgnbd.ExpectedCumulativeTransactions``).
+    ``firsts``, ``repeats``: `repeat_purchase_days`.
     """
-    firsts, repeats = repeat_purchase_days(tx, calibration_end, holdout_end)
     start = firsts["order_date"].iloc[0]
     total_days = (holdout_end - start).days + 1
     calibration_days = (calibration_end - start).days + 1
