@@ -173,7 +173,7 @@ def test_second_week_migrates_from_the_spark_written_folder(weeks):
         someone, ["segment_before", "segment"]].tolist()
 
 
-def test_a_failed_spark_run_publishes_nothing(weeks, sample, tmp_path, monkeypatch):
+def test_a_failed_spark_run_publishes_nothing(spark, weeks, sample, tmp_path, monkeypatch):
     from rfm_engine.engines.spark import handoff
 
     out = tmp_path / "out"
@@ -196,6 +196,7 @@ def test_a_failed_spark_run_publishes_nothing(weeks, sample, tmp_path, monkeypat
     with pytest.raises(RuntimeError, match="injected failure"):
         _run(sample, "spark", out, WEEK2)
     assert snapshot(out) == before  # no run folder, no staging or hand-off folder left
+    assert not _cached(spark)  # nor a persisted frame
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +259,61 @@ def test_a_killed_spark_run_publishes_nothing_and_the_next_run_cleans_up(sample,
     assert left and all(name.startswith(".") for name in left)
     remove_leftovers(out)  # what the next run does when it takes its lock
     assert list(out.iterdir()) == []
+
+
+def _cached(spark) -> bool:
+    """Whether Spark's cache holds a persisted DataFrame (the session's cache manager)."""
+    return not spark._jsparkSession.sharedState().cacheManager().isEmpty()
+
+
+def _copy_run(run_dir: Path, out: Path) -> None:
+    for path in run_dir.rglob("*"):  # a published week: the next week migrates from it
+        if path.is_file():
+            target = out / path.relative_to(run_dir.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+
+
+def test_the_spark_run_collects_no_customer_table(spark, sample, weeks, tmp_path,
+                                                  monkeypatch):
+    """Every Spark result that reaches the driver has fewer rows than the customers.
+
+    The rows each action hands to the driver are counted where PySpark returns them
+    (``collect``, ``toPandas``, ``toArrow``, ``take``, ``tail``); a collect of the
+    customer table (by any of them) has a row per customer and fails this.
+    """
+    frame_class = type(spark.range(1))
+    received: list[tuple[str, int]] = []
+    for name in ("collect", "toPandas", "toArrow", "take", "tail"):
+        real = getattr(frame_class, name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            out = _real(self, *args, **kwargs)
+            received.append((_name, len(out)))
+            return out
+
+        monkeypatch.setattr(frame_class, name, counted)
+    out = tmp_path / "out"
+    _copy_run(weeks["spark"][0].run_dir, out)
+    result = _run(sample, "spark", out, WEEK2)
+    monkeypatch.undo()
+    duck = weeks["duckdb"][1]
+    customers = len(duck.customers)
+    assert customers == 300 and result.manifest["counts"] == duck.manifest["counts"]
+    lists = sorted(len(pd.read_csv(p)) for p in (result.run_dir / "campaigns").glob("*.csv"))
+    sizes = sorted(n for _, n in received)
+    assert max(sizes) < customers, received
+    assert set(lists) - {0} <= set(sizes)  # the lists were counted: one collect per list
+    for name in SAME_BYTES:
+        assert (result.run_dir / name).read_bytes() == (duck.run_dir / name).read_bytes()
+    assert not _cached(spark)  # the run's persisted frames were unpersisted
+
+
+def test_spark_runs_leave_nothing_persisted(spark, weeks, consent_runs):
+    """Four Spark runs (two weeks, consent, a failure) in one session: nothing stays cached.
+
+    An earlier version kept every run's lines, orders and customer table persisted: the
+    third run of a test session ran out of driver heap.
+    """
+    assert consent_runs["spark"].manifest["counts"]["consent"]
+    assert not _cached(spark)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from .scoring import RFMScorer
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 
     from pandas.api.extensions import ExtensionArray
 
-__all__ = ["RFM_FEATURES", "Segmentation", "finish_summary", "fit_recording",
-           "score_customers", "segment_customers", "segment_summary", "segmentation_notes"]
+__all__ = ["MONEY_PARTS", "RFM_FEATURES", "Segmentation", "finish_summary", "fit_recording",
+           "money_parts", "money_sum", "score_customers", "segment_customers",
+           "segment_summary", "segmentation_notes"]
 
 #: The customer-table columns the scorer reads, in order.
 RFM_FEATURES = ["recency_days", "frequency", "monetary"]
@@ -181,6 +183,9 @@ def segmentation_notes(scorer: RFMScorer, rule_set: RuleSet, unmatched: int) -> 
 def segment_summary(customers: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
     """Summarise segments: size, share, revenue, revenue share and mean R, F, M.
 
+    Revenue is the exact sum of ``monetary``, rounded once (:func:`money_sum`): the same
+    value whatever the order of addition, so every engine gives the same bytes.
+
     Parameters
     ----------
     customers : DataFrame
@@ -197,29 +202,101 @@ def segment_summary(customers: pd.DataFrame, order: Sequence[str] | None = None)
     grouped = customers.groupby("segment", sort=False, observed=True)
     table = pd.DataFrame({
         "customers": grouped.size(),
-        "revenue": grouped["monetary"].sum(),
         "mean_recency_days": grouped["recency_days"].mean(),
         "mean_frequency": grouped["frequency"].mean(),
-        "mean_monetary": grouped["monetary"].mean(),
     })
-    return finish_summary(table, len(customers), customers["monetary"].sum(), order)
+    parts = money_parts(customers["monetary"]).assign(segment=customers["segment"])
+    money = parts.groupby(["segment", "exponent"], sort=False, observed=True)[
+        ["high", "low", "n"]].sum().reset_index()
+    return finish_summary(table, money, order)
 
 
-def finish_summary(table: pd.DataFrame, n_customers: int, total_revenue: float,
+#: Columns of :func:`money_parts`: ``value = (high * 2**26 + low) * 2**exponent``, ``n``
+#: 1 for a value (0 for a missing one).
+MONEY_PARTS = ("exponent", "high", "low", "n")
+_LOW_BITS = 26
+_INFINITE = 1 << 20  # the exponent of an infinite value (high: its sign)
+
+
+def money_parts(values: pd.Series | np.ndarray) -> pd.DataFrame:
+    """Split each float exactly into small integers, so sums of them are exact.
+
+    ``value = (high * 2**26 + low) * 2**exponent`` (``low`` in ``0 .. 2**26 - 1``): summing
+    ``high`` and ``low`` per ``exponent`` (any grouping, on any engine, in any order) loses
+    nothing below 2**37 values, and :func:`money_sum` rounds the total once.
+
+    Parameters
+    ----------
+    values : Series or ndarray
+        Floats; NaN (missing) counts nothing (``n`` 0), as pandas' sum skips it.
+
+    Returns
+    -------
+    DataFrame
+        :data:`MONEY_PARTS`, int64, one row per value (the index of ``values``).
+    """
+    index = values.index if isinstance(values, pd.Series) else None
+    x = (values.to_numpy(dtype="float64", na_value=np.nan) if isinstance(values, pd.Series)
+         else np.asarray(values, dtype="float64"))
+    finite = np.isfinite(x)
+    mantissa, exponent = np.frexp(np.where(finite, x, 0.0))
+    whole = (mantissa * 2.0**53).astype("int64")  # exact: 53 bits
+    high = np.right_shift(whole, _LOW_BITS)
+    low = np.bitwise_and(whole, (1 << _LOW_BITS) - 1)
+    infinite = np.isinf(x)
+    return pd.DataFrame({
+        "exponent": np.where(infinite, _INFINITE, exponent.astype("int64") - 53),
+        "high": np.where(infinite, np.where(x > 0, 1, -1), high).astype("int64"),
+        "low": low.astype("int64"),
+        "n": (~np.isnan(x)).astype("int64"),
+    }, index=index)
+
+
+def money_sum(parts: pd.DataFrame) -> float:
+    """Return the exact sum of values split by :func:`money_parts`, correctly rounded.
+
+    Parameters
+    ----------
+    parts : DataFrame
+        ``exponent, high, low``: rows of :func:`money_parts`, or sums of them per exponent.
+
+    Returns
+    -------
+    float
+        0.0 without values; inf/-inf/NaN as IEEE addition gives them with infinite values.
+    """
+    total, signs, base = 0, set(), None
+    rows = list(zip(parts["exponent"].tolist(), parts["high"].tolist(), parts["low"].tolist(),
+                    strict=True))
+    for exponent, high, low in rows:
+        if exponent == _INFINITE:
+            signs |= {1 if high > 0 else -1} if high else set()
+        elif high or low:
+            base = exponent if base is None else min(base, exponent)
+    if signs:
+        return float("nan") if len(signs) == 2 else float("inf") * signs.pop()
+    if base is None:
+        return 0.0
+    for exponent, high, low in rows:
+        if exponent != _INFINITE and (high or low):
+            total += ((int(high) << _LOW_BITS) + int(low)) << (exponent - base)
+    return total / (1 << -base) if base < 0 else float(total << base)  # rounded once
+
+
+def finish_summary(table: pd.DataFrame, money: pd.DataFrame,
                    order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Order the per-segment sums and means and add the shares: :func:`segment_summary`'s end.
+    """Add revenue and the shares, and order the segments: :func:`segment_summary`'s end.
 
     Shared by the engines that aggregate the segments elsewhere (Spark).
 
     Parameters
     ----------
     table : DataFrame
-        Indexed by segment (in first-appearance order): ``customers``, ``revenue``,
-        ``mean_recency_days``, ``mean_frequency``, ``mean_monetary``.
-    n_customers : int
-        Customers in all segments.
-    total_revenue : float
-        Their total ``monetary``.
+        Indexed by segment (in first-appearance order): ``customers``,
+        ``mean_recency_days``, ``mean_frequency``.
+    money : DataFrame
+        ``segment`` and the sums of :func:`money_parts` of ``monetary`` (``high``,
+        ``low``, ``n``) per segment and ``exponent``.
     order : sequence of str, optional
         As in :func:`segment_summary`.
 
@@ -228,10 +305,23 @@ def finish_summary(table: pd.DataFrame, n_customers: int, total_revenue: float,
     DataFrame
         As :func:`segment_summary`.
     """
+    revenue = {segment: money_sum(rows) for segment, rows in
+               money.groupby("segment", sort=False, observed=True)}
+    values = money.groupby("segment", sort=False, observed=True)["n"].sum()
+    table = table[["customers"]].assign(
+        revenue=[revenue.get(s, 0.0) for s in table.index],
+        mean_recency_days=table["mean_recency_days"],
+        mean_frequency=table["mean_frequency"],
+        mean_monetary=[revenue.get(s, 0.0) / n if (n := int(values.get(s, 0))) else np.nan
+                       for s in table.index])
+    n_customers = int(table["customers"].sum())
+    total_revenue = money_sum(money.groupby("exponent")[["high", "low"]].sum().reset_index())
     if order is not None:
         table = table.reindex(list(order) + [s for s in table.index if s not in order])
         table[["customers", "revenue"]] = table[["customers", "revenue"]].fillna(0)
     table["customers"] = table["customers"].astype("int64")
+    table = table.astype({c: "float64" for c in ("revenue", "mean_recency_days",
+                                                 "mean_frequency", "mean_monetary")})
     table.insert(1, "share", table["customers"] / max(n_customers, 1))
     table.insert(3, "revenue_share", table["revenue"] / total_revenue if total_revenue else 0.0)
     table.index.name = "segment"

@@ -44,8 +44,52 @@ from ..progress import step
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["KPI_COLUMNS", "PERIODS", "UNSEGMENTED", "KPITable", "cohort_retention",
-           "kpi_tables", "plot_cohort_heatmap", "transaction_kpis"]
+__all__ = ["KPI_COLUMNS", "PERIODS", "UNSEGMENTED", "KPITable", "SegmentFiles",
+           "cohort_retention", "kpi_tables", "plot_cohort_heatmap", "transaction_kpis"]
+
+class SegmentFiles:
+    """``customer_id, segment`` of every customer in Parquet files, read in place by DuckDB.
+
+    What the weekly run on Spark gives the KPI report and the segment table's CLV columns
+    instead of a pandas table: Spark writes the two columns into the run's hand-off folder
+    and DuckDB reads them from there (never the driver's memory as a whole).
+
+    Parameters
+    ----------
+    path : str or Path
+        A Parquet file, or a folder of ``*.parquet`` part files.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        self.path = path
+        self._files = sql_literal((path / "*.parquet").as_posix() if path.is_dir()
+                                  else path.as_posix())
+
+    def __repr__(self) -> str:
+        return f"SegmentFiles({str(self.path)!r})"
+
+    def sql(self) -> str:
+        """Return the SQL table expression of the files (``read_parquet(...)``)."""
+        return f"read_parquet({self._files})"
+
+    def attach(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return ``frame``'s rows that have a segment, in their order, with ``segment``.
+
+        ``frame.merge(segments, on="customer_id", how="inner")`` for a pandas table; the
+        join runs in DuckDB.
+        """
+        con = duckdb.connect()
+        try:
+            con.register("_rfm_frame", frame.assign(_rfm_pos=np.arange(len(frame))))
+            joined = con.execute(
+                "SELECT f.* EXCLUDE (_rfm_pos), CAST(s.segment AS VARCHAR) AS segment "
+                f"FROM _rfm_frame f JOIN {self.sql()} s USING (customer_id) "
+                "ORDER BY f._rfm_pos").df()
+        finally:
+            con.close()
+        return joined
+
 
 #: Supported periods and their length in months.
 PERIODS = {"month": 1, "quarter": 3}
@@ -564,9 +608,9 @@ def kpi_tables(
         From :func:`rfm_engine.load_transactions`.
     period, churn_days, lifespan_periods
         As in :func:`transaction_kpis`.
-    segments : DataFrame, optional
-        ``customer_id`` and ``segment``, one row per customer; without it the second
-        table is None.
+    segments : DataFrame or SegmentFiles, optional
+        ``customer_id`` and ``segment``, one row per customer (or :class:`SegmentFiles`:
+        Parquet files DuckDB reads in place); without it the second table is None.
     costs : DataFrame, optional
         Acquisition costs (as in :func:`transaction_kpis`), for the table of all
         customers only.
@@ -925,8 +969,11 @@ def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
             FROM by_segment GROUP BY idx
         """).df()
     finally:
-        if segments is not None:
+        if isinstance(segments, SegmentFiles):
+            con.execute(f"DROP VIEW IF EXISTS {view}_raw")
+        elif segments is not None:
             con.unregister(f"{view}_raw")
+        if segments is not None:
             con.execute(f"DROP VIEW IF EXISTS {view}")
     total = raw[raw["total"]].drop(columns="total")
     if segments is None:
@@ -940,16 +987,23 @@ def _kpi_counts(tx: Transactions, spine: pd.DataFrame, unit: str,
 def _register_segments(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame,
                        view: str) -> list[str]:
     """Expose ``segments`` as ``view`` (normalised ids); return the segment names in order."""
-    if not isinstance(segments, pd.DataFrame):
+    if isinstance(segments, SegmentFiles):  # read where they are
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view}_raw AS SELECT customer_id, segment "
+                    f"FROM {segments.sql()}")
+        names = sorted(str(r[0]) for r in con.execute(
+            f"SELECT DISTINCT CAST(segment AS VARCHAR) FROM {view}_raw "
+            "WHERE segment IS NOT NULL").fetchall())
+    elif not isinstance(segments, pd.DataFrame):
         raise ConfigError(f"The 'segments' parameter must be a DataFrame with columns "
                           f"customer_id and segment. Got {type(segments).__name__} instead.")
-    require_columns(segments, ("customer_id", "segment"), "segments")
-    column = segments["segment"]
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        names = [str(c) for c in column.cat.categories]
     else:
-        names = sorted({str(v) for v in column.dropna().unique()})
-    con.register(f"{view}_raw", segments[["customer_id", "segment"]])
+        require_columns(segments, ("customer_id", "segment"), "segments")
+        column = segments["segment"]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            names = [str(c) for c in column.cat.categories]
+        else:
+            names = sorted({str(v) for v in column.dropna().unique()})
+        con.register(f"{view}_raw", segments[["customer_id", "segment"]])
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {view} AS
         SELECT {customer_id_sql("customer_id")} AS customer_id,

@@ -55,6 +55,7 @@ from ..integrations.model_store import load_frozen
 from ..io.loading import Transactions, connect, load_transactions
 from ..io.quality import DataQualityReport
 from ..io.writers import check_output_folder, publish_lock, staging_folder
+from ..measurement.kpis import SegmentFiles
 from ..measurement.migration import (
     CUSTOMERS_FILE,
     Migration,
@@ -164,6 +165,10 @@ class WeeklyRun:
     table : object, optional
         The customer table as publishing reads it, when it is not ``customers`` on the
         driver: the Spark run's :class:`rfm_engine.engines.spark.handoff.SparkCustomers`.
+    segment_ids : object, optional
+        ``customer_id, segment`` of every customer for the segment table's CLV columns,
+        when not from ``customers``: the Spark run's
+        :class:`~rfm_engine.measurement.kpis.SegmentFiles`.
     """
 
     config: Config
@@ -186,6 +191,7 @@ class WeeklyRun:
     model: SegmentationModel
     warnings: list[str] = field(default_factory=list)
     table: Any = None
+    segment_ids: Any = None
 
     def customer_table(self) -> Any:
         """Return the customer table as publishing reads it (:class:`~.publish.CustomerTable`).
@@ -204,7 +210,8 @@ class WeeklyRun:
         """
         from ..measurement.clv.value import segment_clv  # scipy: only once the run has a table
 
-        return segment_clv(self.segmentation.summary, self.customers, self.kpi.clv)
+        ids = self.segment_ids if self.segment_ids is not None else self.customers
+        return segment_clv(self.segmentation.summary, ids, self.kpi.clv)
 
 
 def campaign_plan(config: Config) -> tuple[Campaign, ...]:
@@ -398,6 +405,7 @@ def run_weekly(
         if spark:  # the lines stay on the cluster (rfm_engine.engines.spark)
             engine = spark_engine()
             tx = engine.load_transactions(config.input.path, **config.load_options())
+            locks.callback(tx.release)  # unpersist the run's frames when it ends, however
         else:
             tx = load_transactions(config.input.path, **config.load_options(), con=connect())
         run_dir = output_dir / tx.as_of.isoformat()
@@ -405,18 +413,19 @@ def run_weekly(
         if spark:
             objected = _remove_objected_spark(engine, consents, tx)
             # Scores and segments on Spark (fitted or frozen edges, the rule set compiled
-            # to one expression); the segmented table is then collected for the steps
-            # after it, which run on the driver by the DuckDB run's code (so far).
+            # to one expression, the segment table aggregated once).
             seg = engine.segment_customers(
                 engine.customer_frame_spark(tx), rules=rule_set, n_bins=config.scoring.n_bins,
                 edges=config.scoring.edges, scorer=scorer,
-                **config.scoring.spark_fit_options()).collect()
-            # The driver-side steps (suggestions, KPIs, CLV) read Spark's Parquet with
-            # DuckDB, from a hidden folder beside the run (removed at the end; a killed
-            # run's is removed by the next run's lock, as a staging folder).
-            local = engine.driver_transactions(
-                tx, locks.enter_context(staging_folder(run_dir)),
-                memory_limit=config.input.memory_limit)
+                **config.scoring.spark_fit_options())
+            if _clusters(config, frozen):  # k-means on the driver (so far): collected
+                seg = seg.collect()
+            # The driver-side steps (KPIs, CLV) read Spark's Parquet with DuckDB, from a
+            # hidden folder beside the run (removed at the end; a killed run's is removed
+            # by the next run's lock, as a staging folder).
+            handoff = locks.enter_context(staging_folder(run_dir))
+            local = engine.driver_transactions(tx, handoff,
+                                               memory_limit=config.input.memory_limit)
         else:
             objected = consents.remove_objected(tx) if consents is not None else []
             seg = segment_customers(customer_features(tx), rules=rule_set,
@@ -425,42 +434,30 @@ def run_weekly(
             local = tx
         warnings = (stale + list(tx.report.warnings) + seg.warnings
                     + check_plan(plan, rule_set.segments))
-        clustering = _clustering(config, frozen, seg.customers)
-        scored = clustering.customers if clustering is not None else seg.customers
-
-        with step("migration against the previous run", rows=len(scored)):
-            previous_dir, previous, history = _earlier_runs(output_dir, tx.as_of, plan)
-            previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
-            migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
-                                previous_as_of=previous_as_of)
-            table = migration.customers
-
-        with step("campaigns: suppression, holdout, caps", rows=len(table)):
-            flags = customer_flags(table, as_of=tx.as_of, layout=layout,  # the tool's rules
-                                   suppression=suppressions, consents=consents)
-            for column in ("email", "email_valid", "email_consent"):
-                if column in flags:
-                    table[column] = flags[column]
-            assignment = assign_campaigns(
-                table, plan, as_of=tx.as_of,
-                suppressed=flags["suppressed"].to_numpy(),
-                contact_history=history,
-                quarantined=flags["quarantined"].to_numpy(),
-                no_consent=(~flags["email_consent"].to_numpy(dtype=bool)
-                            if consents is not None else None),
-            )
-            table = pd.concat([table, assignment], axis=1)
-            resurrection = [c.name for c in plan if c.type == "resurrection"]
-            resurrected = table["campaign"].isin(resurrection)
-            targets = table.loc[resurrected, "customer_id"]
-            for column, values in suggest_items(local, table, targets=targets).items():
-                table[column] = values.set_axis(table.index)  # NA but for the targets
-            counts = campaign_counts(table, plan).reset_index()
-
+        on_spark = spark and isinstance(seg, engine.SparkSegmentation)
+        previous_dir, previous, history = _earlier_runs(output_dir, tx.as_of, plan,
+                                                        migration=not on_spark)
+        previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
+        clustering = None
+        if on_spark:  # the customer table stays on Spark (issue 13)
+            previous = previous_dir / CUSTOMERS_FILE if previous_dir else None
+            table, migration, counts = _spark_steps(
+                engine, plan, layout, tx, seg, rule_set, previous, previous_as_of,
+                history, suppressions, consents)
+            # the KPI report and the CLV columns read (customer_id, segment) from Parquet
+            engine.write_parts(table.select("customer_id", "segment"), handoff / "segments")
+            segments_of: Any = SegmentFiles(handoff / "segments")
+        else:
+            clustering = _clustering(config, frozen, seg.customers)
+            scored = clustering.customers if clustering is not None else seg.customers
+            table, migration, counts = _driver_steps(
+                plan, layout, tx, local, scored, rule_set, previous, previous_as_of, history,
+                suppressions, consents)
+            segments_of = table[["customer_id", "segment"]]
         triggers = (trigger_lists(migration, config.migration.triggers)
                     if migration.has_previous else {})  # first run: everyone is "new"
         with step("KPI report"):
-            kpi = _kpi_report(config, local, table[["customer_id", "segment"]], saved_clv)
+            kpi = _kpi_report(config, local, segments_of, saved_clv)
         warnings += kpi.warnings
         local.con.close()  # every query is done: free DuckDB's tables before writing
 
@@ -473,11 +470,79 @@ def run_weekly(
                         counts=counts, kpi=kpi, suppressions=suppressions, consents=consents,
                         objected=objected, compliance=compliance, previous_dir=previous_dir,
                         clustering=clustering, fitted_here=scorer is None, model=model,
-                        warnings=warnings,
-                        table=_spark_table(engine, tx, table) if spark else None)
+                        warnings=warnings, segment_ids=segments_of,
+                        table=(_spark_customers(engine, seg, table) if on_spark
+                               else _spark_table(engine, tx, table) if spark else None))
         manifest = publish_run(run, run_dir, force=force)
         return RunResult(run_dir, tx.as_of, table, run.segments, counts, manifest, model, warnings,
                          quality=tx.report)
+
+
+def _driver_steps(plan: tuple[Campaign, ...], layout: str, tx: Any, local: Transactions,
+                  scored: pd.DataFrame, rule_set: Any, previous: pd.DataFrame | None,
+                  previous_as_of: dt.date | None, history: pd.DataFrame,
+                  suppressions: SuppressionList, consents: ConsentList | None
+                  ) -> tuple[pd.DataFrame, Migration, pd.DataFrame]:
+    """Migration, campaigns and suggestions on the driver: the customer table, migration, counts."""
+    with step("migration against the previous run", rows=len(scored)):
+        migration = migrate(scored, previous, tx.as_of, order=rule_set.segments,
+                            previous_as_of=previous_as_of)
+        table = migration.customers
+
+    with step("campaigns: suppression, holdout, caps", rows=len(table)):
+        flags = customer_flags(table, as_of=tx.as_of, layout=layout,  # the tool's rules
+                               suppression=suppressions, consents=consents)
+        for column in ("email", "email_valid", "email_consent"):
+            if column in flags:
+                table[column] = flags[column]
+        assignment = assign_campaigns(
+            table, plan, as_of=tx.as_of,
+            suppressed=flags["suppressed"].to_numpy(),
+            contact_history=history,
+            quarantined=flags["quarantined"].to_numpy(),
+            no_consent=(~flags["email_consent"].to_numpy(dtype=bool)
+                        if consents is not None else None),
+        )
+        table = pd.concat([table, assignment], axis=1)
+        resurrected = table["campaign"].isin(_resurrection(plan))
+        targets = table.loc[resurrected, "customer_id"]
+        for column, values in suggest_items(local, table, targets=targets).items():
+            table[column] = values.set_axis(table.index)  # NA but for the targets
+        counts = campaign_counts(table, plan).reset_index()
+    return table, migration, counts
+
+
+def _spark_steps(engine: ModuleType, plan: tuple[Campaign, ...], layout: str, tx: Any,
+                 seg: Any, rule_set: Any, previous: Path | None,
+                 previous_as_of: dt.date | None, history: pd.DataFrame,
+                 suppressions: SuppressionList, consents: ConsentList | None
+                 ) -> tuple[Any, Migration, pd.DataFrame]:
+    """Migration, campaigns and suggestions on Spark: the customer table never leaves it.
+
+    The same steps as :func:`_driver_steps`, by :mod:`rfm_engine.engines.spark`'s
+    ``migrate``, ``assign_campaigns``, ``suggest_items`` and ``campaign_counts``. The
+    segmented customers and the final table are persisted (each is read by several
+    steps) and unpersisted with the lines when the run ends, however it ends
+    (``tx.release``).
+    """
+    scored = tx.hold(seg.customers)
+    with step("migration against the previous run (spark)"):
+        migration = engine.migrate(scored, previous, tx.as_of, order=rule_set.segments,
+                                   previous_as_of=previous_as_of)
+    with step("campaigns: suppression, holdout, caps (spark)"):
+        assigned = engine.assign_campaigns(
+            migration.customers, plan, as_of=tx.as_of, layout=layout,
+            suppression=suppressions, consents=consents, contact_history=history)
+        suggested = engine.suggest_items(tx, assigned,
+                                         targets=engine.in_campaigns(_resurrection(plan)))
+        table = tx.hold(suggested)
+        counts = engine.campaign_counts(table, plan).reset_index()
+    return table, migration, counts
+
+
+def _resurrection(plan: tuple[Campaign, ...]) -> list[str]:
+    """Return the resurrection campaigns of ``plan`` (their targets get suggestions)."""
+    return [c.name for c in plan if c.type == "resurrection"]
 
 
 def _remove_objected_spark(engine: ModuleType, consents: ConsentList | None,
@@ -494,8 +559,13 @@ def _remove_objected_spark(engine: ModuleType, consents: ConsentList | None,
     return removed
 
 
+def _spark_customers(engine: ModuleType, seg: Any, table: Any) -> Any:
+    """Return the Spark run's customer table for publishing, as Spark computed it."""
+    return engine.SparkCustomers(table, rows=int(seg.summary["customers"].sum()))
+
+
 def _spark_table(engine: ModuleType, tx: Any, customers: pd.DataFrame) -> Any:
-    """Return the Spark run's customer table for publishing (written by Spark)."""
+    """Return a collected (clustered) customer table back on Spark, for publishing."""
     return engine.SparkCustomers(
         engine.from_pandas(tx, customers.astype(file_dtypes(customers))), rows=len(customers))
 
@@ -506,6 +576,11 @@ def _frozen_model(config: Config) -> SegmentationModel | None:
         return None
     return load_frozen(config.scoring.model, folder=config.scoring.models_dir,
                        rules=config.segments.rules)
+
+
+def _clusters(config: Config, frozen: SegmentationModel | None) -> bool:
+    """Whether the run clusters: a frozen model with a clusterer, or ``[clustering] enabled``."""
+    return (frozen is not None and frozen.clusterer_ is not None) or config.clustering.enabled
 
 
 def _clustering(config: Config, frozen: SegmentationModel | None,

@@ -60,6 +60,7 @@ from .handoff import (
     persisted,
     without_customers,
     write_customers,
+    write_parts,
 )
 from .loading import SparkTransactions, load_transactions
 from .migration import SparkMigration, migrate
@@ -82,5 +83,5 @@ __all__ = ["DEFAULT_ACCURACY", "SESSION_CONF", "SparkClustering", "SparkCustomer
            "holdout_draw", "in_campaigns", "load_transactions", "migrate", "orders_frame",
            "people", "persisted", "score_columns", "score_segments", "segment_column",
            "segment_customers", "segment_summary", "spark_session", "suggest_items",
-           "with_scores", "without_customers", "write_customers",
+           "with_scores", "without_customers", "write_customers", "write_parts",
            "holdout_purchases", "repeat_purchase_days"]

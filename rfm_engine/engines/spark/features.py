@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -42,7 +41,7 @@ def orders_frame(tx: SparkTransactions) -> DataFrame:
         return tx._orders
     with step("grouping orders (spark)"):
         tx.frame.createOrReplaceTempView("transactions")
-        orders = tx.spark.sql(grouped_lines_sql()).persist(StorageLevel.MEMORY_AND_DISK)
+        orders = tx.hold(tx.spark.sql(grouped_lines_sql()))
         tx.spark.catalog.dropTempView("transactions")
         tx._orders = orders
         if tx.has_order_id:
@@ -87,7 +86,7 @@ def customer_frame_spark(tx: SparkTransactions) -> DataFrame:
     EmptyResultError
         No customer with a purchase.
     """
-    table = _customer_table(tx).persist(StorageLevel.MEMORY_AND_DISK)
+    table = tx.hold(_customer_table(tx))
     with step("counting customers (spark)"):
         other, customers, buyers = table.agg(
             F.coalesce(F.sum("_other_orders"), F.lit(0)), F.count(F.lit(1)),

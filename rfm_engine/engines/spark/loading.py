@@ -86,6 +86,21 @@ class SparkTransactions:
     report: DataQualityReport = field(repr=False)
     max_shared_order_fraction: float = DEFAULT_MAX_SHARED_ORDER_FRACTION
     _orders: DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+    _held: list[DataFrame] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def hold(self, frame: DataFrame) -> DataFrame:
+        """Persist ``frame`` (memory, then disk) until :meth:`release`; return it."""
+        self._held.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+        return frame
+
+    def release(self) -> None:
+        """Unpersist what was persisted for these lines: the lines, orders, customer table.
+
+        The weekly run calls it when it ends, however it ends: a long-lived session
+        (a notebook, a test session) does not keep every run's tables in its memory.
+        """
+        while self._held:
+            self._held.pop().unpersist()
 
     @property
     def has_order_id(self) -> bool:
@@ -577,11 +592,13 @@ def load_transactions(
                 *(["order_id"] if "order_id" in mapping else []),
                 *(c for c in _TEXT_COLUMNS if c in mapping)]
         # Kept for the steps that read the lines (orders, contacts): parsed once.
-        frame = valid.filter(keep).select(*kept).persist(StorageLevel.MEMORY_AND_DISK)
+        frame = valid.filter(keep).select(*kept)
     check_drops(report, src.name, max_drop_fraction)
     src.check_unchanged()
-    return SparkTransactions(spark, frame, src, mapping, as_of_date, window_start, report,
-                             max_shared_order_fraction)
+    tx = SparkTransactions(spark, frame, src, mapping, as_of_date, window_start, report,
+                           max_shared_order_fraction)
+    tx.hold(frame)
+    return tx
 
 
 def _read_csv_errors(src: Source, delimiter: str | None, encoding: str | None,

@@ -22,9 +22,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ...core.features import arrow_frame
 from ...errors import InputError
 from ...io._validation import as_date, require_columns
 from ...measurement.migration import GONE, NEW, Migration
+from .features import arrow_customers
 from .session import pandas_conversion
 
 __all__ = ["SparkMigration", "migrate"]
@@ -57,9 +59,9 @@ class SparkMigration(Migration):
         """
         now = F.col("segment") == segment
         before = F.coalesce(F.col("previous_segment") == segment, F.lit(False))
-        rows = self.customers.filter(now & ~before).orderBy("customer_id")
-        with pandas_conversion():
-            return rows.toPandas()
+        rows = self.customers.filter(now & ~before)
+        with pandas_conversion():  # the DuckDB engine's types (dates as date32)
+            return arrow_frame(arrow_customers(rows.toArrow()))
 
 
 def migrate(

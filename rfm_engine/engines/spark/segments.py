@@ -24,6 +24,7 @@ from ...core.pipeline import (
     Segmentation,
     finish_summary,
     fit_recording,
+    money_parts,
     segmentation_notes,
 )
 from ...core.scoring import RFMScorer
@@ -125,11 +126,14 @@ def score_segments(customers: DataFrame, scorer: RFMScorer, rule_set: RuleSet) -
 def segment_summary(customers: DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
     """Return the segment table of :func:`rfm_engine.core.pipeline.segment_summary` from Spark.
 
-    One aggregation per segment on Spark, collected (a row per segment) and finished by
-    :func:`~rfm_engine.core.pipeline.finish_summary`. Counts and shares are those of the
-    pandas table; sums and means of ``monetary`` may differ in the last bits (Spark adds in
-    another order). Without ``order``, segments come in the order of their first customer
-    by ``customer_id`` (the pandas order on the customer table, which is sorted by id).
+    One aggregation on Spark per segment and binary exponent of ``monetary``, collected (a
+    few rows per segment) and finished by :func:`~rfm_engine.core.pipeline.finish_summary`.
+    The same values as the pandas table, bit for bit: ``monetary`` is split exactly by
+    :func:`~rfm_engine.core.pipeline.money_parts` (in a pandas UDF) into integers Spark adds
+    without loss, and the revenue rounded once on the driver; the means of the integer
+    ``recency_days`` and ``frequency`` are integer sums divided once. Without ``order``,
+    segments come in the order of their first customer by ``customer_id`` (the pandas
+    order on the customer table, which is sorted by id).
 
     Parameters
     ----------
@@ -144,18 +148,38 @@ def segment_summary(customers: DataFrame, order: Sequence[str] | None = None) ->
     """
     require_columns(customers, ["customer_id", "segment", *RFM_FEATURES], _CUSTOMERS)
     with step("summarising segments (spark)"), pandas_conversion():
-        table = customers.groupBy("segment").agg(
+        parts = _money_parts(F.col("monetary").cast("double"))
+        rows = customers.groupBy("segment", parts["exponent"].alias("exponent")).agg(
             F.count(F.lit(1)).alias("customers"),
-            F.sum(F.col("monetary").cast("double")).alias("revenue"),
-            F.avg("recency_days").alias("mean_recency_days"),
-            F.avg("frequency").alias("mean_frequency"),
-            F.avg(F.col("monetary").cast("double")).alias("mean_monetary"),
+            F.sum("recency_days").alias("recency_sum"),
+            F.count("recency_days").alias("recency_n"),
+            F.sum("frequency").alias("frequency_sum"),
+            F.count("frequency").alias("frequency_n"),
+            F.sum(parts["high"]).alias("high"), F.sum(parts["low"]).alias("low"),
+            F.sum(parts["n"]).alias("n"),
             F.min("customer_id").alias("_first"),
         ).toPandas()
+    grouped = rows.groupby("segment", sort=False)
+    table = pd.DataFrame({"customers": grouped["customers"].sum(),
+                          "_first": grouped["_first"].min()})
+    for name in ("recency", "frequency"):  # one division of exact integer sums
+        sums = grouped[f"{name}_sum"].agg(lambda v: sum(v.dropna().tolist()))
+        counts = grouped[f"{name}_n"].sum()
+        table[f"mean_{name}" + ("_days" if name == "recency" else "")] = [
+            sums[s] / int(counts[s]) if counts[s] else float("nan") for s in table.index]
     table = table.sort_values("_first", kind="stable").drop(columns="_first")
-    table = table.astype({"customers": "int64"}).set_index("segment")
-    n_customers = int(table["customers"].sum())
-    return finish_summary(table, n_customers, float(table["revenue"].sum()), order)
+    money = rows[["segment", "exponent", "high", "low", "n"]]
+    return finish_summary(table.astype({"customers": "int64"}), money, order)
+
+
+def _money_parts(value: Column) -> Column:
+    """:func:`~rfm_engine.core.pipeline.money_parts` of a double Column, as a struct."""
+    def split(values: pd.Series) -> pd.DataFrame:
+        return money_parts(values).reset_index(drop=True)
+
+    with pandas_conversion():
+        udf = F.pandas_udf(split, "exponent long, high long, low long, n long")  # type: ignore[call-overload]
+        return udf(value)
 
 
 @dataclass
@@ -183,12 +207,15 @@ class SparkSegmentation(Segmentation):
         """Collect the customers to the driver: the pandas Segmentation, sorted by id.
 
         The same table as :func:`rfm_engine.core.pipeline.segment_customers` (columns,
-        types, order); its ``summary`` is then computed by pandas, as the DuckDB engine's.
+        types, order); its ``summary`` is the one Spark aggregated (the same values as
+        pandas', not computed again).
         """
         with step("collecting segmented customers (spark)"), pandas_conversion():
             arrow = self.customers.toArrow()
-        return Segmentation(arrow_frame(arrow_customers(arrow)), self.scorer, self.rules,
-                            list(self.warnings))
+        collected = Segmentation(arrow_frame(arrow_customers(arrow)), self.scorer, self.rules,
+                                 list(self.warnings))
+        collected.__dict__["summary"] = self.segment_table  # the cached property, computed
+        return collected
 
 
 def segment_customers(

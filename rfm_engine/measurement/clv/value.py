@@ -670,8 +670,9 @@ def segment_clv(summary: pd.DataFrame, customers: pd.DataFrame,
     ----------
     summary : DataFrame
         The segment table (:func:`rfm_engine.segment_summary`), one row per ``segment``.
-    customers : DataFrame
-        ``customer_id`` and ``segment`` of every customer.
+    customers : DataFrame or SegmentFiles
+        ``customer_id`` and ``segment`` of every customer (or
+        :class:`~rfm_engine.measurement.kpis.SegmentFiles`: Parquet read by DuckDB).
     result : CLVResult or None
         The CLV fit of the same customers; None when the models could not be fitted (or
         were not asked for): the three columns are then null.
@@ -699,8 +700,10 @@ def segment_clv(summary: pd.DataFrame, customers: pd.DataFrame,
         return out
     # In the order of the CLV table (the summary's), whatever the order of ``customers``:
     # the sums do not depend on how the engine ordered the customer table.
-    predicted = result.customers[["customer_id", "clv", "p_alive"]].merge(
-        customers[["customer_id", "segment"]], on="customer_id", how="inner")
+    frame = result.customers[["customer_id", "clv", "p_alive"]]
+    predicted = (frame.merge(customers[["customer_id", "segment"]], on="customer_id",
+                             how="inner") if isinstance(customers, pd.DataFrame)
+                 else customers.attach(frame))  # measurement.kpis.SegmentFiles
     grouped = predicted.groupby("segment", observed=True, sort=False)
     table = pd.DataFrame({"predicted_clv": grouped["clv"].sum(),
                           "mean_clv": grouped["clv"].mean(),
