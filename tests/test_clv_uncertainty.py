@@ -284,6 +284,27 @@ def test_segment_clv_sums_and_means_per_segment():
     assert list(unfit.columns) == [*summary.columns, *SEGMENT_CLV_COLUMNS]
 
 
+def test_segment_clv_from_parquet_files_equals_the_table(tmp_path):
+    """The Spark run's (customer_id, segment) as Parquet parts, joined by DuckDB."""
+    from rfm_engine.measurement.kpis import SegmentFiles
+
+    rng = np.random.default_rng(3)
+    ids = [f"c{i}" for i in range(500)]
+    customers = pd.DataFrame({"customer_id": ids, "segment": rng.choice(["a", "b", "c"], 500)})
+    (tmp_path / "parts").mkdir()
+    for number, rows in enumerate((customers.iloc[::2], customers.iloc[1::2])):
+        rows.to_parquet(tmp_path / "parts" / f"part-{number:05d}.parquet", index=False)
+    summary = pd.DataFrame({"segment": ["a", "b", "c", "empty"], "customers": [1, 1, 1, 0]})
+
+    class Fit:
+        customers = pd.DataFrame({"customer_id": ids[::-1] + ["gone"],
+                                  "clv": rng.random(501) * 100, "p_alive": rng.random(501)})
+
+    expected = segment_clv(summary, customers, Fit())
+    got = segment_clv(summary, SegmentFiles(tmp_path / "parts"), Fit())
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
 def _config(folder: Path, transactions: Path, extra: str = "") -> Path:
     mapping = {"customer_id": "Customer ID", "order_id": "Invoice",
                "order_date": "InvoiceDate", "quantity": "Quantity", "unit_price": "Price",

@@ -669,3 +669,15 @@ def test_bad_segments_are_refused(tx, segments, error, match):
 def test_bad_costs_are_refused(tx, costs, period, error, match):
     with pytest.raises(error, match=match):
         transaction_kpis(tx, period=period, costs=costs)
+
+
+def test_segments_read_from_parquet_files_give_the_same_tables(tx, segments, tmp_path):
+    """The weekly run on Spark hands (customer_id, segment) over as Parquet files."""
+    from rfm_engine.measurement.kpis import SegmentFiles
+
+    path = tmp_path / "segments.parquet"
+    segments.to_parquet(path, index=False)
+    expected = transaction_kpis(tx, by="segment", segments=segments, churn_days=30).to_frame()
+    got = transaction_kpis(tx, by="segment", segments=SegmentFiles(path),
+                           churn_days=30).to_frame()
+    pd.testing.assert_frame_equal(got, expected)

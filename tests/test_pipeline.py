@@ -107,3 +107,35 @@ def test_each_customer_one_segment_and_order_independent(rows, rules, seed):
     assert got.segment.isin(load_rules(rules).segments).all()
     assert got[["r_score", "f_score", "m_score"]].apply(lambda s: s.between(1, 5)).all().all()
     assert np.all(got.groupby("r_score").recency_days.max().diff().dropna() <= 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e12, 1e12), st.just(float("nan")),
+                          st.decimals(-1e6, 1e6, places=4).map(float)), max_size=80),
+       st.randoms(use_true_random=False))
+def test_money_sum_is_the_exact_sum_rounded_once_in_any_order(values, rng):
+    import math
+
+    from rfm_engine.core.pipeline import money_parts, money_sum
+
+    expected = math.fsum(v for v in values if not math.isnan(v))  # correctly rounded
+    parts = money_parts(pd.Series(values, dtype="float64"))
+    assert money_sum(parts) == expected
+    assert parts["n"].sum() == sum(not math.isnan(v) for v in values)
+    shuffled = parts.sample(frac=1, random_state=rng.randrange(2**32))
+    halves = [shuffled.iloc[: len(shuffled) // 2], shuffled.iloc[len(shuffled) // 2:]]
+    summed = pd.concat([h.groupby("exponent")[["high", "low"]].sum().reset_index()
+                        for h in halves])  # partial sums, as an engine's partitions give
+    assert money_sum(summed) == expected
+
+
+def test_segment_revenue_does_not_depend_on_the_order_of_the_customers():
+    frame = pd.DataFrame({"segment": ["a"] * 10 + ["b"] * 3,
+                          "monetary": [0.1] * 10 + [1e16, 1.0, -1e16],
+                          "recency_days": range(13), "frequency": [1] * 13})
+    assert sum([0.1] * 10) != 1.0  # added in order, the floats lose the last bit
+    for order in (frame, frame.iloc[::-1]):
+        summary = segment_summary(order).set_index("segment")
+        assert summary.loc["a", "revenue"] == 1.0 and summary.loc["b", "revenue"] == 1.0
+        assert summary.loc["a", "mean_monetary"] == 0.1
+        assert summary.loc["a", "revenue_share"] == 0.5

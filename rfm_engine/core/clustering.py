@@ -66,6 +66,7 @@ from ..errors import ConfigError, InputError
 from ..io._validation import is_int, require_columns
 from ..io.writers import figure_writer, write_all
 from ..plotting import new_axes
+from .pipeline import money_by, money_totals, with_money
 
 # sklearn.cluster, .metrics, .pipeline and .preprocessing are imported where they are used:
 # importing them costs more than the scorer's sklearn.base, and a frozen model or a run
@@ -954,17 +955,14 @@ class Clustering:
     def summary(self) -> pd.DataFrame:
         """Per cluster: customers, share, revenue, revenue share and mean R, F, M."""
         grouped = self.customers.groupby("cluster", sort=True)
-        table = pd.DataFrame(
-            {
-                "customers": grouped.size(),
-                "revenue": grouped["monetary"].sum(),
-                "mean_recency_days": grouped["recency_days"].mean(),
-                "mean_frequency": grouped["frequency"].mean(),
-                "mean_monetary": grouped["monetary"].mean(),
-            }
-        )
-        return finish_cluster_summary(table, self.names, len(self.customers),
-                                      float(self.customers["monetary"].sum()))
+        table = pd.DataFrame({"customers": grouped.size(),
+                              "mean_recency_days": grouped["recency_days"].mean(),
+                              "mean_frequency": grouped["frequency"].mean()})
+        # revenue: exact sums rounded once, as the segment table's (any engine, any order)
+        revenue, counts, total = money_totals(
+            money_by(self.customers["cluster"], self.customers["monetary"]), "cluster")
+        return finish_cluster_summary(with_money(table, revenue, counts), self.names,
+                                      len(self.customers), total)
 
     def metrics(self) -> dict[str, float | int | None]:
         """Numbers worth tracking across runs: k, silhouette, inertia and the ARI.

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from pandas.api.extensions import ExtensionArray
 
 __all__ = ["MONEY_PARTS", "RFM_FEATURES", "Segmentation", "finish_summary", "fit_recording",
-           "money_parts", "money_sum", "score_customers", "segment_customers",
-           "segment_summary", "segmentation_notes"]
+           "money_by", "money_parts", "money_sum", "money_totals", "score_customers",
+           "segment_customers", "segment_summary", "segmentation_notes", "with_money"]
 
 #: The customer-table columns the scorer reads, in order.
 RFM_FEATURES = ["recency_days", "frequency", "monetary"]
@@ -205,10 +205,7 @@ def segment_summary(customers: pd.DataFrame, order: Sequence[str] | None = None)
         "mean_recency_days": grouped["recency_days"].mean(),
         "mean_frequency": grouped["frequency"].mean(),
     })
-    parts = money_parts(customers["monetary"]).assign(segment=customers["segment"])
-    money = parts.groupby(["segment", "exponent"], sort=False, observed=True)[
-        ["high", "low", "n"]].sum().reset_index()
-    return finish_summary(table, money, order)
+    return finish_summary(table, money_by(customers["segment"], customers["monetary"]), order)
 
 
 #: Columns of :func:`money_parts`: ``value = (high * 2**26 + low) * 2**exponent``, ``n``
@@ -252,6 +249,51 @@ def money_parts(values: pd.Series | np.ndarray) -> pd.DataFrame:
     }, index=index)
 
 
+def money_by(keys: pd.Series, values: pd.Series) -> pd.DataFrame:
+    """Return the sums of :func:`money_parts` of ``values`` per key and exponent.
+
+    Parameters
+    ----------
+    keys : Series
+        The group of each value (a segment, a cluster), named.
+    values : Series
+        The amounts, aligned with ``keys``.
+
+    Returns
+    -------
+    DataFrame
+        ``<keys.name>, exponent, high, low, n``; :func:`money_totals` finishes it.
+    """
+    parts = money_parts(values).assign(**{str(keys.name): keys})
+    return parts.groupby([str(keys.name), "exponent"], sort=False, observed=True)[
+        ["high", "low", "n"]].sum().reset_index()
+
+
+def money_totals(money: pd.DataFrame, key: str
+                 ) -> tuple[dict[object, float], dict[object, int], float]:
+    """Return the exact sum and the count of values per key, and the exact total.
+
+    Parameters
+    ----------
+    money : DataFrame
+        ``key, exponent, high, low, n``: :func:`money_by`, or the same sums from another
+        engine (any grouping finer than the key).
+    key : str
+        The key column.
+
+    Returns
+    -------
+    tuple
+        Key to its sum (rounded once), key to its count of values, and the total of all
+        (rounded once: not the sum of the rounded sums).
+    """
+    sums = {k: money_sum(rows) for k, rows in money.groupby(key, sort=False, observed=True)}
+    counts = {k: int(n) for k, n in
+              money.groupby(key, sort=False, observed=True)["n"].sum().items()}
+    total = money_sum(money.groupby("exponent")[["high", "low"]].sum().reset_index())
+    return sums, counts, total
+
+
 def money_sum(parts: pd.DataFrame) -> float:
     """Return the exact sum of values split by :func:`money_parts`, correctly rounded.
 
@@ -283,6 +325,22 @@ def money_sum(parts: pd.DataFrame) -> float:
     return total / (1 << -base) if base < 0 else float(total << base)  # rounded once
 
 
+def with_money(table: pd.DataFrame, revenue: Mapping[object, float],
+               counts: Mapping[object, int]) -> pd.DataFrame:
+    """Return ``customers``, ``revenue``, the means of ``table`` and ``mean_monetary``.
+
+    ``table``: indexed by key, ``customers, mean_recency_days, mean_frequency``;
+    ``revenue`` and ``counts``: of :func:`money_totals`. The mean of ``monetary`` is the
+    revenue divided by the count of values (NaN without one).
+    """
+    return table[["customers"]].assign(
+        revenue=[revenue.get(k, 0.0) for k in table.index],
+        mean_recency_days=table["mean_recency_days"],
+        mean_frequency=table["mean_frequency"],
+        mean_monetary=[revenue.get(k, 0.0) / n if (n := counts.get(k, 0)) else np.nan
+                       for k in table.index])
+
+
 def finish_summary(table: pd.DataFrame, money: pd.DataFrame,
                    order: Sequence[str] | None = None) -> pd.DataFrame:
     """Add revenue and the shares, and order the segments: :func:`segment_summary`'s end.
@@ -305,17 +363,9 @@ def finish_summary(table: pd.DataFrame, money: pd.DataFrame,
     DataFrame
         As :func:`segment_summary`.
     """
-    revenue = {segment: money_sum(rows) for segment, rows in
-               money.groupby("segment", sort=False, observed=True)}
-    values = money.groupby("segment", sort=False, observed=True)["n"].sum()
-    table = table[["customers"]].assign(
-        revenue=[revenue.get(s, 0.0) for s in table.index],
-        mean_recency_days=table["mean_recency_days"],
-        mean_frequency=table["mean_frequency"],
-        mean_monetary=[revenue.get(s, 0.0) / n if (n := int(values.get(s, 0))) else np.nan
-                       for s in table.index])
+    revenue, values, total_revenue = money_totals(money, "segment")
+    table = with_money(table, revenue, values)
     n_customers = int(table["customers"].sum())
-    total_revenue = money_sum(money.groupby("exponent")[["high", "low"]].sum().reset_index())
     if order is not None:
         table = table.reindex(list(order) + [s for s in table.index if s not in order])
         table[["customers", "revenue"]] = table[["customers", "revenue"]].fillna(0)

@@ -66,7 +66,7 @@ from ..measurement.migration import (
 )
 from ..progress import step
 from ..reports.kpi_report import report_kpis, saved_clv_params
-from .publish import CustomerTable, file_dtypes, publish_run
+from .publish import CustomerTable, publish_run
 
 if TYPE_CHECKING:  # k-means (scikit-learn) is imported only by a run that clusters
     from ..core.clustering import Clustering
@@ -418,8 +418,6 @@ def run_weekly(
                 engine.customer_frame_spark(tx), rules=rule_set, n_bins=config.scoring.n_bins,
                 edges=config.scoring.edges, scorer=scorer,
                 **config.scoring.spark_fit_options())
-            if _clusters(config, frozen):  # k-means on the driver (so far): collected
-                seg = seg.collect()
             # The driver-side steps (KPIs, CLV) read Spark's Parquet with DuckDB, from a
             # hidden folder beside the run (removed at the end; a killed run's is removed
             # by the next run's lock, as a staging folder).
@@ -434,16 +432,18 @@ def run_weekly(
             local = tx
         warnings = (stale + list(tx.report.warnings) + seg.warnings
                     + check_plan(plan, rule_set.segments))
-        on_spark = spark and isinstance(seg, engine.SparkSegmentation)
         previous_dir, previous, history = _earlier_runs(output_dir, tx.as_of, plan,
-                                                        migration=not on_spark)
+                                                        migration=not spark)
         previous_as_of = dt.date.fromisoformat(previous_dir.name) if previous_dir else None
-        clustering = None
-        if on_spark:  # the customer table stays on Spark (issue 13)
+        if spark:  # the customer table stays on Spark (issue 13)
+            clustering = _clustering(config, frozen, seg.customers, engine=engine)
+            if clustering is not None:
+                tx.hold(clustering.labelled)  # persisted by k-means: released with the rest
             previous = previous_dir / CUSTOMERS_FILE if previous_dir else None
             table, migration, counts = _spark_steps(
-                engine, plan, layout, tx, seg, rule_set, previous, previous_as_of,
-                history, suppressions, consents)
+                engine, plan, layout, tx,
+                clustering.customers if clustering is not None else seg.customers, rule_set,
+                previous, previous_as_of, history, suppressions, consents)
             # the KPI report and the CLV columns read (customer_id, segment) from Parquet
             engine.write_parts(table.select("customer_id", "segment"), handoff / "segments")
             segments_of: Any = SegmentFiles(handoff / "segments")
@@ -471,8 +471,8 @@ def run_weekly(
                         objected=objected, compliance=compliance, previous_dir=previous_dir,
                         clustering=clustering, fitted_here=scorer is None, model=model,
                         warnings=warnings, segment_ids=segments_of,
-                        table=(_spark_customers(engine, seg, table) if on_spark
-                               else _spark_table(engine, tx, table) if spark else None))
+                        table=(engine.SparkCustomers(table, rows=_customers(seg))
+                               if spark else None))
         manifest = publish_run(run, run_dir, force=force)
         return RunResult(run_dir, tx.as_of, table, run.segments, counts, manifest, model, warnings,
                          quality=tx.report)
@@ -513,7 +513,7 @@ def _driver_steps(plan: tuple[Campaign, ...], layout: str, tx: Any, local: Trans
 
 
 def _spark_steps(engine: ModuleType, plan: tuple[Campaign, ...], layout: str, tx: Any,
-                 seg: Any, rule_set: Any, previous: Path | None,
+                 scored: Any, rule_set: Any, previous: Path | None,
                  previous_as_of: dt.date | None, history: pd.DataFrame,
                  suppressions: SuppressionList, consents: ConsentList | None
                  ) -> tuple[Any, Migration, pd.DataFrame]:
@@ -521,11 +521,11 @@ def _spark_steps(engine: ModuleType, plan: tuple[Campaign, ...], layout: str, tx
 
     The same steps as :func:`_driver_steps`, by :mod:`rfm_engine.engines.spark`'s
     ``migrate``, ``assign_campaigns``, ``suggest_items`` and ``campaign_counts``. The
-    segmented customers and the final table are persisted (each is read by several
-    steps) and unpersisted with the lines when the run ends, however it ends
+    segmented (or clustered) customers and the final table are persisted (each is read
+    by several steps) and unpersisted with the lines when the run ends, however it ends
     (``tx.release``).
     """
-    scored = tx.hold(seg.customers)
+    scored = tx.hold(scored)
     with step("migration against the previous run (spark)"):
         migration = engine.migrate(scored, previous, tx.as_of, order=rule_set.segments,
                                    previous_as_of=previous_as_of)
@@ -559,15 +559,9 @@ def _remove_objected_spark(engine: ModuleType, consents: ConsentList | None,
     return removed
 
 
-def _spark_customers(engine: ModuleType, seg: Any, table: Any) -> Any:
-    """Return the Spark run's customer table for publishing, as Spark computed it."""
-    return engine.SparkCustomers(table, rows=int(seg.summary["customers"].sum()))
-
-
-def _spark_table(engine: ModuleType, tx: Any, customers: pd.DataFrame) -> Any:
-    """Return a collected (clustered) customer table back on Spark, for publishing."""
-    return engine.SparkCustomers(
-        engine.from_pandas(tx, customers.astype(file_dtypes(customers))), rows=len(customers))
+def _customers(seg: Segmentation) -> int:
+    """Return the number of customers segmented (from the segment table)."""
+    return int(seg.summary["customers"].sum())
 
 
 def _frozen_model(config: Config) -> SegmentationModel | None:
@@ -578,22 +572,26 @@ def _frozen_model(config: Config) -> SegmentationModel | None:
                        rules=config.segments.rules)
 
 
-def _clusters(config: Config, frozen: SegmentationModel | None) -> bool:
-    """Whether the run clusters: a frozen model with a clusterer, or ``[clustering] enabled``."""
-    return (frozen is not None and frozen.clusterer_ is not None) or config.clustering.enabled
+def _clustering(config: Config, frozen: SegmentationModel | None, customers: Any, *,
+                engine: ModuleType | None = None) -> Clustering | None:
+    """k-means beside the rule segments: the frozen model's clusterer, else ``[clustering]``.
 
-
-def _clustering(config: Config, frozen: SegmentationModel | None,
-                customers: pd.DataFrame) -> Clustering | None:
-    """k-means beside the rule segments: the frozen model's clusterer, else ``[clustering]``."""
+    With ``engine`` (:mod:`rfm_engine.engines.spark`), on Spark: the same sample, fit,
+    labels and names, the customers staying there.
+    """
     if frozen is not None and frozen.clusterer_ is not None:
+        if engine is not None:
+            return engine.apply_clusterer(customers, frozen.clusterer_)
         from ..core.clustering import apply_clusterer
 
         return apply_clusterer(customers, frozen.clusterer_)
     settings = config.clustering
     if not settings.enabled:
         return None
-    from ..core.clustering import cluster_customers
+    if engine is not None:
+        cluster_customers: Any = engine.cluster_customers
+    else:
+        from ..core.clustering import cluster_customers
 
     with step("k-means clustering"):
         return cluster_customers(customers, n_clusters=settings.n_clusters,

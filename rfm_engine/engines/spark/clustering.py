@@ -32,7 +32,7 @@ centres), by the same code:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -49,12 +49,13 @@ from ...core.clustering import (
     names_from_counts,
 )
 from ...core.features import arrow_frame
-from ...core.pipeline import RFM_FEATURES
+from ...core.pipeline import RFM_FEATURES, money_totals, with_money
 from ...errors import InputError
 from ...io._validation import require_columns
 from ...progress import step
 from .features import arrow_customers
 from .handoff import persisted
+from .segments import group_sums
 from .session import pandas_conversion
 
 __all__ = ["SparkClustering", "apply_clusterer", "cluster_customers", "fit_clusterer"]
@@ -85,11 +86,15 @@ class SparkClustering(Clustering):
     fitted_here : bool
         The clusterer was fitted on these customers (by :func:`cluster_customers`), not
         frozen: :meth:`collect` then gives it ``labels_``.
+    labelled : pyspark.sql.DataFrame or None
+        The persisted frame of the labels (``customers`` reads it): unpersist it when
+        done (the weekly run does when it ends).
     """
 
     segment_counts: pd.DataFrame | None = None
     n_customers: int = 0
     fitted_here: bool = False
+    labelled: DataFrame | None = field(default=None, repr=False)
 
     @cached_property
     def crosstab(self) -> pd.DataFrame | None:  # type: ignore[override]
@@ -116,21 +121,15 @@ class SparkClustering(Clustering):
     def summary(self) -> pd.DataFrame:  # type: ignore[override]
         """Per cluster: customers, share, revenue, revenue share, mean R, F, M (on Spark).
 
-        Counts and shares equal the pandas table's; sums and means of ``monetary`` may
-        differ in the last bits (Spark adds in another order).
+        The pandas table's values, bit for bit: revenue is summed exactly (one aggregation,
+        :func:`~rfm_engine.engines.spark.segments.group_sums`) and rounded once.
         """
-        monetary = F.col("monetary").cast("double")
-        with step("summarising clusters (spark)"), pandas_conversion():
-            table = self.customers.groupBy("cluster").agg(
-                F.count(F.lit(1)).alias("customers"),
-                F.sum(monetary).alias("revenue"),
-                F.avg(F.col("recency_days").cast("double")).alias("mean_recency_days"),
-                F.avg(F.col("frequency").cast("double")).alias("mean_frequency"),
-                F.avg(monetary).alias("mean_monetary"),
-            ).toPandas()
-        table = table.astype({"cluster": "int64", "customers": "int64"}).set_index("cluster")
-        return finish_cluster_summary(table.sort_index(), self.names, self.n_customers,
-                                      float(table["revenue"].sum()))
+        with step("summarising clusters (spark)"):
+            table, money = group_sums(self.customers, "cluster")
+        table.index = table.index.astype("int64")
+        revenue, counts, total = money_totals(money.astype({"cluster": "int64"}), "cluster")
+        return finish_cluster_summary(with_money(table, revenue, counts).sort_index(),
+                                      self.names, self.n_customers, total)
 
     def collect(self) -> Clustering:
         """Collect the customers to the driver: the pandas Clustering, sorted by id.
@@ -318,7 +317,7 @@ def apply_clusterer(customers: DataFrame, clusterer: Any) -> SparkClustering:
     lookup = F.array(*(F.lit(names[label]) for label in range(clusterer.n_clusters_)))
     out = labelled.withColumn("cluster_name", lookup[F.col("cluster").cast("int")])
     return SparkClustering(out, clusterer, names, segment_counts=segment_counts,
-                           n_customers=n_customers)
+                           n_customers=n_customers, labelled=labelled)
 
 
 def _labels(clusterer: Any) -> Column:

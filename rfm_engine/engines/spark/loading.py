@@ -89,8 +89,14 @@ class SparkTransactions:
     _held: list[DataFrame] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def hold(self, frame: DataFrame) -> DataFrame:
-        """Persist ``frame`` (memory, then disk) until :meth:`release`; return it."""
-        self._held.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+        """Persist ``frame`` (memory, then disk) until :meth:`release`; return it.
+
+        A frame persisted already (by a step that returns it so) is kept as it is, and
+        unpersisted by :meth:`release` too.
+        """
+        if not frame.storageLevel.useMemory and not frame.storageLevel.useDisk:
+            frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._held.append(frame)
         return frame
 
     def release(self) -> None:

@@ -35,8 +35,8 @@ from .features import arrow_customers
 from .scoring import DEFAULT_ACCURACY, ScoreGrid, fit_scorer, with_scores
 from .session import pandas_conversion
 
-__all__ = ["SparkSegmentation", "score_segments", "segment_column", "segment_customers",
-           "segment_summary"]
+__all__ = ["SparkSegmentation", "group_sums", "score_segments", "segment_column",
+           "segment_customers", "segment_summary"]
 
 _CUSTOMERS = "customer table"
 
@@ -147,29 +147,54 @@ def segment_summary(customers: DataFrame, order: Sequence[str] | None = None) ->
     pandas.DataFrame
     """
     require_columns(customers, ["customer_id", "segment", *RFM_FEATURES], _CUSTOMERS)
-    with step("summarising segments (spark)"), pandas_conversion():
+    with step("summarising segments (spark)"):
+        table, money = group_sums(customers, "segment",
+                                  F.min("customer_id").alias("_first"))
+    table = table.sort_values("_first", kind="stable").drop(columns="_first")
+    return finish_summary(table, money, order)
+
+
+def group_sums(customers: DataFrame, key: str, *extra: Column
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Aggregate the customers per ``key`` for a summary table, exactly (one Spark job).
+
+    One aggregation per key and binary exponent of ``monetary`` (split by
+    :func:`~rfm_engine.core.pipeline.money_parts` in a pandas UDF): customers, the sums and
+    counts of ``recency_days`` and ``frequency``, the money parts, and ``extra``
+    aggregates (collected: a few rows per key).
+
+    Returns
+    -------
+    tuple of DataFrame
+        Per key (the index, in Spark's order): ``customers``, ``mean_recency_days``,
+        ``mean_frequency`` (integer sums divided once, as pandas' means of integers) and the
+        ``extra`` columns (min over the rows); and the money parts per key and exponent for
+        :func:`~rfm_engine.core.pipeline.money_totals`.
+    """
+    with pandas_conversion():
         parts = _money_parts(F.col("monetary").cast("double"))
-        rows = customers.groupBy("segment", parts["exponent"].alias("exponent")).agg(
+        rows = customers.groupBy(key, parts["exponent"].alias("exponent")).agg(
             F.count(F.lit(1)).alias("customers"),
             F.sum("recency_days").alias("recency_sum"),
             F.count("recency_days").alias("recency_n"),
             F.sum("frequency").alias("frequency_sum"),
             F.count("frequency").alias("frequency_n"),
             F.sum(parts["high"]).alias("high"), F.sum(parts["low"]).alias("low"),
-            F.sum(parts["n"]).alias("n"),
-            F.min("customer_id").alias("_first"),
+            F.sum(parts["n"]).alias("n"), *extra,
         ).toPandas()
-    grouped = rows.groupby("segment", sort=False)
-    table = pd.DataFrame({"customers": grouped["customers"].sum(),
-                          "_first": grouped["_first"].min()})
-    for name in ("recency", "frequency"):  # one division of exact integer sums
+    grouped = rows.groupby(key, sort=False)
+    extras = [c for c in rows.columns if c not in (
+        key, "exponent", "customers", "recency_sum", "recency_n", "frequency_sum",
+        "frequency_n", "high", "low", "n")]
+    table = pd.DataFrame({"customers": grouped["customers"].sum().astype("int64")})
+    for name, column in (("recency", "mean_recency_days"), ("frequency", "mean_frequency")):
         sums = grouped[f"{name}_sum"].agg(lambda v: sum(v.dropna().tolist()))
         counts = grouped[f"{name}_n"].sum()
-        table[f"mean_{name}" + ("_days" if name == "recency" else "")] = [
-            sums[s] / int(counts[s]) if counts[s] else float("nan") for s in table.index]
-    table = table.sort_values("_first", kind="stable").drop(columns="_first")
-    money = rows[["segment", "exponent", "high", "low", "n"]]
-    return finish_summary(table.astype({"customers": "int64"}), money, order)
+        table[column] = [sums[k] / int(counts[k]) if counts[k] else float("nan")
+                         for k in table.index]
+    for column in extras:
+        table[column] = grouped[column].min()
+    return table, rows[[key, "exponent", "high", "low", "n"]]
 
 
 def _money_parts(value: Column) -> Column:
