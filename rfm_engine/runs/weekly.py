@@ -88,7 +88,9 @@ class RunResult:
     as_of : datetime.date
         Inclusive observation end of the run.
     customers : DataFrame
-        Every customer with features, scores, segment, migration and campaign columns.
+        Every customer with features, scores, segment, migration and campaign columns
+        (a run on Spark: a Spark DataFrame, lazy, as ``customers.parquet`` holds it; read
+        the run's folder rather than collect it).
     segments : DataFrame
         The segment summary table.
     campaigns : DataFrame
@@ -105,7 +107,7 @@ class RunResult:
 
     run_dir: Path
     as_of: dt.date
-    customers: pd.DataFrame
+    customers: Any
     segments: pd.DataFrame
     campaigns: pd.DataFrame
     manifest: dict[str, Any]
@@ -133,7 +135,8 @@ class WeeklyRun:
         The transactions read; after computing only their report, source and dates are
         used (the DuckDB connection is closed).
     customers : DataFrame
-        Every customer with features, scores, segment, migration and campaign columns.
+        Every customer with features, scores, segment, migration and campaign columns
+        (a run on Spark: a Spark DataFrame, never collected).
     segmentation : Segmentation
         Scores and segments (``summary``, ``scorer``, ``effective_bins``).
     migration : Migration
@@ -175,7 +178,7 @@ class WeeklyRun:
     plan: tuple[Campaign, ...]
     layout: str
     tx: Transactions
-    customers: pd.DataFrame
+    customers: Any
     segmentation: Segmentation
     migration: Migration
     triggers: dict[str, pd.DataFrame]
