@@ -460,7 +460,8 @@ def run_weekly(
         triggers = (trigger_lists(migration, config.migration.triggers)
                     if migration.has_previous else {})  # first run: everyone is "new"
         with step("KPI report"):
-            kpi = _kpi_report(config, local, segments_of, saved_clv)
+            kpi = _kpi_report(config, local, segments_of, saved_clv, clv_summary=(
+                _spark_clv_summary(engine, tx) if spark else None))
         warnings += kpi.warnings
         local.con.close()  # every query is done: free DuckDB's tables before writing
 
@@ -604,10 +605,11 @@ def _clustering(config: Config, frozen: SegmentationModel | None, customers: Any
 
 
 def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame,
-                saved_clv: Any = None) -> Any:
+                saved_clv: Any = None, clv_summary: Any = None) -> Any:
     """Build the run's KPI report, with the optional inputs of ``[kpis.inputs]``.
 
-    ``saved_clv``: `saved_clv_params` (score the predicted CLV with them instead of fitting).
+    ``saved_clv``: `saved_clv_params` (score the predicted CLV with them instead of fitting);
+    ``clv_summary``: time unit to the CLV summary, when not computed from ``tx``.
     """
     from ..io.crm_inputs import read_inputs
 
@@ -615,7 +617,20 @@ def _kpi_report(config: Config, tx: Transactions, segments: pd.DataFrame,
     return report_kpis(tx, read_inputs(settings.inputs), period=settings.period,
                        segments=segments, churn_days=settings.churn_days, clv=settings.clv,
                        clv_horizon=settings.clv_horizon, clv_model=settings.clv_model,
-                       clv_params=saved_clv)
+                       clv_params=saved_clv, clv_summary=clv_summary)
+
+
+def _spark_clv_summary(engine: ModuleType, tx: Any) -> Any:
+    """Return the CLV summary of the Spark run's lines, computed on Spark and collected.
+
+    The model is fitted on the driver, so its input (one row per customer) is collected:
+    the one per-customer table of the run that reaches the driver, as the step line says.
+    """
+    def summarise(time_unit: str) -> pd.DataFrame:
+        with step("CLV summary (spark, collected to the driver for the fit)"):
+            return engine.clv_summary(tx, time_unit=time_unit)
+
+    return summarise
 
 
 def _refuse_existing(run_dir: Path, force: bool) -> None:

@@ -4,12 +4,11 @@ The weekly run on Spark (:func:`rfm_engine.runs.weekly.run_weekly` with ``engine
 "spark"``) keeps the lines on the cluster. The steps that stay on the driver get them
 through Parquet, never through the driver's memory:
 
-* :func:`driver_transactions`: the KPI report, its cohorts, the predictive CLV fit and the
-  cross-sell suggestions are the DuckDB engine's own code, run on the driver over a
-  :class:`~rfm_engine.io.loading.Transactions` whose view ``transactions`` and orders
-  table are Parquet folders Spark wrote (the lines in the columns those steps read, and
-  the orders table Spark built). DuckDB streams them and spills to disk beyond its
-  memory limit.
+* :func:`driver_transactions`: the KPI report and its cohorts are the DuckDB engine's own
+  code, run on the driver over a :class:`~rfm_engine.io.loading.Transactions` whose
+  orders table is the Parquet folder Spark wrote (the lines stay on Spark; the CLV
+  summary the report fits is computed on Spark and collected, one row per customer).
+  DuckDB streams the orders and spills to disk beyond its memory limit.
 * :func:`write_customers`: the run's ``customers.parquet`` as a folder of Parquet part
   files written by Spark, ordered by ``customer_id`` (``part-00000.parquet``, ...).
 * :func:`people` and :func:`without_customers`: the customers who objected to profiling
@@ -45,8 +44,6 @@ __all__ = ["ROWS_PER_PART", "SparkCustomers", "collect", "driver_transactions", 
 #: Rows of a part file of ``customers.parquet`` (about 100-200 MB of Parquet at most).
 ROWS_PER_PART = 2_000_000
 #: Columns of the lines the driver-side steps read (KPIs, CLV summary, suggestions).
-_LINE_COLUMNS = ("customer_id", "order_key", "order_ts", "order_date", "amount",
-                 "product_id", "category")
 _ORDERS_VIEW = "_rfm_orders_spark"
 
 
@@ -210,15 +207,16 @@ def from_pandas(tx: SparkTransactions, frame: pd.DataFrame) -> DataFrame:
 
 def driver_transactions(tx: SparkTransactions, folder: Path, *,
                         memory_limit: str | None = None) -> Transactions:
-    """Return the lines and orders of ``tx`` as Parquet read by DuckDB, for the driver.
+    """Return the orders of ``tx`` as Parquet read by DuckDB, for the driver's KPI report.
 
-    Spark writes the lines (in the columns the KPI report, the CLV summary and the
-    suggestions read: ``customer_id, order_key, order_ts, order_date, amount`` and the
-    mapped ``product_id``, ``category``) and its orders table
-    (:func:`~rfm_engine.engines.spark.features.orders_frame`) into ``folder``; the
-    returned :class:`~rfm_engine.io.loading.Transactions` reads them in place: its view
-    ``transactions`` is the lines, its orders table the orders (not grouped again), its
-    report, source and dates are ``tx``'s. Nothing is collected.
+    Spark writes its orders table (:func:`~rfm_engine.engines.spark.features.orders_frame`:
+    one row per order, the purchase rule applied) into ``folder``; the returned
+    :class:`~rfm_engine.io.loading.Transactions` reads it in place as its orders table
+    (not grouped again); its report, source and dates are ``tx``'s. The lines stay on
+    Spark: the returned object has no ``transactions`` view, so a step that would read the
+    lines on the driver fails instead of reading them (the CLV summary, which groups
+    lines by day, is computed on Spark: :func:`rfm_engine.engines.spark.clv_summary`).
+    Nothing is collected.
 
     Parameters
     ----------
@@ -234,15 +232,12 @@ def driver_transactions(tx: SparkTransactions, folder: Path, *,
     -------
     Transactions
     """
-    lines = tx.frame.select(*(_plain(c) for c in _LINE_COLUMNS if c in tx.frame.columns))
     orders = orders_frame(tx)
-    with step("handing the lines and orders to the driver (spark -> Parquet)"):
-        write_parts(lines, folder / "lines")
+    with step("handing the orders to the driver (spark -> Parquet)"):
         write_parts(orders.select(*(_plain(c) for c in orders.columns)), folder / "orders")
     con = connect(memory_limit=memory_limit) if memory_limit else connect()
-    for view, name in (("transactions", "lines"), (_ORDERS_VIEW, "orders")):
-        files = sql_literal((folder / name / "*.parquet").as_posix())
-        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet({files})")
+    files = sql_literal((folder / "orders" / "*.parquet").as_posix())
+    con.execute(f"CREATE TEMP VIEW {_ORDERS_VIEW} AS SELECT * FROM read_parquet({files})")
     local = Transactions(con, tx.source, dict(tx.columns), tx.as_of, tx.window_start,
                          tx.report, tx.max_shared_order_fraction)
     local._orders_table = _ORDERS_VIEW  # Spark's orders: shared ids were counted there
