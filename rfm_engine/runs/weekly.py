@@ -541,6 +541,9 @@ def _spark_steps(engine: ModuleType, plan: tuple[Campaign, ...], layout: str, tx
                                          targets=engine.in_campaigns(_resurrection(plan)))
         table = tx.hold(suggested)
         counts = engine.campaign_counts(table, plan).reset_index()
+    # The trigger lists read the entrants from the persisted table (it holds the migration
+    # columns), not from the join with the previous run again, once per trigger.
+    migration.customers = table
     return table, migration, counts
 
 
