@@ -111,6 +111,13 @@ def _run_child(cmd: list[str], tag: str) -> tuple[float, float, str]:
     return float(wall), max(int(maxrss_kib), int(tree_kib)) / 1024, out_path.read_text()
 
 
+def _driver_heap() -> str:
+    """The driver heap the Spark contenders ran with (``RFM_ENGINE_SPARK_DRIVER_MEMORY``)."""
+    from rfm_engine.engines.spark.session import driver_memory
+
+    return driver_memory()
+
+
 def measure_once(contender: str, path: Path, m: Measurement,
                  memory_limit: str | None = None) -> None:
     tag = f"{m.size}_{contender}"
@@ -328,9 +335,12 @@ def write_results(path: Path, ms: list[Measurement], info: dict[str, str],
         "over its runs, imports included; \"MiB after imports\" is its resident memory "
         "before the work started.",
         *([""] + [f"The Spark contenders (`--engine spark`) run Spark in local mode "
-                  f"(`{SPARK_MASTER}`, the JVM's defaults); their peak is the sum over the "
-                  "process tree (Python driver, Spark's JVM, Python workers) sampled every "
-                  "0.2 s (`launch.py`)."] if any(m.contender in SPARK for m in ms) else []),
+                  f"(`{SPARK_MASTER}`, the engine's local settings: driver heap "
+                  f"{_driver_heap()}); their peak is the sum over the process tree (Python "
+                  "driver, Spark's JVM, Python workers) of the proportional resident memory "
+                  "(PSS: pages shared between the forked Python workers counted once), "
+                  "sampled every 0.2 s (`launch.py`)."]
+          if any(m.contender in SPARK for m in ms) else []),
         "",
         markdown_table(ms),
         "",

@@ -247,6 +247,26 @@ def test_cli_clv_summary_on_spark_writes_the_same_files(spark, tmp_path):
         outputs["duckdb"][1].replace(b"duckdb.csv", b"x")
 
 
+def test_cli_clv_on_spark_writes_the_same_files(spark, tmp_path):
+    """``clv --engine spark``: the summary grouped on Spark, the model fitted on the driver."""
+    path = _cdnow_parquet(tmp_path / "cdnow.parquet")
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine / "clv.csv"
+        result = subprocess.run(
+            [*RFM, "-q", "clv", str(path), "--columns", "order_date=date", "--date-format",
+             "%Y%m%d", "--as-of", "1997-09-30", "--time-unit", "W", "--engine", engine,
+             "--params-out", str(tmp_path / engine / "params.json"), "-o", str(out)],
+            capture_output=True, text=True, timeout=600,
+            env={"RFM_ENGINE_SPARK_MASTER": "local[2]", "PATH": "/usr/bin:/bin",
+                 "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[engine] = {p.name: p.read_bytes() for p in (tmp_path / engine).iterdir()}
+    assert set(outputs["spark"]) == set(outputs["duckdb"]) >= {"clv.csv", "params.json"}
+    assert outputs["spark"] == outputs["duckdb"]  # the table, quality, parameters, plots
+    assert len(outputs["duckdb"]["clv.csv"].splitlines()) == 2357 + 1
+
+
 def test_a_config_file_keeps_uris_as_they_are(tmp_path):
     from rfm_engine.config import load_config
 

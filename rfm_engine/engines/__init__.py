@@ -18,7 +18,7 @@ from ..errors import ConfigError
 #: The engines of ``[input] engine`` / ``--engine``.
 ENGINES = ("duckdb", "spark")
 #: The commands that run on Spark so far (issue 13 goes on).
-SPARK_COMMANDS = ("features", "clv-summary", "clv-validate", "segment", "cluster", "run")
+SPARK_COMMANDS = ("features", "clv-summary", "clv", "clv-validate", "segment", "cluster", "run")
 
 __all__ = ["ENGINES", "SPARK_COMMANDS", "refuse_spark", "spark_engine"]
 

@@ -176,13 +176,23 @@ def run_clv_summary(config: Config, output: str | Path, *, time_unit: str = "D",
     -------
     TableRun
     """
-    if config.input.engine == "spark":  # grouped on Spark, the summary collected
-        spark = spark_engine()
-        tx = spark.load_transactions(config.input.path, **config.load_options())
-        return _write_table(tx.report, spark.clv_summary(tx, time_unit=time_unit),
-                            Path(output), force)
-    tx = read_transactions(config, progress_bar=progress_bar, command="clv-summary")
-    return _write_table(tx.report, clv_summary(tx, time_unit=time_unit), Path(output), force)
+    tx, summary = _clv_input(config, time_unit, progress_bar=progress_bar,
+                             command="clv-summary")
+    return _write_table(tx.report, summary, Path(output), force)
+
+
+def _clv_input(config: Config, time_unit: str, *, progress_bar: bool,
+               command: str) -> tuple[Any, pd.DataFrame]:
+    """Return ``config``'s transactions and their CLV summary, by its engine.
+
+    DuckDB: :func:`~rfm_engine.core.features.clv_summary`; Spark: grouped on Spark, the
+    summary (one row per customer) collected to the driver, where the models are fitted.
+    """
+    if config.input.engine == "spark":
+        spark, tx = _spark_transactions(config)
+        return tx, spark.clv_summary(tx, time_unit=time_unit)
+    tx = read_transactions(config, progress_bar=progress_bar, command=command)
+    return tx, clv_summary(tx, time_unit=time_unit)
 
 
 def _write_table(report: DataQualityReport, table: pd.DataFrame, output: Path,
@@ -610,8 +620,7 @@ def run_clv(config: Config, output: str | Path, *, model: str | None = None,
     month = {} if days_per_month is None else {"days_per_month": days_per_month}
     time = clv_time(time_unit, horizon=horizon, horizon_unit=horizon_unit,
                     discount_rate=discount_rate, discount_per=discount_per, **month)
-    tx = read_transactions(config, progress_bar=progress_bar, command="clv")
-    summary = clv_summary(tx, time_unit=time_unit)
+    tx, summary = _clv_input(config, time_unit, progress_bar=progress_bar, command="clv")
     try:
         if saved is not None:
             result = score_clv(summary, saved, **time.kwargs())

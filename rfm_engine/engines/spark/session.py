@@ -104,9 +104,11 @@ def local_settings(master: str) -> dict[str, str]:
     Python workers of their own, as on a cluster) counts ``workers * cores`` cores.
 
     In local mode the driver's JVM is the whole of Spark (executors included), and its
-    default heap of 1 GB ran out collecting 1.16M customers at 10M lines. A local master
-    gets :func:`driver_memory` (``RFM_ENGINE_SPARK_DRIVER_MEMORY``, else a quarter of the
-    machine's memory between 1 and 8 GB), unless ``PYSPARK_SUBMIT_ARGS`` sets it. A cluster
+    default heap of 1 GB once ran out collecting 1.16M customers at 10M lines. A local
+    master gets :func:`driver_memory` (``RFM_ENGINE_SPARK_DRIVER_MEMORY``, else 2 GB, or a
+    quarter of a smaller machine's memory), unless ``PYSPARK_SUBMIT_ARGS`` sets it. Not
+    more by default: the JVM grows its heap towards the maximum before it collects garbage
+    (with 5 GB, the 1M-line weekly run's process tree peaked at 6.5 GB). A cluster
     (``spark-submit``, Databricks) keeps its own settings.
     """
     master = master.strip()
@@ -130,7 +132,7 @@ def driver_memory() -> str:
     """Return the heap of a local Spark driver, as Spark writes sizes (``"6g"``).
 
     ``RFM_ENGINE_SPARK_DRIVER_MEMORY`` when set; else a quarter of the memory this process
-    may use (the machine's, or its cgroup's limit when lower), at least 1 GB and at most 8 GB.
+    may use (the machine's, or its cgroup's limit when lower), at least 1 GB and at most 2 GB.
     """
     chosen = os.environ.get("RFM_ENGINE_SPARK_DRIVER_MEMORY")
     if chosen:
@@ -139,7 +141,7 @@ def driver_memory() -> str:
                               "as Spark writes it, such as 4g or 4096m.")
         return chosen.strip().lower()
     gib = _usable_memory() / 2**30
-    return f"{max(1, min(8, int(gib // 4)))}g"
+    return f"{max(1, min(2, int(gib // 4)))}g"
 
 
 def _usable_memory() -> float:
