@@ -85,9 +85,15 @@ def spark():
         pytest.skip("no java on PATH: --engine spark needs a Java 17+ runtime (make install)")
     from rfm_engine.engines.spark import spark_session
 
+    # One JVM serves every Spark test of a worker (dozens of weekly runs, thousands of
+    # stages): a larger heap than a one-run CLI's 2 GB, and Spark's status store keeps
+    # fewer finished jobs, stages and queries (with 2 GB and the defaults, a test worker's
+    # JVM spent its time collecting garbage after ~1,800 stages).
     session = spark_session("local[2]", conf={
         "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
         "spark.ui.enabled": "false", "spark.log.level": "ERROR",
+        "spark.driver.memory": "4g", "spark.ui.retainedJobs": "100",
+        "spark.ui.retainedStages": "100", "spark.sql.ui.retainedExecutions": "50",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR"})
     session.sparkContext.setLogLevel("ERROR")
     yield session
